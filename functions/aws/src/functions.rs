@@ -1,0 +1,85 @@
+//! Each function's backends, built once at cold start from its environment.
+//!
+//! | variable | used by | meaning |
+//! | --- | --- | --- |
+//! | `PLATFORM_BUCKET` | all | projects, job records, request drops, exports |
+//! | `EXPORT_QUEUE_URL` | api | where accepted exports are queued |
+//! | `NOTIFY_QUEUE_URL` | worker | where ended exports are announced |
+//! | `PUBLIC_API_URL` | api, notifier | base of links in responses and e-mails |
+//! | `SENDER_EMAIL` | notifier | the SES-verified sender |
+//! | `EXPORTS_PREFIX` | worker | folder of exports in the bucket (`exports`) |
+//! | `DOWNLOAD_TTL_SECONDS` | api | life of a presigned download URL (300) |
+//! | `WORKER_LEASE_SECONDS` | worker | age at which a RUNNING job counts as abandoned (900) |
+//! | `EMAIL_CLAIM` | api | JWT claim holding the caller's e-mail (`email`) |
+
+use crate::config::{self, optional, required, seconds, ConfigError};
+use crate::{ApiGatewayClaims, S3Store, SesMailer, SqsQueue};
+use labelport_core::api::{Api, ApiSettings};
+use labelport_core::notify::{Notifier, NotifierSettings};
+use labelport_core::worker::{Worker, WorkerSettings};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The export-api function's API.
+pub async fn api() -> Result<Arc<Api>, ConfigError> {
+    let aws = config::aws().await;
+    let store = Arc::new(S3Store::new(
+        config::s3_client(&aws),
+        required("PLATFORM_BUCKET")?,
+    ));
+    let queue = Arc::new(SqsQueue::new(
+        aws_sdk_sqs::Client::new(&aws),
+        required("EXPORT_QUEUE_URL")?,
+    ));
+    let auth = Arc::new(ApiGatewayClaims {
+        email_claim: optional("EMAIL_CLAIM", "email"),
+    });
+    let settings = ApiSettings {
+        public_url: required("PUBLIC_API_URL")?,
+        download_ttl: seconds("DOWNLOAD_TTL_SECONDS", 300)?,
+    };
+    Ok(Arc::new(Api::new(
+        store.clone(),
+        queue,
+        store,
+        auth,
+        settings,
+    )))
+}
+
+/// The export-worker function's worker.
+pub async fn worker() -> Result<Worker, ConfigError> {
+    let aws = config::aws().await;
+    let store = Arc::new(S3Store::new(
+        config::s3_client(&aws),
+        required("PLATFORM_BUCKET")?,
+    ));
+    let notify = Arc::new(SqsQueue::new(
+        aws_sdk_sqs::Client::new(&aws),
+        required("NOTIFY_QUEUE_URL")?,
+    ));
+    let settings = WorkerSettings {
+        exports_prefix: optional("EXPORTS_PREFIX", "exports"),
+        lease: seconds("WORKER_LEASE_SECONDS", 900)?,
+        ..WorkerSettings::default()
+    };
+    Ok(Worker::new(store.clone(), store, notify, settings))
+}
+
+/// The export-notifier function's notifier.
+pub async fn notifier() -> Result<Notifier, ConfigError> {
+    let aws = config::aws().await;
+    let store = Arc::new(S3Store::new(
+        config::s3_client(&aws),
+        required("PLATFORM_BUCKET")?,
+    ));
+    let mailer = Arc::new(SesMailer::new(
+        aws_sdk_ses::Client::new(&aws),
+        required("SENDER_EMAIL")?,
+    ));
+    let settings = NotifierSettings {
+        api_url: required("PUBLIC_API_URL")?,
+        claim_timeout: Duration::from_secs(5 * 60),
+    };
+    Ok(Notifier::new(store, mailer, settings))
+}

@@ -1,0 +1,50 @@
+//! The caller's identity on AWS: API Gateway's JWT authorizer has verified the token
+//! (issuer, audience, signature, expiry) and passes its claims in the request context.
+
+use labelport_core::api::{AuthError, Authenticator, Caller};
+use lambda_http::request::RequestContext;
+
+/// Reads the caller's e-mail from the JWT claims API Gateway verified.
+#[derive(Debug, Clone)]
+pub struct ApiGatewayClaims {
+    /// The claim that holds the e-mail (`email` for Cognito ID tokens and most IdPs).
+    pub email_claim: String,
+}
+
+impl Default for ApiGatewayClaims {
+    fn default() -> Self {
+        ApiGatewayClaims {
+            email_claim: "email".into(),
+        }
+    }
+}
+
+impl Authenticator for ApiGatewayClaims {
+    fn authenticate(&self, request: &http::request::Parts) -> Result<Caller, AuthError> {
+        let Some(RequestContext::ApiGatewayV2(context)) =
+            request.extensions.get::<RequestContext>()
+        else {
+            return Err(AuthError("no API Gateway request context".into()));
+        };
+        let claims = context
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|jwt| &jwt.claims)
+            .ok_or_else(|| {
+                AuthError("no JWT claims: is the route behind the JWT authorizer?".into())
+            })?;
+        let email = claims
+            .get(&self.email_claim)
+            .filter(|e| labelport_core::request::is_email(e))
+            .ok_or_else(|| {
+                AuthError(format!(
+                    "the token has no `{}` claim with an e-mail address",
+                    self.email_claim
+                ))
+            })?;
+        Ok(Caller {
+            email: email.clone(),
+        })
+    }
+}

@@ -1,0 +1,624 @@
+//! export-api: the HTTP API as an axum `Router`. Lambda serves it through
+//! `lambda_http`; the CLI serves the same router on localhost.
+//!
+//! Every route authenticates through the [`Authenticator`] it is given (API Gateway's
+//! JWT claims on AWS, a locally signed JWT on a laptop) and authorizes against the
+//! project's members: only managers create, read and download exports (seed 000).
+
+use crate::error::{chain, RequestError};
+use crate::job::{is_export_id, ExportResult, Job, JobError, JobState, JobStore, Progress};
+use crate::messages::ExportMessage;
+use crate::ports::{Condition, ObjectStore, Presigner, Queue, StoreError};
+use crate::project::{is_project_id, load_project, ProjectError};
+use crate::request::ExportRequest;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use labelport_model::{ProjectState, Role};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The caller's e-mail, as the identity provider asserts it.
+    pub email: String,
+}
+
+/// Why a caller could not be identified.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AuthError(pub String);
+
+/// Turns a request's credentials into a caller.
+pub trait Authenticator: Send + Sync + 'static {
+    /// Identifies the caller of a request.
+    fn authenticate(&self, request: &Parts) -> Result<Caller, AuthError>;
+}
+
+/// How the API runs.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// The API's public base URL, for `Location` headers and links.
+    pub public_url: String,
+    /// How long a download URL lives (it is made fresh at every click).
+    pub download_ttl: Duration,
+}
+
+/// The API and what it needs.
+pub struct Api {
+    store: Arc<dyn ObjectStore>,
+    jobs: JobStore,
+    queue: Arc<dyn Queue>,
+    presigner: Arc<dyn Presigner>,
+    auth: Arc<dyn Authenticator>,
+    settings: ApiSettings,
+}
+
+/// An HTTP error with a stable JSON body: `{"error": {"code", "field"?, "message"}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The status.
+    pub status: StatusCode,
+    /// A stable code.
+    pub code: &'static str,
+    /// The request field at fault.
+    pub field: Option<String>,
+    /// Why, for a person.
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    fn internal(context: &str, err: &(dyn std::error::Error + 'static)) -> Self {
+        // The cause is logged, not returned: internal error text is not for callers.
+        tracing::error!(error = %chain(err), "{context}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            format!("{context}; try again later"),
+        )
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "INVALID_REQUEST",
+            field: Some(e.field),
+            message: e.message,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    message: &'a str,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                field: self.field.as_deref(),
+                message: &self.message,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// The authenticated caller of a request.
+pub struct Authenticated(pub Caller);
+
+impl FromRequestParts<Arc<Api>> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Arc<Api>) -> Result<Self, ApiError> {
+        api.auth
+            .authenticate(parts)
+            .map(Authenticated)
+            .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", e.0))
+    }
+}
+
+/// The answer to a create: the export, and whether this request made it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Accepted {
+    /// The export id.
+    pub id: String,
+    /// Its state now.
+    pub state: JobState,
+    /// The project.
+    pub project: String,
+    /// Where to poll.
+    pub status_url: String,
+    /// Where to download once it succeeded.
+    pub download_url: String,
+    /// False when an idempotency key returned an earlier export.
+    #[serde(skip)]
+    pub created: bool,
+}
+
+/// The status endpoint's body.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status<'a> {
+    id: &'a str,
+    project: &'a str,
+    state: JobState,
+    format: &'a str,
+    requested_by: &'a str,
+    request: &'a ExportRequest,
+    created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    started_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    attempts: u32,
+    progress: &'a Progress,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a ExportResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    download_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a crate::error::Failure>,
+    notification: crate::job::NotificationState,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdempotencyRecord {
+    export_id: String,
+    request_sha256: String,
+}
+
+/// Builds the router.
+pub fn router(api: Arc<Api>) -> Router {
+    Router::new()
+        .route("/v1/projects/{project}/exports", post(create_export))
+        .route("/v1/exports/{id}", get(export_status))
+        .route("/v1/exports/{id}/download", get(download))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
+        .with_state(api)
+}
+
+async fn create_export(
+    State(api): State<Arc<Api>>,
+    Authenticated(caller): Authenticated,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .filter(|k| (1..=255).contains(&k.len()))
+                .ok_or_else(|| {
+                    RequestError::new(
+                        "Idempotency-Key",
+                        "must be 1 to 255 visible ASCII characters",
+                    )
+                })?
+                .to_owned(),
+        ),
+    };
+    let accepted = api.create(&caller, &project, &body, key.as_deref()).await?;
+    let status = if accepted.created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    let location = HeaderValue::from_str(&format!("/v1/exports/{}", accepted.id))
+        .map_err(|e| ApiError::internal("building the Location header", &e))?;
+    Ok((status, [(header::LOCATION, location)], Json(accepted)).into_response())
+}
+
+async fn export_status(
+    State(api): State<Arc<Api>>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = api.authorized_job(&caller, &id).await?;
+    let download_url = (job.state == JobState::Succeeded).then(|| api.download_link(&job.id));
+    let status = Status {
+        id: &job.id,
+        project: &job.project,
+        state: job.state,
+        format: job.request.format.as_str(),
+        requested_by: &job.requested_by,
+        request: &job.request,
+        created_at: job.created_at,
+        started_at: job.started_at,
+        finished_at: job.finished_at,
+        attempts: job.attempts,
+        progress: &job.progress,
+        result: job.result.as_ref(),
+        download_url,
+        error: job.error.as_ref(),
+        notification: job.notification.state,
+    };
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(status)).into_response())
+}
+
+async fn download(
+    State(api): State<Arc<Api>>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = api.authorized_job(&caller, &id).await?;
+    let file = match (
+        &job.state,
+        job.result.as_ref().and_then(|r| r.files.first()),
+    ) {
+        (JobState::Succeeded, Some(file)) => file,
+        (state, _) => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "EXPORT_NOT_READY",
+                format!(
+                    "export {id} is {}; the file is available once it is SUCCEEDED",
+                    state_name(*state)
+                ),
+            ))
+        }
+    };
+    let url = api
+        .presigner
+        .download_url(&file.key, &file.name, api.settings.download_ttl)
+        .await
+        .map_err(|e| ApiError::internal("signing the download URL", e.as_ref()))?;
+    // The URL is a bearer credential: it goes to the caller only, never to a log.
+    let location =
+        HeaderValue::from_str(&url).map_err(|e| ApiError::internal("building the redirect", &e))?;
+    Ok((
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, location),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+    )
+        .into_response())
+}
+
+fn state_name(state: JobState) -> &'static str {
+    match state {
+        JobState::Queued => "QUEUED",
+        JobState::Running => "RUNNING",
+        JobState::Succeeded => "SUCCEEDED",
+        JobState::Failed => "FAILED",
+    }
+}
+
+impl Api {
+    /// Assembles the API.
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        queue: Arc<dyn Queue>,
+        presigner: Arc<dyn Presigner>,
+        auth: Arc<dyn Authenticator>,
+        settings: ApiSettings,
+    ) -> Self {
+        Api {
+            jobs: JobStore::new(store.clone()),
+            store,
+            queue,
+            presigner,
+            auth,
+            settings,
+        }
+    }
+
+    fn download_link(&self, id: &str) -> String {
+        format!(
+            "{}/v1/exports/{id}/download",
+            self.settings.public_url.trim_end_matches('/')
+        )
+    }
+
+    /// Checks that `caller` may export `project` now, and returns the project.
+    async fn authorize(
+        &self,
+        caller: &Caller,
+        project: &str,
+    ) -> Result<labelport_model::Project, ApiError> {
+        if !is_project_id(project) {
+            return Err(RequestError::new(
+                "project",
+                "must be 1 to 64 lower-case letters, digits, '-', '_' or '.'",
+            )
+            .into());
+        }
+        let manifest = load_project(self.store.as_ref(), project)
+            .await
+            .map_err(|e| match e {
+                ProjectError::NotFound(_) => {
+                    ApiError::new(StatusCode::NOT_FOUND, "PROJECT_NOT_FOUND", e.to_string())
+                }
+                ProjectError::Invalid { .. } => ApiError::internal("reading the project", &e),
+                ProjectError::Store(ref s) => ApiError::internal("reading the project", s),
+            })?;
+        if manifest.role_of(&caller.email) != Some(Role::Manager) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                format!("only managers of project {project} can export it"),
+            ));
+        }
+        Ok(manifest)
+    }
+
+    async fn authorized_job(&self, caller: &Caller, id: &str) -> Result<Job, ApiError> {
+        if !is_export_id(id) {
+            return Err(RequestError::new("id", "not an export id").into());
+        }
+        let job = match self.jobs.get(id).await {
+            Ok(v) => v.job,
+            Err(JobError::NotFound(_)) => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "EXPORT_NOT_FOUND",
+                    format!("no export {id}"),
+                ))
+            }
+            Err(e) => return Err(ApiError::internal("reading the export", &e)),
+        };
+        self.authorize(caller, &job.project).await?;
+        Ok(job)
+    }
+
+    /// Validates, authorizes and queues an export. With an idempotency key, a repeated
+    /// request returns the first export (and a different request under the same key is
+    /// refused). Shared by the HTTP route and the S3 drop.
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        project: &str,
+        body: &[u8],
+        idempotency_key: Option<&str>,
+    ) -> Result<Accepted, ApiError> {
+        let manifest = self.authorize(caller, project).await?;
+        match manifest.state {
+            ProjectState::Created => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "PROJECT_NOT_STARTED",
+                    format!("project {project} has not started; there is nothing to export yet"),
+                ))
+            }
+            ProjectState::Archived => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "PROJECT_ARCHIVED",
+                    format!("project {project} is archived; archived projects cannot be exported"),
+                ))
+            }
+            ProjectState::Running | ProjectState::Paused | ProjectState::Completed => {}
+        }
+        let request = ExportRequest::parse(body)?.validate(&manifest, &caller.email)?;
+        let canonical = serde_json::to_vec(&request)
+            .map_err(|e| ApiError::internal("encoding the request", &e))?;
+        let request_sha256 = hex::encode(Sha256::digest(&canonical));
+
+        let mut id = uuid::Uuid::now_v7().to_string();
+        if let Some(key) = idempotency_key {
+            let record_key = format!(
+                "idempotency/{project}/{}.json",
+                hex::encode(Sha256::digest(format!(
+                    "{}\n{key}",
+                    caller.email.to_lowercase()
+                )))
+            );
+            let record = IdempotencyRecord {
+                export_id: id.clone(),
+                request_sha256: request_sha256.clone(),
+            };
+            let body = serde_json::to_vec(&record)
+                .map_err(|e| ApiError::internal("encoding the key", &e))?;
+            match self
+                .store
+                .put(
+                    &record_key,
+                    Bytes::from(body),
+                    "application/json",
+                    Condition::IfAbsent,
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(StoreError::PreconditionFailed(_)) => {
+                    let existing = self
+                        .store
+                        .get(&record_key)
+                        .await
+                        .map_err(|e| ApiError::internal("reading the idempotency key", &e))?;
+                    let existing: IdempotencyRecord = serde_json::from_slice(&existing.body)
+                        .map_err(|e| ApiError::internal("reading the idempotency key", &e))?;
+                    if existing.request_sha256 != request_sha256 {
+                        return Err(ApiError {
+                            status: StatusCode::UNPROCESSABLE_ENTITY,
+                            code: "IDEMPOTENCY_KEY_REUSED",
+                            field: Some("Idempotency-Key".into()),
+                            message: "this key was used for a different request".into(),
+                        });
+                    }
+                    id = existing.export_id;
+                    match self.jobs.get(&id).await {
+                        Ok(v) => {
+                            if v.job.state == JobState::Queued {
+                                // The first request may have died before enqueueing: enqueue
+                                // again; the worker runs a job once however often it is asked.
+                                self.enqueue(&id).await?;
+                            }
+                            return Ok(self.accepted(&v.job, false));
+                        }
+                        Err(JobError::NotFound(_)) => {} // died before the job was written: finish its work
+                        Err(e) => return Err(ApiError::internal("reading the export", &e)),
+                    }
+                }
+                Err(e) => return Err(ApiError::internal("recording the idempotency key", &e)),
+            }
+        }
+        let job = Job::new(
+            id.clone(),
+            project.to_owned(),
+            caller.email.clone(),
+            request,
+        );
+        match self.jobs.create(&job).await {
+            Ok(_) | Err(JobError::Conflict(_)) => {}
+            Err(e) => return Err(ApiError::internal("writing the export", &e)),
+        }
+        self.enqueue(&id).await?;
+        tracing::info!(export_id = %id, project, format = job.request.format.as_str(), "export queued");
+        Ok(self.accepted(&job, true))
+    }
+
+    async fn enqueue(&self, id: &str) -> Result<(), ApiError> {
+        let message = serde_json::to_string(&ExportMessage {
+            export_id: id.to_owned(),
+        })
+        .map_err(|e| ApiError::internal("encoding the message", &e))?;
+        self.queue
+            .send(message)
+            .await
+            .map_err(|e| ApiError::internal("queueing the export", e.as_ref()))
+    }
+
+    fn accepted(&self, job: &Job, created: bool) -> Accepted {
+        let base = self.settings.public_url.trim_end_matches('/');
+        Accepted {
+            id: job.id.clone(),
+            state: job.state,
+            project: job.project.clone(),
+            status_url: format!("{base}/v1/exports/{}", job.id),
+            download_url: self.download_link(&job.id),
+            created,
+        }
+    }
+
+    /// Handles a request file dropped at `requests/{project}/{name}.json` in the
+    /// platform bucket: the same export as a POST, by the identity in the object's
+    /// `requested-by` metadata. The outcome is written to `responses/{project}/{name}.json`.
+    pub async fn accept_dropped_request(&self, key: &str) -> Result<DropOutcome, StoreError> {
+        let Some((project, name)) = parse_drop_key(key) else {
+            return Ok(DropOutcome::Ignored(format!(
+                "{key} is not requests/{{project}}/{{name}}.json"
+            )));
+        };
+        let object = match self.store.get(key).await {
+            Ok(o) => o,
+            // A delete that raced the event, or a duplicate event after cleanup.
+            Err(StoreError::NotFound(_)) => {
+                return Ok(DropOutcome::Ignored(format!("{key} is gone")))
+            }
+            Err(e) => return Err(e),
+        };
+        let outcome = match object.metadata.get("requested-by") {
+            None => Err(ApiError {
+                status: StatusCode::UNAUTHORIZED,
+                code: "UNAUTHENTICATED",
+                field: Some("x-amz-meta-requested-by".into()),
+                message: "a dropped request names its requester in the requested-by metadata"
+                    .into(),
+            }),
+            Some(email) => {
+                let caller = Caller {
+                    email: email.clone(),
+                };
+                // The same object (key and content) is one export, however often S3 reports it.
+                let key_for_object = format!("s3-drop:{key}:{}", object.etag);
+                self.create(&caller, project, &object.body, Some(&key_for_object))
+                    .await
+            }
+        };
+        let response_key = format!("responses/{project}/{name}.json");
+        let (body, result) = match outcome {
+            Ok(accepted) => (
+                serde_json::json!({ "export": accepted }),
+                DropOutcome::Accepted(accepted.id),
+            ),
+            Err(e) => (
+                serde_json::json!({ "error": { "status": e.status.as_u16(), "code": e.code, "field": e.field, "message": e.message } }),
+                DropOutcome::Refused(e),
+            ),
+        };
+        let body = serde_json::to_vec_pretty(&body).unwrap_or_default();
+        self.store
+            .put(
+                &response_key,
+                Bytes::from(body),
+                "application/json",
+                Condition::None,
+            )
+            .await?;
+        Ok(result)
+    }
+}
+
+/// What a dropped request led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DropOutcome {
+    /// An export was queued (or already was, for this object).
+    Accepted(String),
+    /// The request was refused; the response file says why.
+    Refused(ApiError),
+    /// The key is not a request file.
+    Ignored(String),
+}
+
+fn parse_drop_key(key: &str) -> Option<(&str, &str)> {
+    let rest = key.strip_prefix("requests/")?;
+    let (project, file) = rest.split_once('/')?;
+    let name = file.strip_suffix(".json")?;
+    let valid_name = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !name.starts_with('.');
+    (is_project_id(project) && valid_name).then_some((project, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_drop_key;
+
+    #[test]
+    fn drop_keys_name_a_project_and_a_file() {
+        assert_eq!(
+            parse_drop_key("requests/demo/nightly-1.json"),
+            Some(("demo", "nightly-1"))
+        );
+        assert_eq!(parse_drop_key("requests/demo/a/b.json"), None);
+        assert_eq!(parse_drop_key("requests/../b.json"), None);
+        assert_eq!(parse_drop_key("requests/demo/x.txt"), None);
+        assert_eq!(parse_drop_key("other/demo/x.json"), None);
+    }
+}

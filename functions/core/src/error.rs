@@ -1,0 +1,68 @@
+//! Errors a person sees: request errors (4xx, naming the field) and the reasons an
+//! export failed (with file and line where one applies).
+
+use serde::{Deserialize, Serialize};
+
+/// A request field at fault and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct RequestError {
+    /// The field, as a JSON path (`filters.states[1]`), or `body`.
+    pub field: String,
+    /// Why, for a person.
+    pub message: String,
+}
+
+impl RequestError {
+    /// Makes one.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        RequestError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Why an export failed, as stored in the job record and shown by the status endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "camelCase")]
+#[error("{code}: {message}")]
+pub struct Failure {
+    /// A stable code (`INVALID_SOURCE_LINE`, `PROJECT_NOT_FOUND`, `STORAGE_ERROR`, ...).
+    pub code: String,
+    /// What happened, for a person.
+    pub message: String,
+    /// The source file at fault, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The 1-based line in that file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+}
+
+impl Failure {
+    /// A failure not tied to a source position.
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Failure {
+            code: code.to_owned(),
+            message: message.into(),
+            file: None,
+            line: None,
+        }
+    }
+}
+
+/// Renders an error and its `source()` chain on one line, for logs and failure messages.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut next = err.source();
+    while let Some(e) = next {
+        let s = e.to_string();
+        if !out.ends_with(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        next = e.source();
+    }
+    out
+}

@@ -1,0 +1,333 @@
+//! Job records: one JSON object per export at `jobs/{id}.json`. Every change is a
+//! compare-and-swap on the object's entity tag, so two deliveries of the same SQS
+//! message can never both run an export or move a job backwards.
+
+use crate::error::Failure;
+use crate::ports::{Condition, ObjectStore, StoreError};
+use crate::request::ExportRequest;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Version of the job record layout.
+pub const JOB_SCHEMA_VERSION: u32 = 1;
+
+/// Where an export is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobState {
+    /// Accepted, waiting for a worker.
+    Queued,
+    /// A worker is writing it.
+    Running,
+    /// The file is complete and downloadable.
+    Succeeded,
+    /// It stopped; `error` says why.
+    Failed,
+}
+
+impl JobState {
+    /// Whether the job will not change state again.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobState::Succeeded | JobState::Failed)
+    }
+}
+
+/// Counts kept while the export runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    /// Task files read so far.
+    pub files_read: u64,
+    /// Task lines read.
+    pub tasks_read: u64,
+    /// Tasks written to the output.
+    pub tasks_exported: u64,
+    /// Tasks left out by the filters (state, stage, preview).
+    pub tasks_filtered: u64,
+    /// Malformed lines skipped (only with `invalidLines: skip`).
+    pub lines_skipped: u64,
+    /// Source bytes read (uncompressed).
+    pub bytes_read: u64,
+}
+
+/// One file of a finished export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultFile {
+    /// The file name.
+    pub name: String,
+    /// Its key in the destination bucket.
+    pub key: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of its bytes, hex.
+    pub sha256: String,
+    /// Its MIME type.
+    pub content_type: String,
+    /// Its Content-Encoding, when compressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+}
+
+/// A malformed line that was skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedLine {
+    /// The source file.
+    pub file: String,
+    /// The 1-based line.
+    pub line: u64,
+    /// Why it was refused.
+    pub message: String,
+}
+
+/// What a finished export produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportResult {
+    /// The export's files (one for CSV and NDJSON).
+    pub files: Vec<ResultFile>,
+    /// Key of the manifest written next to them.
+    pub manifest_key: String,
+    /// The first malformed lines skipped, if any (at most 100).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_lines: Vec<SkippedLine>,
+}
+
+/// Whether the customer was told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum NotificationState {
+    /// Not yet.
+    Pending,
+    /// A notifier claimed it and is sending.
+    Sending,
+    /// Done.
+    Sent,
+}
+
+/// The notification's progress, for exactly-once e-mail over at-least-once SQS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    /// Where it is.
+    pub state: NotificationState,
+    /// When a notifier claimed it (a crashed notifier's claim expires).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<DateTime<Utc>>,
+    /// When it was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// The job record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    /// Layout version.
+    pub schema_version: u32,
+    /// The export id.
+    pub id: String,
+    /// The project exported.
+    pub project: String,
+    /// The e-mail of whoever asked.
+    pub requested_by: String,
+    /// The validated request.
+    pub request: ExportRequest,
+    /// Where the job is.
+    pub state: JobState,
+    /// When it was accepted.
+    pub created_at: DateTime<Utc>,
+    /// When a worker started it (the latest attempt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// How many workers started it (more than one after a crash).
+    #[serde(default)]
+    pub attempts: u32,
+    /// Counts so far.
+    #[serde(default)]
+    pub progress: Progress,
+    /// What it produced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<ExportResult>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Failure>,
+    /// Whether the customer was told.
+    pub notification: Notification,
+}
+
+impl Job {
+    /// A new queued job.
+    pub fn new(id: String, project: String, requested_by: String, request: ExportRequest) -> Self {
+        Job {
+            schema_version: JOB_SCHEMA_VERSION,
+            id,
+            project,
+            requested_by,
+            request,
+            state: JobState::Queued,
+            created_at: Utc::now(),
+            started_at: None,
+            finished_at: None,
+            attempts: 0,
+            progress: Progress::default(),
+            result: None,
+            error: None,
+            notification: Notification {
+                state: NotificationState::Pending,
+                claimed_at: None,
+                sent_at: None,
+            },
+        }
+    }
+}
+
+/// A job as read, with the entity tag its next write must match.
+#[derive(Debug, Clone)]
+pub struct Versioned {
+    /// The record.
+    pub job: Job,
+    /// Its entity tag.
+    pub etag: String,
+}
+
+/// Why a job operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// No job with that id.
+    #[error("no export {0}")]
+    NotFound(String),
+    /// Someone else changed the job first.
+    #[error("export {0} was changed concurrently")]
+    Conflict(String),
+    /// The record is not valid JSON of this layout.
+    #[error("job record {key} is corrupt")]
+    Corrupt {
+        /// Its key.
+        key: String,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Reads and writes job records in a store.
+#[derive(Clone)]
+pub struct JobStore {
+    store: Arc<dyn ObjectStore>,
+}
+
+/// Validates an export id (a UUID, as the API makes them) before it becomes part of a key.
+pub fn is_export_id(id: &str) -> bool {
+    id.len() == 36
+        && id.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit() && !b.is_ascii_uppercase(),
+        })
+}
+
+impl JobStore {
+    /// Job records live in `store` under `jobs/`.
+    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
+        JobStore { store }
+    }
+
+    fn key(id: &str) -> String {
+        format!("jobs/{id}.json")
+    }
+
+    /// Writes a new job; fails with `Conflict` if the id exists.
+    pub async fn create(&self, job: &Job) -> Result<Versioned, JobError> {
+        let etag = self.write(job, Condition::IfAbsent).await?;
+        Ok(Versioned {
+            job: job.clone(),
+            etag,
+        })
+    }
+
+    /// Reads a job.
+    pub async fn get(&self, id: &str) -> Result<Versioned, JobError> {
+        let key = Self::key(id);
+        let object = self.store.get(&key).await.map_err(|e| match e {
+            StoreError::NotFound(_) => JobError::NotFound(id.to_owned()),
+            other => JobError::Store(other),
+        })?;
+        let job = serde_json::from_slice(&object.body).map_err(|source| JobError::Corrupt {
+            key: key.clone(),
+            source,
+        })?;
+        Ok(Versioned {
+            job,
+            etag: object.etag,
+        })
+    }
+
+    /// Replaces `current` with `next` only if nobody changed it since it was read.
+    pub async fn swap(&self, current: &Versioned, next: Job) -> Result<Versioned, JobError> {
+        let etag = self
+            .write(&next, Condition::IfMatch(current.etag.clone()))
+            .await?;
+        Ok(Versioned { job: next, etag })
+    }
+
+    /// Reads, changes and swaps, retrying when another writer got in between; `change`
+    /// returns `None` to leave the job as it is.
+    pub async fn update(
+        &self,
+        id: &str,
+        mut change: impl FnMut(&Job) -> Option<Job>,
+    ) -> Result<Option<Versioned>, JobError> {
+        for _ in 0..5 {
+            let current = self.get(id).await?;
+            let Some(next) = change(&current.job) else {
+                return Ok(None);
+            };
+            match self.swap(&current, next).await {
+                Ok(v) => return Ok(Some(v)),
+                Err(JobError::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(JobError::Conflict(id.to_owned()))
+    }
+
+    async fn write(&self, job: &Job, condition: Condition) -> Result<String, JobError> {
+        let body = serde_json::to_vec_pretty(job).map_err(|source| JobError::Corrupt {
+            key: Self::key(&job.id),
+            source,
+        })?;
+        self.store
+            .put(
+                &Self::key(&job.id),
+                Bytes::from(body),
+                "application/json",
+                condition,
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::PreconditionFailed(_) => JobError::Conflict(job.id.clone()),
+                other => JobError::Store(other),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_ids_are_lowercase_uuids_only() {
+        assert!(is_export_id("0192f0c5-3b7a-7cc3-9a2e-1f2d3c4b5a69"));
+        assert!(!is_export_id("0192F0C5-3B7A-7CC3-9A2E-1F2D3C4B5A69"));
+        assert!(!is_export_id("../../projects/p/project.json"));
+        assert!(!is_export_id("0192f0c5-3b7a-7cc3-9a2e-1f2d3c4b5a6"));
+    }
+}

@@ -1,0 +1,472 @@
+//! The streaming export pipeline: task lines in, encoded (and compressed) bytes out,
+//! in source order, on several cores, in bounded memory.
+//!
+//! ```text
+//!  reader thread ──blocks──▶ N encoder threads ──encoded blocks──▶ caller's thread
+//!  (cuts ~1 MiB blocks         (parse, check, filter,               (puts blocks back in
+//!   at line ends, counts        encode, compress each                order, hands them
+//!   lines)                      block on its own)                    to the sink)
+//! ```
+//!
+//! A fixed number of tokens circulates between the reader and the caller's thread: the
+//! reader takes one per block and the caller returns it once the block is written, so
+//! no more than `2 × threads + 2` blocks are ever in memory, whatever the export's size.
+//! Compressed blocks are independent gzip members / zstd frames, which concatenate
+//! into one valid file.
+
+use crate::error::Failure;
+use crate::filter::TaskFilter;
+use crate::job::{Progress, SkippedLine};
+use crate::request::InvalidLines;
+use labelport_encoders::{Compression, Encoder};
+use labelport_model::Task;
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::sync::Arc;
+
+/// At most this many skipped lines are listed in a result.
+pub const MAX_LISTED_SKIPS: usize = 100;
+
+/// How the pipeline runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Encoder threads (at least 1).
+    pub threads: usize,
+    /// Target size of a block of source lines.
+    pub block_size: usize,
+    /// A longer line is refused rather than buffered without end.
+    pub max_line: usize,
+    /// What a malformed line does.
+    pub invalid_lines: InvalidLines,
+    /// Output compression.
+    pub compression: Compression,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            block_size: 1 << 20,
+            max_line: 64 << 20,
+            invalid_lines: InvalidLines::Fail,
+            compression: Compression::None,
+        }
+    }
+}
+
+/// One source file to read.
+pub struct Source {
+    /// Its name, as errors should show it (`projects/p/tasks/part-00000.ndjson.gz`).
+    pub name: String,
+    /// Its decompressed bytes.
+    pub reader: Box<dyn Read + Send>,
+}
+
+/// Why the pipeline stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// A line is not a valid task record, or the format cannot express it.
+    #[error("{file}, line {line}: {message}")]
+    InvalidLine {
+        /// The source file.
+        file: String,
+        /// The 1-based line.
+        line: u64,
+        /// Why.
+        message: String,
+    },
+    /// A source could not be opened or read.
+    #[error("reading {file}")]
+    Read {
+        /// The source file.
+        file: String,
+        /// The I/O error (a decompression error shows here too).
+        #[source]
+        source: io::Error,
+    },
+    /// The sink refused bytes.
+    #[error("writing the export")]
+    Sink(#[source] crate::ports::BoxError),
+}
+
+impl PipelineError {
+    /// The failure to record on the job.
+    pub fn to_failure(&self) -> Failure {
+        match self {
+            PipelineError::InvalidLine {
+                file,
+                line,
+                message,
+            } => Failure {
+                code: "INVALID_SOURCE_LINE".into(),
+                message: format!("{file}, line {line}: {message}"),
+                file: Some(file.clone()),
+                line: Some(*line),
+            },
+            PipelineError::Read { file, .. } => Failure {
+                code: "SOURCE_READ_ERROR".into(),
+                message: crate::error::chain(self),
+                file: Some(file.clone()),
+                line: None,
+            },
+            PipelineError::Sink(_) => Failure::new("STORAGE_ERROR", crate::error::chain(self)),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// The counts.
+    pub progress: Progress,
+    /// The first skipped lines.
+    pub skipped: Vec<SkippedLine>,
+}
+
+struct Block {
+    seq: u64,
+    file: Arc<str>,
+    first_line: u64,
+    data: Vec<u8>,
+    /// The last block of its file: counts a finished file.
+    last_of_file: bool,
+}
+
+struct Encoded {
+    seq: u64,
+    bytes: Vec<u8>,
+    progress: Progress,
+    skipped: Vec<SkippedLine>,
+    error: Option<PipelineError>,
+}
+
+/// Runs an export: reads every source in order, writes the encoded result to `sink`
+/// in the same order, and reports cumulative progress after each block.
+pub fn run<S>(
+    sources: S,
+    encoder: &dyn Encoder,
+    filter: &TaskFilter,
+    options: &Options,
+    sink: &mut dyn FnMut(&[u8]) -> Result<(), crate::ports::BoxError>,
+    on_progress: &mut dyn FnMut(&Progress),
+) -> Result<Summary, PipelineError>
+where
+    S: Iterator<Item = Result<Source, PipelineError>> + Send,
+{
+    let threads = options.threads.max(1);
+    let in_flight = 2 * threads + 2;
+    let (token_tx, token_rx) = crossbeam_channel::bounded::<()>(in_flight);
+    for _ in 0..in_flight {
+        // The channel holds exactly `in_flight`, so this cannot block or fail.
+        let _ = token_tx.send(());
+    }
+    let (block_tx, block_rx) = crossbeam_channel::bounded::<Block>(in_flight);
+    let (done_tx, done_rx) = crossbeam_channel::unbounded::<Encoded>();
+
+    let mut summary = Summary::default();
+    let mut write = |bytes: &[u8], written: &mut bool| -> Result<(), PipelineError> {
+        if !bytes.is_empty() {
+            *written = true;
+            sink(bytes).map_err(PipelineError::Sink)?;
+        }
+        Ok(())
+    };
+    let mut written = false;
+    let mut scratch = Vec::new();
+    let mut compressed = Vec::new();
+    encoder.header(&mut scratch);
+    compress(options.compression, &scratch, &mut compressed);
+    write(
+        compressed_or_plain(options.compression, &scratch, &compressed),
+        &mut written,
+    )?;
+
+    let outcome = std::thread::scope(|scope| -> Result<(), PipelineError> {
+        let reader = scope.spawn(move || read_blocks(sources, options, &token_rx, &block_tx));
+        for _ in 0..threads {
+            let block_rx = block_rx.clone();
+            let done_tx = done_tx.clone();
+            scope.spawn(move || {
+                let mut plain = Vec::with_capacity(options.block_size + options.block_size / 2);
+                for block in block_rx.iter() {
+                    let encoded = encode_block(&block, encoder, filter, options, &mut plain);
+                    if done_tx.send(encoded).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(block_rx);
+        drop(done_tx);
+
+        let mut pending: BTreeMap<u64, Encoded> = BTreeMap::new();
+        let mut next = 0u64;
+        for encoded in done_rx.iter() {
+            pending.insert(encoded.seq, encoded);
+            while let Some(block) = pending.remove(&next) {
+                next += 1;
+                if let Some(error) = block.error {
+                    return Err(error);
+                }
+                add(&mut summary.progress, &block.progress);
+                for skip in block.skipped {
+                    if summary.skipped.len() < MAX_LISTED_SKIPS {
+                        summary.skipped.push(skip);
+                    }
+                }
+                write(&block.bytes, &mut written)?;
+                on_progress(&summary.progress);
+                let _ = token_tx.send(());
+            }
+        }
+        drop(token_tx);
+        match reader.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
+    outcome?;
+
+    scratch.clear();
+    encoder.footer(&mut scratch);
+    compressed.clear();
+    // An empty compressed export is still a valid (empty) gzip or zstd file.
+    if !scratch.is_empty() || (!written && options.compression != Compression::None) {
+        compress(options.compression, &scratch, &mut compressed);
+        write(
+            compressed_or_plain(options.compression, &scratch, &compressed),
+            &mut written,
+        )?;
+    }
+    Ok(summary)
+}
+
+fn compress(compression: Compression, plain: &[u8], out: &mut Vec<u8>) {
+    if compression != Compression::None {
+        compression.compress_block(plain, out);
+    }
+}
+
+fn compressed_or_plain<'a>(
+    compression: Compression,
+    plain: &'a [u8],
+    compressed: &'a [u8],
+) -> &'a [u8] {
+    if compression == Compression::None {
+        plain
+    } else {
+        compressed
+    }
+}
+
+fn add(total: &mut Progress, block: &Progress) {
+    total.files_read += block.files_read;
+    total.tasks_read += block.tasks_read;
+    total.tasks_exported += block.tasks_exported;
+    total.tasks_filtered += block.tasks_filtered;
+    total.lines_skipped += block.lines_skipped;
+    total.bytes_read += block.bytes_read;
+}
+
+/// Cuts each source into blocks that end at a line end. Runs on its own thread.
+fn read_blocks<S>(
+    sources: S,
+    options: &Options,
+    tokens: &crossbeam_channel::Receiver<()>,
+    blocks: &crossbeam_channel::Sender<Block>,
+) -> Result<(), PipelineError>
+where
+    S: Iterator<Item = Result<Source, PipelineError>>,
+{
+    let mut seq = 0u64;
+    let mut carry: Vec<u8> = Vec::new();
+    for source in sources {
+        let Source { name, mut reader } = source?;
+        let file: Arc<str> = Arc::from(name.as_str());
+        let mut line = 1u64;
+        carry.clear();
+        let mut eof = false;
+        while !eof {
+            if tokens.recv().is_err() {
+                return Ok(()); // the caller stopped (an error downstream)
+            }
+            let mut data = Vec::with_capacity(options.block_size + 64 * 1024);
+            data.append(&mut carry);
+            // Fill to the block size, then on to the next line end.
+            loop {
+                let before = data.len();
+                let want = if before < options.block_size {
+                    options.block_size - before
+                } else {
+                    64 * 1024
+                };
+                data.resize(before + want, 0);
+                let n = read_some(&mut reader, &mut data[before..]).map_err(|source| {
+                    PipelineError::Read {
+                        file: name.clone(),
+                        source,
+                    }
+                })?;
+                data.truncate(before + n);
+                if n == 0 {
+                    eof = true;
+                    break;
+                }
+                if data.len() >= options.block_size {
+                    if let Some(end) = memchr::memrchr(b'\n', &data[before..]) {
+                        carry.extend_from_slice(&data[before + end + 1..]);
+                        data.truncate(before + end + 1);
+                        break;
+                    }
+                    if data.len() > options.max_line {
+                        return Err(PipelineError::InvalidLine {
+                            file: name.clone(),
+                            line: line + memchr::memchr_iter(b'\n', &data).count() as u64,
+                            message: format!("line longer than {} MiB", options.max_line >> 20),
+                        });
+                    }
+                }
+            }
+            let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
+            let block = Block {
+                seq,
+                file: file.clone(),
+                first_line: line,
+                data,
+                last_of_file: eof,
+            };
+            seq += 1;
+            line += lines;
+            if blocks.send(block).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_some(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+fn encode_block(
+    block: &Block,
+    encoder: &dyn Encoder,
+    filter: &TaskFilter,
+    options: &Options,
+    plain: &mut Vec<u8>,
+) -> Encoded {
+    plain.clear();
+    let mut progress = Progress {
+        bytes_read: block.data.len() as u64,
+        files_read: u64::from(block.last_of_file),
+        ..Progress::default()
+    };
+    let mut skipped = Vec::new();
+    let mut error = None;
+    let mut start = 0usize;
+    let mut line_no = block.first_line;
+    let data = &block.data;
+    while start < data.len() {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+        let mut line = &data[start..end];
+        start = end + 1;
+        let this_line = line_no;
+        line_no += 1;
+        if let Some(stripped) = line.strip_suffix(b"\r") {
+            line = stripped;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        progress.tasks_read += 1;
+        let outcome = parse_and_encode(line, encoder, filter, plain);
+        let message = match outcome {
+            Ok(true) => {
+                progress.tasks_exported += 1;
+                continue;
+            }
+            Ok(false) => {
+                progress.tasks_filtered += 1;
+                continue;
+            }
+            Err(message) => message,
+        };
+        let file = block.file.to_string();
+        match options.invalid_lines {
+            InvalidLines::Skip => {
+                progress.tasks_read -= 1;
+                progress.lines_skipped += 1;
+                if skipped.len() < MAX_LISTED_SKIPS {
+                    skipped.push(SkippedLine {
+                        file,
+                        line: this_line,
+                        message,
+                    });
+                }
+            }
+            InvalidLines::Fail => {
+                error = Some(PipelineError::InvalidLine {
+                    file,
+                    line: this_line,
+                    message,
+                });
+                break;
+            }
+        }
+    }
+    let bytes = if options.compression == Compression::None {
+        std::mem::take(plain)
+    } else {
+        let mut out = Vec::with_capacity(plain.len() / 3);
+        options.compression.compress_block(plain, &mut out);
+        out
+    };
+    Encoded {
+        seq: block.seq,
+        bytes,
+        progress,
+        skipped,
+        error,
+    }
+}
+
+/// Parses, checks, filters and encodes one line. `Ok(false)`: filtered out.
+fn parse_and_encode(
+    line: &[u8],
+    encoder: &dyn Encoder,
+    filter: &TaskFilter,
+    out: &mut Vec<u8>,
+) -> Result<bool, String> {
+    let task: Task<'_> = serde_json::from_slice(line).map_err(|e| {
+        let message = e.to_string();
+        // A line is one JSON document: "line 1" is noise, the column is not.
+        message.replace(" at line 1 column ", " at column ")
+    })?;
+    for submission in &task.submissions {
+        for annotation in &submission.annotations {
+            annotation.check().map_err(|field| {
+                format!(
+                    "task {}: annotation {} of type {} has no valid `{field}`",
+                    task.id,
+                    annotation.id,
+                    annotation.kind.as_str()
+                )
+            })?;
+        }
+    }
+    if !filter.keep(&task) {
+        return Ok(false);
+    }
+    let mark = out.len();
+    encoder.encode(&task, out).map_err(|e| {
+        out.truncate(mark);
+        format!("task {}: {e}", task.id)
+    })?;
+    Ok(true)
+}

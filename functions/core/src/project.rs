@@ -1,0 +1,87 @@
+//! Loading a project's manifest.
+
+use crate::error::{chain, Failure};
+use crate::ports::{ObjectStore, StoreError};
+use crate::source::manifest_key;
+use labelport_model::Project;
+
+/// Why a project could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    /// No manifest.
+    #[error("project {0} does not exist")]
+    NotFound(String),
+    /// The manifest is not a valid project.
+    #[error("the manifest of project {project} is invalid")]
+    Invalid {
+        /// The project.
+        project: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The store failed.
+    #[error("reading the manifest")]
+    Store(#[source] StoreError),
+}
+
+impl ProjectError {
+    /// The failure to record on a job.
+    pub fn to_failure(&self) -> Failure {
+        match self {
+            ProjectError::NotFound(_) => Failure::new("PROJECT_NOT_FOUND", self.to_string()),
+            ProjectError::Invalid { project, .. } => Failure {
+                code: "INVALID_PROJECT_MANIFEST".into(),
+                message: chain(self),
+                file: Some(manifest_key(project)),
+                line: None,
+            },
+            ProjectError::Store(_) => Failure::new("STORAGE_ERROR", chain(self)),
+        }
+    }
+}
+
+/// Project ids are path segments: lower-case letters, digits, `-`, `_` and `.`, no `..`.
+pub fn is_project_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        })
+        && !id.starts_with('.')
+        && !id.contains("..")
+}
+
+/// Reads `projects/{id}/project.json`.
+pub async fn load_project(store: &dyn ObjectStore, id: &str) -> Result<Project, ProjectError> {
+    let object = store.get(&manifest_key(id)).await.map_err(|e| match e {
+        StoreError::NotFound(_) => ProjectError::NotFound(id.to_owned()),
+        other => ProjectError::Store(other),
+    })?;
+    serde_json::from_slice(&object.body).map_err(|source| ProjectError::Invalid {
+        project: id.to_owned(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_project_id;
+
+    #[test]
+    fn project_ids_cannot_escape_their_folder() {
+        assert!(is_project_id("demo"));
+        assert!(is_project_id("acme-2024_q1.v2"));
+        for bad in [
+            "",
+            "..",
+            "../x",
+            "a/b",
+            "A",
+            ".hidden",
+            "a..b",
+            &"x".repeat(65),
+        ] {
+            assert!(!is_project_id(bad), "{bad}");
+        }
+    }
+}

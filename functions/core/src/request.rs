@@ -1,0 +1,313 @@
+//! An export request: what the API's POST body and a dropped request file say.
+//! Parsing names the field at fault; validation against the project happens in
+//! [`ExportRequest::validate`].
+
+use crate::error::RequestError;
+use labelport_encoders::{Compression, FieldToggles, Format};
+use labelport_model::{Project, Role, TaskState};
+use serde::{Deserialize, Serialize};
+
+/// At most this many e-mail recipients per export.
+pub const MAX_RECIPIENTS: usize = 10;
+
+/// The body of `POST /v1/projects/{project}/exports`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportRequest {
+    /// The output format.
+    pub format: Format,
+    /// Which tasks to export.
+    #[serde(default)]
+    pub filters: Filters,
+    /// Optional parts of each record (NDJSON).
+    #[serde(default)]
+    pub fields: FieldToggles,
+    /// Compression of the output file.
+    #[serde(default)]
+    pub compression: Compression,
+    /// How the result reaches the customer.
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// What to do with a malformed source line.
+    #[serde(default)]
+    pub invalid_lines: InvalidLines,
+}
+
+/// Which tasks to export. Absent lists mean the format's defaults (seed 000: CSV
+/// takes annotated and validated tasks; seed 003: NDJSON takes the Complete stage).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Filters {
+    /// Task states to keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub states: Option<Vec<TaskState>>,
+    /// Workflow stages to keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<Vec<String>>,
+}
+
+/// How the result is delivered (seed 002's methods; webhook and external storage come later).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "method",
+    rename_all = "SCREAMING_SNAKE_CASE",
+    deny_unknown_fields
+)]
+pub enum Delivery {
+    /// The result is downloaded through the API.
+    #[default]
+    FileStorage,
+    /// An e-mail with the API's download link is sent to each recipient.
+    Email {
+        /// Managers of the project; the requester when empty.
+        #[serde(default)]
+        recipients: Vec<String>,
+    },
+}
+
+/// What a malformed source line does to the export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InvalidLines {
+    /// The export fails, naming the file and line.
+    #[default]
+    Fail,
+    /// The line is skipped and counted; the first few are listed in the result.
+    Skip,
+}
+
+impl ExportRequest {
+    /// Parses a request body, naming the field at fault (`filters.states[1]`).
+    pub fn parse(body: &[u8]) -> Result<Self, RequestError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(RequestError::new("body", "a JSON object is required"));
+        }
+        let de = &mut serde_json::Deserializer::from_slice(body);
+        serde_path_to_error::deserialize(de).map_err(|err| {
+            let path = err.path().to_string();
+            let field = if path == "." { "body".to_owned() } else { path };
+            // serde_json's message ends with " at line L column C": useful in a file, noise in a field error.
+            let message = err.inner().to_string();
+            let message = match message.rfind(" at line ") {
+                Some(at) => message[..at].to_owned(),
+                None => message,
+            };
+            RequestError::new(field, message)
+        })
+    }
+
+    /// Checks the request against the project and fills in defaults the caller left out.
+    pub fn validate(mut self, project: &Project, requester: &str) -> Result<Self, RequestError> {
+        if let Some(states) = &self.filters.states {
+            if states.is_empty() {
+                return Err(RequestError::new("filters.states", "must not be empty"));
+            }
+            if self.format == Format::Csv {
+                if let Some((i, s)) = states
+                    .iter()
+                    .enumerate()
+                    .find(|(_, s)| !matches!(s, TaskState::Annotated | TaskState::Validated))
+                {
+                    return Err(RequestError::new(
+                        format!("filters.states[{i}]"),
+                        format!(
+                            "the CSV export holds only annotated and validated tasks, not `{}`",
+                            s.as_str()
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(stages) = &self.filters.stages {
+            if stages.is_empty() {
+                return Err(RequestError::new("filters.stages", "must not be empty"));
+            }
+            for (i, stage) in stages.iter().enumerate() {
+                if !project.stages.iter().any(|s| s == stage) {
+                    return Err(RequestError::new(
+                        format!("filters.stages[{i}]"),
+                        format!(
+                            "`{stage}` is not a stage of project {}; its stages are {}",
+                            project.id,
+                            project.stages.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        labelport_encoders::build(self.format, self.fields, project)
+            .map_err(|e| RequestError::new(e.field, e.message))?;
+        if let Delivery::Email { recipients } = &mut self.delivery {
+            if recipients.is_empty() {
+                recipients.push(requester.to_owned());
+            }
+            if recipients.len() > MAX_RECIPIENTS {
+                return Err(RequestError::new(
+                    "delivery.recipients",
+                    format!("at most {MAX_RECIPIENTS} recipients"),
+                ));
+            }
+            for (i, r) in recipients.iter().enumerate() {
+                let field = format!("delivery.recipients[{i}]");
+                if !is_email(r) {
+                    return Err(RequestError::new(field, "not an e-mail address"));
+                }
+                // The link in the e-mail needs a manager's login, so anyone else would get a dead link;
+                // refusing them also keeps exports from being mailed out of the project.
+                if project.role_of(r) != Some(Role::Manager) {
+                    return Err(RequestError::new(
+                        field,
+                        format!("{r} is not a manager of project {}; only managers can download exports", project.id),
+                    ));
+                }
+            }
+        }
+        Ok(self)
+    }
+
+    /// The states kept: the request's, else the format's default.
+    pub fn effective_states(&self) -> Option<Vec<TaskState>> {
+        match (&self.filters.states, self.format) {
+            (Some(states), _) => Some(states.clone()),
+            (None, Format::Csv) => Some(vec![TaskState::Annotated, TaskState::Validated]),
+            (None, Format::Ndjson) => None,
+        }
+    }
+
+    /// The stages kept: the request's, else the format's default.
+    pub fn effective_stages(&self) -> Option<Vec<String>> {
+        match (&self.filters.stages, self.format) {
+            (Some(stages), _) => Some(stages.clone()),
+            (None, Format::Csv) => None,
+            (None, Format::Ndjson) => Some(vec!["Complete".to_owned()]),
+        }
+    }
+}
+
+/// A plain check of an address: one `@`, a dotted domain, no spaces or header breaks.
+pub fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    s.len() <= 254
+        && !local.is_empty()
+        && local.len() <= 64
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && s.chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '<' | '>' | ',' | ';' | '"'))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use labelport_model::{generate, Mode};
+
+    fn project() -> Project {
+        generate::project(&generate::Config::new("p1", Mode::Classification, 1, 1))
+    }
+
+    fn err(body: &str) -> RequestError {
+        ExportRequest::parse(body.as_bytes()).expect_err("refused")
+    }
+
+    #[test]
+    fn unknown_format_names_the_field_and_the_choices() {
+        let e = err(r#"{"format":"XML"}"#);
+        assert_eq!(e.field, "format");
+        assert!(e.message.contains("unknown variant `XML`"), "{}", e.message);
+        assert!(e.message.contains("CSV"), "{}", e.message);
+    }
+
+    #[test]
+    fn unknown_field_is_refused_by_its_path() {
+        let e = err(r#"{"format":"CSV","filters":{"state":["annotated"]}}"#);
+        assert_eq!(e.field, "filters");
+        assert!(e.message.contains("unknown field `state`"), "{}", e.message);
+    }
+
+    #[test]
+    fn bad_filter_value_names_the_index() {
+        let e = err(r#"{"format":"NDJSON","filters":{"states":["annotated","done"]}}"#);
+        assert_eq!(e.field, "filters.states[1]");
+    }
+
+    #[test]
+    fn missing_format_and_empty_body() {
+        assert_eq!(err(r#"{}"#).message, "missing field `format`");
+        assert_eq!(err("").field, "body");
+        assert_eq!(err("[1]").field, "body");
+    }
+
+    #[test]
+    fn csv_refuses_states_outside_seed_000_and_toggles() {
+        let r = ExportRequest::parse(
+            br#"{"format":"CSV","filters":{"states":["validated","pending"]}}"#,
+        )
+        .unwrap();
+        let e = r.validate(&project(), "manager@example.com").unwrap_err();
+        assert_eq!(e.field, "filters.states[1]");
+        let r =
+            ExportRequest::parse(br#"{"format":"CSV","fields":{"stageHistory":true}}"#).unwrap();
+        let e = r.validate(&project(), "manager@example.com").unwrap_err();
+        assert_eq!(e.field, "fields.stageHistory");
+    }
+
+    #[test]
+    fn unknown_stage_is_refused_with_the_project_stages() {
+        let r =
+            ExportRequest::parse(br#"{"format":"NDJSON","filters":{"stages":["Done"]}}"#).unwrap();
+        let e = r.validate(&project(), "manager@example.com").unwrap_err();
+        assert_eq!(e.field, "filters.stages[0]");
+        assert!(e.message.contains("Complete"), "{}", e.message);
+    }
+
+    #[test]
+    fn email_recipients_default_to_the_requester_and_must_be_managers() {
+        let r = ExportRequest::parse(br#"{"format":"CSV","delivery":{"method":"EMAIL"}}"#).unwrap();
+        let r = r.validate(&project(), "manager@example.com").unwrap();
+        assert_eq!(
+            r.delivery,
+            Delivery::Email {
+                recipients: vec!["manager@example.com".into()]
+            }
+        );
+        let r = ExportRequest::parse(
+            br#"{"format":"CSV","delivery":{"method":"EMAIL","recipients":["manager@example.com","labeler1@example.com"]}}"#,
+        )
+        .unwrap();
+        let e = r.validate(&project(), "manager@example.com").unwrap_err();
+        assert_eq!(e.field, "delivery.recipients[1]");
+        let r = ExportRequest::parse(
+            br#"{"format":"CSV","delivery":{"method":"EMAIL","recipients":["x\r\nBcc: y@z.com"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.validate(&project(), "m").unwrap_err().message,
+            "not an e-mail address"
+        );
+    }
+
+    #[test]
+    fn webhook_is_not_a_method_yet() {
+        let e = err(r#"{"format":"CSV","delivery":{"method":"CUSTOM_WEBHOOK","url":"https://x"}}"#);
+        assert_eq!(e.field, "delivery");
+        assert!(e.message.contains("CUSTOM_WEBHOOK"), "{}", e.message);
+    }
+
+    #[test]
+    fn defaults_follow_the_seeds() {
+        let csv = ExportRequest::parse(br#"{"format":"CSV"}"#).unwrap();
+        assert_eq!(
+            csv.effective_states(),
+            Some(vec![TaskState::Annotated, TaskState::Validated])
+        );
+        assert_eq!(csv.effective_stages(), None);
+        let nd = ExportRequest::parse(br#"{"format":"NDJSON"}"#).unwrap();
+        assert_eq!(nd.effective_stages(), Some(vec!["Complete".to_owned()]));
+        assert_eq!(nd.delivery, Delivery::FileStorage);
+    }
+}

@@ -1,0 +1,511 @@
+//! export-worker: takes one export message, claims the job, streams the project's
+//! tasks through the pipeline into a multipart upload, records the outcome and asks
+//! the notifier to tell the customer.
+
+use crate::error::{chain, Failure};
+use crate::filter::TaskFilter;
+use crate::job::{ExportResult, Job, JobError, JobState, JobStore, Progress, ResultFile};
+use crate::messages::{ExportMessage, NotifyMessage};
+use crate::pipeline::{self, Options};
+use crate::ports::{ObjectStore, Queue, Upload, MIN_PART_SIZE};
+use crate::project::{load_project, ProjectError};
+use crate::source;
+use bytes::{Bytes, BytesMut};
+use chrono::Utc;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// A job whose worker stopped attempting this many times is failed for good.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// How the worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Exports are written under `{exports_prefix}/{project}/{export_id}/`.
+    pub exports_prefix: String,
+    /// A RUNNING job older than this is taken to be abandoned (the function's timeout).
+    pub lease: Duration,
+    /// How often progress is written to the job record.
+    pub progress_interval: Duration,
+    /// Pipeline threads.
+    pub threads: usize,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            exports_prefix: "exports".into(),
+            lease: Duration::from_secs(15 * 60),
+            progress_interval: Duration::from_secs(5),
+            threads: Options::default().threads,
+        }
+    }
+}
+
+/// What happened to a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The export ran and ended in this state.
+    Ran(JobState),
+    /// The job had ended already (a repeated delivery); the notification was asked again.
+    AlreadyDone(JobState),
+    /// Another worker holds the job.
+    HeldElsewhere,
+}
+
+/// Why a message must be retried (SQS redelivers it, then moves it to the DLQ).
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The message is not an export message.
+    #[error("malformed export message")]
+    Malformed(#[source] serde_json::Error),
+    /// The job record could not be read or written.
+    #[error("job record")]
+    Job(#[from] JobError),
+    /// The export failed in a way another attempt may not.
+    #[error("export {export_id} will be retried: {failure}")]
+    Retry {
+        /// The export.
+        export_id: String,
+        /// What went wrong this time.
+        failure: Failure,
+    },
+    /// The notify queue refused the message.
+    #[error("enqueueing the notification")]
+    Notify(#[source] crate::ports::BoxError),
+}
+
+/// The worker and the backends it needs.
+pub struct Worker {
+    store: Arc<dyn ObjectStore>,
+    destination: Arc<dyn ObjectStore>,
+    jobs: JobStore,
+    notify: Arc<dyn Queue>,
+    settings: WorkerSettings,
+}
+
+/// A failure, and whether another attempt may succeed.
+struct Attempt {
+    failure: Failure,
+    retryable: bool,
+}
+
+impl Worker {
+    /// Reads projects and job records from `store`, writes exports to `destination`.
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        destination: Arc<dyn ObjectStore>,
+        notify: Arc<dyn Queue>,
+        settings: WorkerSettings,
+    ) -> Self {
+        Worker {
+            jobs: JobStore::new(store.clone()),
+            store,
+            destination,
+            notify,
+            settings,
+        }
+    }
+
+    /// Handles one export message body.
+    pub async fn handle(&self, body: &str) -> Result<Outcome, WorkerError> {
+        let message: ExportMessage = serde_json::from_str(body).map_err(WorkerError::Malformed)?;
+        let id = message.export_id;
+        let current = self.jobs.get(&id).await?;
+        if current.job.state.is_terminal() {
+            // A repeated delivery, or the notify enqueue failed last time: ask again; the
+            // notifier sends once whatever it is asked.
+            self.enqueue_notification(&id).await?;
+            return Ok(Outcome::AlreadyDone(current.job.state));
+        }
+        if current.job.state == JobState::Running && !self.lease_expired(&current.job) {
+            return Ok(Outcome::HeldElsewhere);
+        }
+        let mut claimed = current.job.clone();
+        claimed.attempts += 1;
+        if claimed.attempts > MAX_ATTEMPTS {
+            let failure = Failure::new(
+                "TOO_MANY_ATTEMPTS",
+                format!("the export stopped {MAX_ATTEMPTS} times without finishing (time-out or crash); see the worker's logs"),
+            );
+            return self.finish(&id, claimed.attempts, Err(failure)).await;
+        }
+        claimed.state = JobState::Running;
+        claimed.started_at = Some(Utc::now());
+        claimed.progress = Progress::default();
+        let claimed = match self.jobs.swap(&current, claimed).await {
+            Ok(v) => v,
+            Err(JobError::Conflict(_)) => return Ok(Outcome::HeldElsewhere),
+            Err(e) => return Err(e.into()),
+        };
+        let attempt = claimed.job.attempts;
+        tracing::info!(export_id = %id, project = %claimed.job.project, attempt, "export started");
+        match self.export(&claimed.job).await {
+            Ok(result) => self.finish(&id, attempt, Ok(result)).await,
+            Err(Attempt { failure, retryable }) if retryable && attempt < MAX_ATTEMPTS => {
+                tracing::warn!(export_id = %id, attempt, error = %failure, "export attempt failed; will retry");
+                self.jobs
+                    .update(&id, |job| {
+                        (job.state == JobState::Running && job.attempts == attempt).then(|| {
+                            let mut next = job.clone();
+                            next.state = JobState::Queued;
+                            next.error = Some(failure.clone());
+                            next
+                        })
+                    })
+                    .await?;
+                Err(WorkerError::Retry {
+                    export_id: id,
+                    failure,
+                })
+            }
+            Err(Attempt { failure, .. }) => self.finish(&id, attempt, Err(failure)).await,
+        }
+    }
+
+    fn lease_expired(&self, job: &Job) -> bool {
+        job.started_at.is_none_or(|started| {
+            let lease =
+                chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::MAX);
+            Utc::now() - started > lease
+        })
+    }
+
+    async fn finish(
+        &self,
+        id: &str,
+        attempt: u32,
+        outcome: Result<ExportResult, Failure>,
+    ) -> Result<Outcome, WorkerError> {
+        let state = if outcome.is_ok() {
+            JobState::Succeeded
+        } else {
+            JobState::Failed
+        };
+        let updated = self
+            .jobs
+            .update(id, |job| {
+                // Only the attempt that holds the job may end it.
+                (!job.state.is_terminal() && job.attempts == attempt).then(|| {
+                    let mut next = job.clone();
+                    next.state = state;
+                    next.finished_at = Some(Utc::now());
+                    match &outcome {
+                        Ok(result) => {
+                            next.result = Some(result.clone());
+                            next.error = None;
+                        }
+                        Err(failure) => next.error = Some(failure.clone()),
+                    }
+                    next
+                })
+            })
+            .await?;
+        let Some(done) = updated else {
+            return Ok(Outcome::HeldElsewhere);
+        };
+        match &done.job.error {
+            Some(failure) if state == JobState::Failed => {
+                tracing::warn!(export_id = %id, code = %failure.code, error = %failure.message, "export failed")
+            }
+            _ => {
+                tracing::info!(export_id = %id, tasks = done.job.progress.tasks_exported, "export succeeded")
+            }
+        }
+        self.enqueue_notification(id).await?;
+        Ok(Outcome::Ran(state))
+    }
+
+    async fn enqueue_notification(&self, id: &str) -> Result<(), WorkerError> {
+        let body = serde_json::to_string(&NotifyMessage {
+            export_id: id.to_owned(),
+        })
+        .map_err(|e| WorkerError::Notify(Box::new(e)))?;
+        self.notify.send(body).await.map_err(WorkerError::Notify)
+    }
+
+    async fn export(&self, job: &Job) -> Result<ExportResult, Attempt> {
+        let permanent = |failure| Attempt {
+            failure,
+            retryable: false,
+        };
+        let retryable = |failure| Attempt {
+            failure,
+            retryable: true,
+        };
+        let project = load_project(self.store.as_ref(), &job.project)
+            .await
+            .map_err(|e| match e {
+                ProjectError::Store(_) => retryable(e.to_failure()),
+                _ => permanent(e.to_failure()),
+            })?;
+        let request = &job.request;
+        let encoder = labelport_encoders::build(request.format, request.fields, &project)
+            .map_err(|e| permanent(Failure::new("INVALID_REQUEST", e.to_string())))?;
+        let files = source::list_task_files(self.store.as_ref(), &job.project)
+            .await
+            .map_err(|e| retryable(Failure::new("STORAGE_ERROR", chain(&e))))?;
+        let states = request.effective_states();
+        let filter = TaskFilter::new(states.as_deref(), request.effective_stages());
+        let options = Options {
+            threads: self.settings.threads,
+            invalid_lines: request.invalid_lines,
+            compression: request.compression,
+            ..Options::default()
+        };
+
+        let name = format!(
+            "{}.{}{}",
+            job.project,
+            encoder.extension(),
+            request.compression.suffix()
+        );
+        let folder = format!(
+            "{}/{}/{}",
+            self.settings.exports_prefix, job.project, job.id
+        );
+        let key = format!("{folder}/{name}");
+        let upload = self
+            .destination
+            .create_upload(
+                &key,
+                encoder.content_type(),
+                request.compression.content_encoding(),
+            )
+            .await
+            .map_err(|e| retryable(Failure::new("STORAGE_ERROR", chain(&e))))?;
+
+        let (chunks_tx, chunks_rx) = mpsc::channel::<Chunk>(4);
+        let (progress_tx, progress_rx) = watch::channel(Progress::default());
+        let uploading = tokio::spawn(upload_chunks(upload, chunks_rx));
+        let store = self.store.clone();
+        let handle = tokio::runtime::Handle::current();
+        let encoding = tokio::task::spawn_blocking(move || {
+            let sources = source::open_all(store, files, handle);
+            let mut sink = |bytes: &[u8]| {
+                chunks_tx
+                    .blocking_send(Chunk::Data(bytes.to_vec()))
+                    .map_err(|_| "the upload stopped".into())
+            };
+            let mut on_progress = |p: &Progress| {
+                progress_tx.send_replace(p.clone());
+            };
+            let summary = pipeline::run(
+                sources,
+                encoder.as_ref(),
+                &filter,
+                &options,
+                &mut sink,
+                &mut on_progress,
+            );
+            if summary.is_ok() {
+                let _ = chunks_tx.blocking_send(Chunk::End);
+            }
+            (summary, encoder)
+        });
+        let (encoded, ()) = tokio::join!(encoding, self.report_progress(job, progress_rx));
+        let (summary, encoder) = match encoded {
+            Ok((Ok(summary), encoder)) => (summary, encoder),
+            Ok((Err(e), _)) => {
+                // Dropping the sender ends the upload task, which aborts the upload.
+                let retry = !matches!(e, pipeline::PipelineError::InvalidLine { .. });
+                let _ = uploading.await;
+                return Err(Attempt {
+                    failure: e.to_failure(),
+                    retryable: retry,
+                });
+            }
+            Err(join) => {
+                let _ = uploading.await;
+                return Err(permanent(Failure::new(
+                    "INTERNAL_ERROR",
+                    format!("the export crashed: {join}"),
+                )));
+            }
+        };
+        let uploaded = match uploading.await {
+            Ok(Ok(uploaded)) => uploaded,
+            Ok(Err(failure)) => return Err(retryable(failure)),
+            Err(join) => {
+                return Err(permanent(Failure::new(
+                    "INTERNAL_ERROR",
+                    format!("the upload crashed: {join}"),
+                )))
+            }
+        };
+        let file = ResultFile {
+            name,
+            key,
+            bytes: uploaded.bytes,
+            sha256: uploaded.sha256,
+            content_type: encoder.content_type().to_owned(),
+            content_encoding: request.compression.content_encoding().map(str::to_owned),
+        };
+        let manifest_key = format!("{folder}/manifest.json");
+        let manifest = Manifest {
+            schema_version: 1,
+            task_schema_version: labelport_model::SCHEMA_VERSION,
+            export_id: &job.id,
+            project: &job.project,
+            format: request.format.as_str(),
+            compression: request.compression,
+            states: states.as_deref(),
+            stages: request.effective_stages(),
+            fields: request.fields,
+            counts: &summary.progress,
+            files: std::slice::from_ref(&file),
+            skipped_lines: &summary.skipped,
+            created_at: job.created_at,
+            finished_at: Utc::now(),
+        };
+        let body = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| permanent(Failure::new("INTERNAL_ERROR", e.to_string())))?;
+        self.destination
+            .put(
+                &manifest_key,
+                Bytes::from(body),
+                "application/json",
+                crate::ports::Condition::None,
+            )
+            .await
+            .map_err(|e| retryable(Failure::new("STORAGE_ERROR", chain(&e))))?;
+        // Final counts go into the record with the result.
+        let final_progress = summary.progress.clone();
+        let attempt = job.attempts;
+        let _ = self
+            .jobs
+            .update(&job.id, |j| {
+                (j.state == JobState::Running && j.attempts == attempt).then(|| {
+                    let mut next = j.clone();
+                    next.progress = final_progress.clone();
+                    next
+                })
+            })
+            .await;
+        Ok(ExportResult {
+            files: vec![file],
+            manifest_key,
+            skipped_lines: summary.skipped,
+        })
+    }
+
+    /// Writes progress to the job record every `progress_interval` until the pipeline ends.
+    async fn report_progress(&self, job: &Job, mut progress: watch::Receiver<Progress>) {
+        let attempt = job.attempts;
+        loop {
+            let deadline = tokio::time::sleep(self.settings.progress_interval);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    () = &mut deadline => break,
+                    changed = progress.changed() => if changed.is_err() { return },
+                }
+            }
+            let latest = progress.borrow_and_update().clone();
+            let written = self
+                .jobs
+                .update(&job.id, |j| {
+                    (j.state == JobState::Running && j.attempts == attempt).then(|| {
+                        let mut next = j.clone();
+                        next.progress = latest.clone();
+                        next
+                    })
+                })
+                .await;
+            if let Err(e) = written {
+                tracing::warn!(export_id = %job.id, error = %chain(&e), "progress not recorded");
+            }
+        }
+    }
+}
+
+/// What the pipeline hands the uploader: bytes, then `End` only when it succeeded.
+enum Chunk {
+    Data(Vec<u8>),
+    End,
+}
+
+struct Uploaded {
+    bytes: u64,
+    sha256: String,
+}
+
+/// Cuts the stream into parts, hashing as it goes. Completes the upload only on `End`;
+/// a stream that stops without it (the pipeline failed) or a failed part aborts it, so
+/// nothing half-written ever becomes visible.
+async fn upload_chunks(
+    mut upload: Box<dyn Upload>,
+    mut chunks: mpsc::Receiver<Chunk>,
+) -> Result<Uploaded, Failure> {
+    let mut hasher = Sha256::new();
+    let mut bytes = 0u64;
+    let mut part = BytesMut::with_capacity(MIN_PART_SIZE + (1 << 20));
+    let outcome = loop {
+        match chunks.recv().await {
+            Some(Chunk::Data(chunk)) => {
+                hasher.update(&chunk);
+                bytes += chunk.len() as u64;
+                part.extend_from_slice(&chunk);
+                if part.len() >= MIN_PART_SIZE {
+                    if let Err(e) = upload.put_part(part.split().freeze()).await {
+                        break Err(Failure::new("STORAGE_ERROR", chain(&e)));
+                    }
+                }
+            }
+            Some(Chunk::End) => break Ok(()),
+            None => {
+                break Err(Failure::new(
+                    "INTERNAL_ERROR",
+                    "the export stopped before its end",
+                ))
+            }
+        }
+    };
+    let finished = match outcome {
+        // An empty export still needs one (empty) part to complete.
+        Ok(()) if !part.is_empty() || bytes == 0 => upload
+            .put_part(part.freeze())
+            .await
+            .map_err(|e| Failure::new("STORAGE_ERROR", chain(&e))),
+        other => other,
+    };
+    if let Err(failure) = finished {
+        if let Err(e) = upload.abort().await {
+            tracing::warn!(error = %chain(&e), "aborting the upload failed; the bucket's lifecycle rule removes its parts");
+        }
+        return Err(failure);
+    }
+    upload
+        .complete()
+        .await
+        .map_err(|e| Failure::new("STORAGE_ERROR", chain(&e)))?;
+    Ok(Uploaded {
+        bytes,
+        sha256: hex::encode(hasher.finalize()),
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Manifest<'a> {
+    schema_version: u32,
+    task_schema_version: u32,
+    export_id: &'a str,
+    project: &'a str,
+    format: &'a str,
+    compression: labelport_encoders::Compression,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    states: Option<&'a [labelport_model::TaskState]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stages: Option<Vec<String>>,
+    fields: labelport_encoders::FieldToggles,
+    counts: &'a Progress,
+    files: &'a [ResultFile],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    skipped_lines: &'a [crate::job::SkippedLine],
+    created_at: chrono::DateTime<Utc>,
+    finished_at: chrono::DateTime<Utc>,
+}

@@ -1,0 +1,648 @@
+//! The campaign CSV of seed 000: a header, then one line per task with the task's
+//! identity, state, assignee, dates, time spent, comments and links, followed by
+//! columns that depend on the project's mode.
+//!
+//! Lines end with `\n`; a cell is quoted (RFC 4180) only when it holds `,`, `"`,
+//! `\r` or `\n`, with inner quotes doubled. Cells that join several values (classes,
+//! answers, transcriptions) are written straight from the annotations: quoting is
+//! decided over the parts first, so nothing is collected per task.
+//!
+//! The encoder does not filter: the caller decides which tasks are exported (seed
+//! 000: annotated and validated tasks only, no preview tasks).
+
+use crate::{ConfigError, EncodeError, Encoder, FieldToggles, Format};
+use labelport_model::{Annotation, AnnotationKind, Mode, Project, Task};
+
+/// The columns every campaign CSV starts with.
+const BASE_HEADER: &str =
+    "id,state,assignee_email,created_at,duration_seconds,comment_count,task_url,element_url";
+
+/// What the CSV format tells a user who asks for a toggle it cannot honour.
+const NOT_AVAILABLE: &str = "not available in the CSV format; use NDJSON";
+
+/// Writes the campaign CSV of seed 000.
+///
+/// Built through [`build`](crate::build), which refuses the field toggles a CSV
+/// cannot carry:
+///
+/// ```
+/// use labelport_encoders::{build, FieldToggles, Format};
+/// use labelport_model::{Project, Task};
+///
+/// let project: Project = serde_json::from_str(
+///     r#"{"schemaVersion":1,"id":"p","name":"P","mode":"classification","state":"running"}"#,
+/// ).unwrap();
+/// let encoder = build(Format::Csv, FieldToggles::default(), &project).unwrap();
+///
+/// let line = r#"{"id":"t1","asset":{"url":"s3://b/1.jpg"},"state":"validated",
+///     "stage":"Complete","createdAt":"2024-01-01T00:00:00Z","durationMs":18069,
+///     "submissions":[{"id":"s1","stage":"Label","origin":"human","completedAt":"x",
+///     "annotations":[{"id":"a1","type":"class","label":"cat"},
+///                    {"id":"a2","type":"class","label":"pet, small"}]}]}"#;
+/// let task: Task<'_> = serde_json::from_str(line).unwrap();
+///
+/// let mut out = Vec::new();
+/// encoder.header(&mut out);
+/// encoder.encode(&task, &mut out).unwrap();
+/// encoder.footer(&mut out);
+/// assert_eq!(
+///     String::from_utf8(out).unwrap(),
+///     "id,state,assignee_email,created_at,duration_seconds,comment_count,task_url,element_url,class\n\
+///      t1,validated,,2024-01-01T00:00:00Z,18.069,0,,,\"cat|pet, small\"\n"
+/// );
+///
+/// let history = FieldToggles { stage_history: true, ..FieldToggles::default() };
+/// let err = build(Format::Csv, history, &project).err().unwrap();
+/// assert_eq!(err.field, "fields.stageHistory");
+/// ```
+pub struct CsvEncoder {
+    mode: Mode,
+    /// The project's form fields, for entity form projects (one column each).
+    form_fields: Vec<String>,
+}
+
+impl CsvEncoder {
+    /// Builds the encoder for `project`'s mode. Every field toggle is refused: the
+    /// CSV has one line per task and no room for metadata, history or frames.
+    pub fn new(fields: FieldToggles, project: &Project) -> Result<Self, ConfigError> {
+        let refused = [
+            (fields.annotation_metadata, "fields.annotationMetadata"),
+            (fields.stage_history, "fields.stageHistory"),
+            (fields.only_key_frames, "fields.onlyKeyFrames"),
+        ];
+        if let Some((_, field)) = refused.iter().find(|(on, _)| *on) {
+            return Err(ConfigError {
+                field: (*field).to_owned(),
+                message: NOT_AVAILABLE.to_owned(),
+            });
+        }
+        let form_fields = match project.mode {
+            Mode::EntityForm => project.labels.form_fields.clone(),
+            Mode::Classification
+            | Mode::Element
+            | Mode::ElementGroup
+            | Mode::Entity
+            | Mode::Transcription
+            | Mode::Row
+            | Mode::Document
+            | Mode::Token
+            | Mode::Video => Vec::new(),
+        };
+        Ok(CsvEncoder {
+            mode: project.mode,
+            form_fields,
+        })
+    }
+}
+
+impl Encoder for CsvEncoder {
+    fn format(&self) -> Format {
+        Format::Csv
+    }
+
+    fn extension(&self) -> &'static str {
+        "csv"
+    }
+
+    fn content_type(&self) -> &'static str {
+        "text/csv; charset=utf-8"
+    }
+
+    fn header(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(BASE_HEADER.as_bytes());
+        let column = match self.mode {
+            Mode::Classification => "class",
+            Mode::Element => "element_count",
+            Mode::ElementGroup => "element_group_count",
+            Mode::Entity | Mode::Token => "entity_count",
+            Mode::Transcription => "transcription",
+            Mode::Row | Mode::Document => "labels",
+            Mode::Video => "object_count",
+            Mode::EntityForm => {
+                for field in &self.form_fields {
+                    out.push(b',');
+                    write_cell(out, field);
+                }
+                out.push(b'\n');
+                return;
+            }
+        };
+        out.push(b',');
+        out.extend_from_slice(column.as_bytes());
+        out.push(b'\n');
+    }
+
+    fn encode(&self, task: &Task<'_>, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let mut n = itoa::Buffer::new();
+
+        write_cell(out, &task.id);
+        out.push(b',');
+        out.extend_from_slice(task.state.as_str().as_bytes());
+        out.push(b',');
+        write_cell(out, task.assignee.as_deref().unwrap_or(""));
+        out.push(b',');
+        write_cell(out, &task.created_at);
+        out.push(b',');
+        write_seconds(out, task.duration_ms);
+        out.push(b',');
+        out.extend_from_slice(n.format(task.comment_count).as_bytes());
+        out.push(b',');
+        write_cell(out, task.links.task.as_deref().unwrap_or(""));
+        out.push(b',');
+        write_cell(out, task.links.element.as_deref().unwrap_or(""));
+
+        let annotations = task.annotations();
+        let count = |kind: AnnotationKind| annotations.iter().filter(|a| a.kind == kind).count();
+        match self.mode {
+            Mode::Classification | Mode::Row | Mode::Document => {
+                out.push(b',');
+                write_joined(out, labels(annotations, AnnotationKind::Class), b'|');
+            }
+            Mode::Element => {
+                let elements = annotations.iter().filter(|a| a.kind.is_element()).count();
+                out.push(b',');
+                out.extend_from_slice(n.format(elements).as_bytes());
+            }
+            Mode::ElementGroup => {
+                out.push(b',');
+                out.extend_from_slice(n.format(count(AnnotationKind::Group)).as_bytes());
+            }
+            Mode::Entity | Mode::Token => {
+                out.push(b',');
+                out.extend_from_slice(n.format(count(AnnotationKind::Span)).as_bytes());
+            }
+            Mode::EntityForm => {
+                for field in &self.form_fields {
+                    let answers = annotations
+                        .iter()
+                        .filter(|a| {
+                            a.kind == AnnotationKind::Answer
+                                && a.field.as_deref() == Some(field.as_str())
+                        })
+                        .filter_map(|a| a.text.as_deref());
+                    out.push(b',');
+                    write_joined(out, answers, b'|');
+                }
+            }
+            Mode::Transcription => {
+                let texts = annotations
+                    .iter()
+                    .filter(|a| a.kind == AnnotationKind::Transcription)
+                    .filter_map(|a| a.text.as_deref());
+                out.push(b',');
+                write_joined(out, texts, b' ');
+            }
+            Mode::Video => {
+                out.push(b',');
+                out.extend_from_slice(n.format(object_count(annotations)).as_bytes());
+            }
+        }
+        out.push(b'\n');
+        Ok(())
+    }
+
+    fn footer(&self, _out: &mut Vec<u8>) {}
+}
+
+/// The labels of the annotations of `kind`, in order.
+fn labels<'s>(
+    annotations: &'s [Annotation<'_>],
+    kind: AnnotationKind,
+) -> impl Iterator<Item = &'s str> + Clone {
+    annotations
+        .iter()
+        .filter(move |a| a.kind == kind)
+        .filter_map(|a| a.label.as_deref())
+}
+
+/// Number of objects among the element annotations of a video task: one per
+/// distinct track, plus one per element without a track. Quadratic in the number of
+/// elements, which is small per task, and allocation-free.
+fn object_count(annotations: &[Annotation<'_>]) -> usize {
+    let mut objects = 0;
+    for (i, a) in annotations.iter().enumerate() {
+        if !a.kind.is_element() {
+            continue;
+        }
+        let first_of_its_track = match a.track.as_deref() {
+            None => true,
+            Some(track) => !annotations[..i]
+                .iter()
+                .any(|b| b.kind.is_element() && b.track.as_deref() == Some(track)),
+        };
+        if first_of_its_track {
+            objects += 1;
+        }
+    }
+    objects
+}
+
+/// Writes milliseconds as seconds with millisecond precision, trailing zeros trimmed:
+/// 18069 → `18.069`, 18500 → `18.5`, 18000 → `18`, 0 → `0`.
+fn write_seconds(out: &mut Vec<u8>, ms: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(ms / 1000).as_bytes());
+    let frac = ms % 1000;
+    if frac != 0 {
+        // Each digit is below 10, so the casts are lossless.
+        let digits = [
+            b'0' + (frac / 100) as u8,
+            b'0' + (frac / 10 % 10) as u8,
+            b'0' + (frac % 10) as u8,
+        ];
+        let mut len = 3;
+        while digits[len - 1] == b'0' {
+            len -= 1;
+        }
+        out.push(b'.');
+        out.extend_from_slice(&digits[..len]);
+    }
+}
+
+/// Whether a cell holding `s` must be quoted.
+fn needs_quotes(s: &str) -> bool {
+    s.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+}
+
+/// Writes `s` with every `"` doubled, without the surrounding quotes.
+fn write_quoted_inner(out: &mut Vec<u8>, s: &str) {
+    let mut rest = s.as_bytes();
+    while let Some(i) = rest.iter().position(|&b| b == b'"') {
+        out.extend_from_slice(&rest[..=i]);
+        out.push(b'"');
+        rest = &rest[i + 1..];
+    }
+    out.extend_from_slice(rest);
+}
+
+/// Writes one cell, quoted if it needs to be.
+fn write_cell(out: &mut Vec<u8>, s: &str) {
+    if needs_quotes(s) {
+        out.push(b'"');
+        write_quoted_inner(out, s);
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+/// Writes `parts` joined by `sep` as one cell. The cell is quoted if any part needs
+/// it (`sep` itself never does), which is decided in a first pass over the parts.
+fn write_joined<'s>(out: &mut Vec<u8>, parts: impl Iterator<Item = &'s str> + Clone, sep: u8) {
+    debug_assert!(!matches!(sep, b',' | b'"' | b'\r' | b'\n'));
+    let quote = parts.clone().any(needs_quotes);
+    if quote {
+        out.push(b'"');
+    }
+    for (i, part) in parts.enumerate() {
+        if i > 0 {
+            out.push(sep);
+        }
+        if quote {
+            write_quoted_inner(out, part);
+        } else {
+            out.extend_from_slice(part.as_bytes());
+        }
+    }
+    if quote {
+        out.push(b'"');
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use labelport_model::Project;
+
+    const BASE: &str =
+        "id,state,assignee_email,created_at,duration_seconds,comment_count,task_url,element_url";
+
+    fn project(mode: &str, form_fields: &[&str]) -> Project {
+        let json = serde_json::json!({
+            "schemaVersion": 1,
+            "id": "p1",
+            "name": "Project",
+            "mode": mode,
+            "state": "running",
+            "labels": { "formFields": form_fields },
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    /// A task whose final submission holds `annotations` (a JSON array). An earlier
+    /// submission holds other annotations, which must not be exported.
+    fn task_json(annotations: &str) -> String {
+        format!(
+            r#"{{"id":"t1","asset":{{"url":"s3://bucket/1.jpg"}},"state":"validated","stage":"Complete",
+            "assignee":"ada@example.com","createdAt":"2024-01-01T00:00:00Z","durationMs":18069,
+            "commentCount":2,"links":{{"task":"https://app/t/1","element":"https://prov/e/1"}},
+            "submissions":[
+              {{"id":"s0","stage":"Label","origin":"machine","completedAt":"2024-01-01T00:01:00Z",
+                "annotations":[{{"id":"old","type":"class","label":"stale"}},{{"id":"old2","type":"box","label":"x","bbox":{{"x":0,"y":0,"width":1,"height":1}}}}]}},
+              {{"id":"s1","stage":"Review","origin":"human","completedAt":"2024-01-01T00:02:00Z",
+                "annotations":{annotations}}}
+            ]}}"#
+        )
+    }
+
+    fn encode(project: &Project, task_json: &str) -> String {
+        let task: Task<'_> = serde_json::from_str(task_json).unwrap();
+        let encoder = CsvEncoder::new(FieldToggles::default(), project).unwrap();
+        let mut out = Vec::new();
+        encoder.header(&mut out);
+        encoder.encode(&task, &mut out).unwrap();
+        encoder.footer(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    const PREFIX: &str = "t1,validated,ada@example.com,2024-01-01T00:00:00Z,18.069,2,https://app/t/1,https://prov/e/1";
+
+    fn expect(mode: &str, annotations: &str, column: &str, cell: &str) {
+        let got = encode(&project(mode, &[]), &task_json(annotations));
+        assert_eq!(
+            got,
+            format!("{BASE},{column}\n{PREFIX},{cell}\n"),
+            "mode {mode}"
+        );
+    }
+
+    #[test]
+    fn classification_joins_the_final_class_labels() {
+        expect(
+            "classification",
+            r#"[{"id":"a","type":"class","label":"cat"},{"id":"b","type":"box","label":"nope","bbox":{"x":0,"y":0,"width":1,"height":1}},{"id":"c","type":"class","label":"dog"}]"#,
+            "class",
+            "cat|dog",
+        );
+        expect("classification", "[]", "class", "");
+    }
+
+    #[test]
+    fn element_counts_boxes_polygons_and_points() {
+        expect(
+            "element",
+            r#"[{"id":"a","type":"box","label":"car","bbox":{"x":0,"y":0,"width":1,"height":1}},
+                {"id":"b","type":"polygon","label":"car","points":[[0,0],[1,0],[1,1]]},
+                {"id":"c","type":"point","label":"eye","points":[[3,4]]},
+                {"id":"d","type":"class","label":"day"}]"#,
+            "element_count",
+            "3",
+        );
+        expect("element", "[]", "element_count", "0");
+    }
+
+    #[test]
+    fn element_group_counts_groups() {
+        expect(
+            "element_group",
+            r#"[{"id":"a","type":"box","label":"car","bbox":{"x":0,"y":0,"width":1,"height":1}},
+                {"id":"g1","type":"group","label":"fleet","members":["a"]},
+                {"id":"g2","type":"group","label":"fleet","members":[]}]"#,
+            "element_group_count",
+            "2",
+        );
+    }
+
+    #[test]
+    fn entity_and_token_count_spans() {
+        let spans = r#"[{"id":"a","type":"span","label":"PER","start":0,"end":3},
+                        {"id":"b","type":"span","label":"ORG","tokenStart":4,"tokenEnd":5},
+                        {"id":"c","type":"class","label":"news"}]"#;
+        expect("entity", spans, "entity_count", "2");
+        expect("token", spans, "entity_count", "2");
+    }
+
+    #[test]
+    fn entity_form_has_one_column_per_field_in_form_order() {
+        let p = project("entity_form", &["name", "city, country", "empty"]);
+        let anns = r#"[{"id":"a","type":"answer","field":"city, country","text":"Paris"},
+                       {"id":"b","type":"answer","field":"name","text":"Ada"},
+                       {"id":"c","type":"answer","field":"name","text":"Lovelace"},
+                       {"id":"d","type":"answer","field":"other","text":"ignored"}]"#;
+        assert_eq!(
+            encode(&p, &task_json(anns)),
+            format!("{BASE},name,\"city, country\",empty\n{PREFIX},Ada|Lovelace,Paris,\n")
+        );
+        // A form without fields adds no column at all.
+        let p = project("entity_form", &[]);
+        assert_eq!(encode(&p, &task_json(anns)), format!("{BASE}\n{PREFIX}\n"));
+    }
+
+    #[test]
+    fn transcription_joins_texts_with_a_space() {
+        expect(
+            "transcription",
+            r#"[{"id":"a","type":"transcription","text":"Dear Sir,"},
+                {"id":"b","type":"transcription","text":"yours","element":"e2"}]"#,
+            "transcription",
+            "\"Dear Sir, yours\"",
+        );
+    }
+
+    #[test]
+    fn row_and_document_join_class_labels() {
+        let anns =
+            r#"[{"id":"a","type":"class","label":"spam"},{"id":"b","type":"class","label":"ads"}]"#;
+        expect("row", anns, "labels", "spam|ads");
+        expect("document", anns, "labels", "spam|ads");
+    }
+
+    #[test]
+    fn video_counts_distinct_tracks_and_untracked_elements() {
+        let bbox = r#""bbox":{"x":0,"y":0,"width":1,"height":1}"#;
+        let anns = format!(
+            r#"[{{"id":"a","type":"box","label":"car",{bbox},"frame":0,"track":"t1","keyFrame":true}},
+                {{"id":"b","type":"box","label":"car",{bbox},"frame":1,"track":"t1","keyFrame":false}},
+                {{"id":"c","type":"box","label":"car",{bbox},"frame":0,"track":"t2"}},
+                {{"id":"d","type":"box","label":"car",{bbox},"frame":3}},
+                {{"id":"e","type":"point","label":"eye","points":[[1,1]],"frame":3}},
+                {{"id":"f","type":"class","label":"day","track":"t3"}},
+                {{"id":"g","type":"box","label":"car",{bbox},"frame":2,"track":"t2"}}]"#
+        );
+        expect("video", &anns, "object_count", "4");
+    }
+
+    #[test]
+    fn cells_are_quoted_only_when_needed_and_quotes_doubled() {
+        let p = project("classification", &[]);
+        let anns = r#"[{"id":"a","type":"class","label":"say \"hi\""},
+                       {"id":"b","type":"class","label":"été"},
+                       {"id":"c","type":"class","label":"two\nlines"}]"#;
+        let task = task_json(anns).replace(r#""id":"t1""#, r#""id":"t,1""#);
+        let got = encode(&p, &task);
+        let line = got.split_once('\n').unwrap().1;
+        assert_eq!(
+            line,
+            "\"t,1\",validated,ada@example.com,2024-01-01T00:00:00Z,18.069,2,https://app/t/1,https://prov/e/1,\"say \"\"hi\"\"|été|two\nlines\"\n"
+        );
+        // Non-ASCII alone does not need quotes.
+        let got = encode(
+            &p,
+            &task_json(r#"[{"id":"a","type":"class","label":"日本語"}]"#),
+        );
+        assert!(got.ends_with(",日本語\n"), "{got}");
+        // A carriage return does.
+        let got = encode(
+            &p,
+            &task_json(r#"[{"id":"a","type":"class","label":"a\rb"}]"#),
+        );
+        assert!(got.ends_with(",\"a\rb\"\n"), "{got}");
+    }
+
+    #[test]
+    fn cells_of_tasks_without_assignee_links_or_submissions_are_empty() {
+        let p = project("element", &[]);
+        let line = r#"{"id":"t9","asset":{"url":"u"},"state":"annotated","stage":"Label","createdAt":"2024-02-02T00:00:00Z"}"#;
+        assert_eq!(
+            encode(&p, line),
+            format!("{BASE},element_count\nt9,annotated,,2024-02-02T00:00:00Z,0,0,,,0\n")
+        );
+    }
+
+    #[test]
+    fn duration_is_seconds_with_trimmed_milliseconds() {
+        let cases = [
+            (18069, "18.069"),
+            (18500, "18.5"),
+            (18000, "18"),
+            (0, "0"),
+            (1, "0.001"),
+            (10, "0.01"),
+            (999, "0.999"),
+            (120_050, "120.05"),
+            (u64::MAX, "18446744073709551.615"),
+        ];
+        for (ms, want) in cases {
+            let mut out = Vec::new();
+            write_seconds(&mut out, ms);
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{ms} ms");
+        }
+    }
+
+    #[test]
+    fn every_mode_has_a_header_column() {
+        for mode in Mode::ALL {
+            let p = project(mode.as_str(), &["f"]);
+            let encoder = CsvEncoder::new(FieldToggles::default(), &p).unwrap();
+            let mut out = Vec::new();
+            encoder.header(&mut out);
+            let header = String::from_utf8(out).unwrap();
+            assert!(header.starts_with(BASE), "{mode}");
+            assert_eq!(header.matches(',').count(), 8, "{mode}: {header}");
+            assert!(header.ends_with('\n'));
+        }
+    }
+
+    #[test]
+    fn toggles_are_refused_naming_the_field() {
+        let p = project("video", &[]);
+        let cases = [
+            (
+                FieldToggles {
+                    annotation_metadata: true,
+                    ..FieldToggles::default()
+                },
+                "fields.annotationMetadata",
+            ),
+            (
+                FieldToggles {
+                    stage_history: true,
+                    ..FieldToggles::default()
+                },
+                "fields.stageHistory",
+            ),
+            (
+                FieldToggles {
+                    only_key_frames: true,
+                    ..FieldToggles::default()
+                },
+                "fields.onlyKeyFrames",
+            ),
+        ];
+        for (fields, field) in cases {
+            let err = CsvEncoder::new(fields, &p).err().unwrap();
+            assert_eq!(err.field, field);
+            assert_eq!(err.message, "not available in the CSV format; use NDJSON");
+            assert_eq!(
+                err.to_string(),
+                format!("{field}: not available in the CSV format; use NDJSON")
+            );
+        }
+        let all = FieldToggles {
+            annotation_metadata: true,
+            stage_history: true,
+            only_key_frames: true,
+        };
+        assert_eq!(
+            CsvEncoder::new(all, &p).err().unwrap().field,
+            "fields.annotationMetadata"
+        );
+        assert!(crate::build(Format::Csv, all, &p).is_err());
+    }
+
+    #[test]
+    fn the_file_reads_back_through_the_csv_crate() {
+        let p = project("entity_form", &["na\"me", "notes"]);
+        let encoder = CsvEncoder::new(FieldToggles::default(), &p).unwrap();
+        assert_eq!(encoder.format(), Format::Csv);
+        assert_eq!(encoder.extension(), "csv");
+        assert_eq!(encoder.content_type(), "text/csv; charset=utf-8");
+        let tricky = [
+            "plain",
+            "comma, inside",
+            "quote \" inside",
+            "new\nline",
+            "crlf\r\nline",
+            "\"",
+            "ünïcödé — ✓",
+            "",
+        ];
+        let mut out = Vec::new();
+        encoder.header(&mut out);
+        let mut lines = Vec::new();
+        for (i, text) in tricky.iter().enumerate() {
+            let anns = serde_json::json!([
+                {"id": "a", "type": "answer", "field": "na\"me", "text": text},
+                {"id": "b", "type": "answer", "field": "na\"me", "text": "x"},
+                {"id": "c", "type": "answer", "field": "notes", "text": text},
+            ]);
+            let task = task_json(&anns.to_string()).replace(
+                r#""id":"t1""#,
+                &format!(r#""id":{}"#, serde_json::json!(format!("{text}{i}"))),
+            );
+            lines.push(task);
+        }
+        for line in &lines {
+            let task: Task<'_> = serde_json::from_str(line).unwrap();
+            encoder.encode(&task, &mut out).unwrap();
+        }
+        encoder.footer(&mut out);
+
+        let mut reader = ::csv::ReaderBuilder::new().from_reader(out.as_slice());
+        let headers = reader.headers().unwrap().clone();
+        assert_eq!(
+            headers.iter().collect::<Vec<_>>(),
+            [
+                "id",
+                "state",
+                "assignee_email",
+                "created_at",
+                "duration_seconds",
+                "comment_count",
+                "task_url",
+                "element_url",
+                "na\"me",
+                "notes"
+            ]
+        );
+        let records: Vec<_> = reader.records().map(|r| r.unwrap()).collect();
+        assert_eq!(records.len(), tricky.len());
+        for (i, (record, text)) in records.iter().zip(tricky).enumerate() {
+            assert_eq!(&record[0], format!("{text}{i}"));
+            assert_eq!(&record[1], "validated");
+            assert_eq!(&record[4], "18.069");
+            assert_eq!(&record[8], format!("{text}|x"));
+            assert_eq!(&record[9], text);
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! export-worker: runs the exports the export queue holds.
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use labelport_aws::{config, functions, lambda};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    config::init_tracing();
+    let worker = &functions::worker().await?;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, Error>(
+            lambda::sqs_batch(
+                event.payload,
+                |body| async move { worker.handle(&body).await },
+            )
+            .await,
+        )
+    }))
+    .await
+}

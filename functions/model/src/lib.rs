@@ -1,0 +1,20 @@
+//! The labelport data model: the task record (v1), the project manifest, and the
+//! deterministic generator that makes demo, test and benchmark data.
+//!
+//! ```
+//! use labelport_model::{Task, TaskState};
+//! let line = r#"{"id":"t1","asset":{"url":"s3://b/1.jpg"},"state":"validated","stage":"Complete","createdAt":"2024-01-01T00:00:00Z"}"#;
+//! let task: Task<'_> = serde_json::from_str(line).unwrap();
+//! assert_eq!(task.state, TaskState::Validated);
+//! ```
+#![deny(missing_docs)]
+
+pub mod generate;
+mod project;
+mod task;
+
+pub use project::{LabelSchema, Member, Mode, Project, ProjectState, Role};
+pub use task::{
+    Annotation, AnnotationKind, Asset, Attribute, BoundingBox, Cell, Links, Origin, Relation,
+    Submission, Task, TaskState, SCHEMA_VERSION,
+};

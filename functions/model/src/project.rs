@@ -1,0 +1,170 @@
+//! The project manifest, `projects/{project}/project.json`.
+
+use serde::{Deserialize, Serialize};
+
+/// A project: who may do what, what is labelled and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Project {
+    /// Version of the manifest and task record format (1).
+    pub schema_version: u32,
+    /// The project's identifier, also its folder name.
+    pub id: String,
+    /// A name for people.
+    pub name: String,
+    /// What kind of labelling the project does.
+    pub mode: Mode,
+    /// Where the project is in its life (seed 000: no export while created or archived).
+    pub state: ProjectState,
+    /// The project's members and their roles.
+    #[serde(default)]
+    pub members: Vec<Member>,
+    /// The label schema.
+    #[serde(default)]
+    pub labels: LabelSchema,
+    /// The workflow stages, in order; `Complete` is where finished tasks end.
+    #[serde(default)]
+    pub stages: Vec<String>,
+}
+
+impl Project {
+    /// The role of the member with this e-mail, compared without case.
+    pub fn role_of(&self, email: &str) -> Option<Role> {
+        self.members
+            .iter()
+            .find(|m| m.email.eq_ignore_ascii_case(email))
+            .map(|m| m.role)
+    }
+}
+
+/// A project's labelling mode. Names are those of the API, the CLI and the generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// One or more classes for the whole asset.
+    Classification,
+    /// Boxes, polygons and points on an image.
+    Element,
+    /// Groups of elements.
+    ElementGroup,
+    /// Entities: spans over text, with relations.
+    Entity,
+    /// A form answered per asset.
+    EntityForm,
+    /// Transcriptions of an element and its children.
+    Transcription,
+    /// Row labeling: classes for a table row.
+    Row,
+    /// Document labeling: classes for a whole document.
+    Document,
+    /// Token labeling: spans over tokens, with relations.
+    Token,
+    /// Video: boxes on frames, tracked, with key-frame flags.
+    Video,
+}
+
+impl Mode {
+    /// Every mode.
+    pub const ALL: [Mode; 10] = [
+        Mode::Classification,
+        Mode::Element,
+        Mode::ElementGroup,
+        Mode::Entity,
+        Mode::EntityForm,
+        Mode::Transcription,
+        Mode::Row,
+        Mode::Document,
+        Mode::Token,
+        Mode::Video,
+    ];
+
+    /// The mode's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Classification => "classification",
+            Mode::Element => "element",
+            Mode::ElementGroup => "element_group",
+            Mode::Entity => "entity",
+            Mode::EntityForm => "entity_form",
+            Mode::Transcription => "transcription",
+            Mode::Row => "row",
+            Mode::Document => "document",
+            Mode::Token => "token",
+            Mode::Video => "video",
+        }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Mode::ALL.iter().map(|m| m.as_str()).collect();
+                format!("unknown mode `{s}`, expected one of {}", names.join(", "))
+            })
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A project's life cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProjectState {
+    /// Configured, not started: nothing to export yet.
+    Created,
+    /// Labelling is under way.
+    Running,
+    /// Labelling is paused.
+    Paused,
+    /// Labelling is finished.
+    Completed,
+    /// Kept for the record; no exports.
+    Archived,
+}
+
+/// A member of a project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The member's e-mail, as the identity provider states it.
+    pub email: String,
+    /// What the member may do.
+    pub role: Role,
+}
+
+/// A member's role. Only managers may export (seed 000).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Runs the project; may export.
+    Manager,
+    /// Reviews submissions.
+    Reviewer,
+    /// Labels tasks.
+    Labeler,
+}
+
+/// The names a project's annotations may use.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelSchema {
+    /// Classes and entity types.
+    #[serde(default)]
+    pub classes: Vec<String>,
+    /// Relation labels.
+    #[serde(default)]
+    pub relations: Vec<String>,
+    /// Attributes an annotation may carry.
+    #[serde(default)]
+    pub attributes: Vec<String>,
+    /// Form fields, in form order (entity form mode: one CSV column each).
+    #[serde(default)]
+    pub form_fields: Vec<String>,
+}
