@@ -1,1 +1,297 @@
-//! Helpers for the end-to-end tests.
+//! Helpers for the end-to-end tests: a fresh bucket and two queues on the AWS emulator
+//! (moto's server, started by `infra/test.sh`), the three handlers wired to them
+//! through the real AWS adapters, and the Python readers that check the outputs.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
+    ApiGatewayV2httpRequestContext,
+};
+use aws_sdk_s3::primitives::ByteStream;
+use labelport_aws::{ApiGatewayClaims, S3Store, SesMailer, SqsQueue};
+use labelport_core::api::{Api, ApiSettings};
+use labelport_core::notify::{Notifier, NotifierSettings};
+use labelport_core::worker::{Worker, WorkerSettings};
+use labelport_model::generate::{self, Config};
+use labelport_model::Project;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const MANAGER: &str = "manager@example.com";
+pub const LABELER: &str = "labeler1@example.com";
+pub const SENDER: &str = "exports@labelport.test";
+pub const API_URL: &str = "https://api.labelport.test";
+
+/// Fails loudly when the emulator is not running: these tests must never pass vacuously.
+fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
+        panic!("AWS_ENDPOINT_URL is not set: run the tests with infra/test.sh, which starts the AWS emulator")
+    })
+}
+
+pub fn ses_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_SES").unwrap_or_else(|_| endpoint())
+}
+
+/// A bucket and two queues of its own on the emulator, and the handlers over them.
+pub struct Stack {
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub bucket: String,
+    pub export_queue: String,
+    pub notify_queue: String,
+    pub api: Arc<Api>,
+    pub router: axum::Router,
+    pub worker: Worker,
+    pub notifier: Notifier,
+    pub scratch: PathBuf,
+}
+
+impl Stack {
+    pub async fn new() -> Stack {
+        endpoint();
+        let aws = labelport_aws::config::aws().await;
+        let s3 = labelport_aws::config::s3_client(&aws);
+        let sqs = aws_sdk_sqs::Client::new(&aws);
+        let ses = aws_sdk_ses::Client::new(&aws);
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let bucket = format!("lp-{}", &id[..20]);
+        s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        let export_queue = create_queue(&sqs, &format!("export-{id}")).await;
+        let notify_queue = create_queue(&sqs, &format!("notify-{id}")).await;
+        ses.verify_email_identity()
+            .email_address(SENDER)
+            .send()
+            .await
+            .unwrap();
+
+        let store = Arc::new(S3Store::new(s3.clone(), &bucket));
+        let api = Arc::new(Api::new(
+            store.clone(),
+            Arc::new(SqsQueue::new(sqs.clone(), &export_queue)),
+            store.clone(),
+            Arc::new(ApiGatewayClaims::default()),
+            ApiSettings {
+                public_url: API_URL.into(),
+                download_ttl: Duration::from_secs(300),
+            },
+        ));
+        let router = labelport_core::api::router(api.clone());
+        let worker = Worker::new(
+            store.clone(),
+            store.clone(),
+            Arc::new(SqsQueue::new(sqs.clone(), &notify_queue)),
+            WorkerSettings {
+                threads: 2,
+                ..WorkerSettings::default()
+            },
+        );
+        let notifier = Notifier::new(
+            store,
+            Arc::new(SesMailer::new(ses, SENDER)),
+            NotifierSettings {
+                api_url: API_URL.into(),
+                claim_timeout: Duration::from_secs(300),
+            },
+        );
+        let scratch = std::env::temp_dir().join(format!("labelport-e2e-{id}"));
+        std::fs::create_dir_all(&scratch).unwrap();
+        Stack {
+            s3,
+            sqs,
+            bucket,
+            export_queue,
+            notify_queue,
+            api,
+            router,
+            worker,
+            notifier,
+            scratch,
+        }
+    }
+
+    /// Generates a project locally and uploads its manifest and task files.
+    pub async fn seed(&self, config: &Config) -> PathBuf {
+        let root = self.scratch.join(&config.project_id);
+        generate::write_project(config, &root).unwrap();
+        self.upload_tree(&root).await;
+        root.join("projects").join(&config.project_id)
+    }
+
+    /// Uploads every file under `root` with its relative path as key.
+    pub async fn upload_tree(&self, root: &Path) {
+        let mut pending = vec![root.to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else {
+                    let key = path
+                        .strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/");
+                    self.put(&key, std::fs::read(&path).unwrap()).await;
+                }
+            }
+        }
+    }
+
+    pub async fn put(&self, key: &str, body: Vec<u8>) {
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Rewrites a project's manifest.
+    pub async fn set_manifest(&self, project: &Project) {
+        let key = format!("projects/{}/project.json", project.id);
+        self.put(&key, serde_json::to_vec(project).unwrap()).await;
+    }
+
+    pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
+        match self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Some(out.body.collect().await.unwrap().into_bytes().to_vec()),
+            Err(_) => None,
+        }
+    }
+
+    pub async fn keys(&self, prefix: &str) -> Vec<String> {
+        let out = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .unwrap();
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect()
+    }
+
+    pub async fn open_multipart_uploads(&self) -> usize {
+        let out = self
+            .s3
+            .list_multipart_uploads()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .unwrap();
+        out.uploads().len()
+    }
+
+    /// Receives one message from a queue (waiting up to 5 s); returns its body.
+    pub async fn receive(&self, queue: &str) -> Option<String> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(1)
+            .wait_time_seconds(5)
+            .send()
+            .await
+            .unwrap();
+        let message = out.messages().first()?.clone();
+        self.sqs
+            .delete_message()
+            .queue_url(queue)
+            .receipt_handle(message.receipt_handle().unwrap())
+            .send()
+            .await
+            .unwrap();
+        message.body().map(str::to_owned)
+    }
+
+    /// Sends a request through the router as API Gateway would, with `email` in the JWT claims.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        email: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, http::HeaderMap, serde_json::Value) {
+        use tower::ServiceExt;
+        let mut request = http::Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut request = request
+            .body(axum::body::Body::from(body.to_owned()))
+            .unwrap();
+        if let Some(email) = email {
+            request.extensions_mut().insert(claims_context(email));
+        }
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (status, headers, json)
+    }
+}
+
+/// The request context API Gateway's JWT authorizer attaches, with one `email` claim.
+pub fn claims_context(email: &str) -> lambda_http::request::RequestContext {
+    let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+    jwt.claims.insert("email".into(), email.into());
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.jwt = Some(jwt);
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.authorizer = Some(authorizer);
+    lambda_http::request::RequestContext::ApiGatewayV2(context)
+}
+
+async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
+    sqs.create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned()
+}
+
+/// Runs one of the Python checkers in `infra/` (readers written by others: csv, json, gzip).
+pub fn python(script: &str, args: &[&str]) -> String {
+    let python = std::env::var("LABELPORT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let output = Command::new(&python)
+        .arg(root.join("infra").join(script))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {python}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{script} {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// Every e-mail the emulator's SES has accepted, as JSON.
+pub fn sent_emails() -> Vec<serde_json::Value> {
+    let out = python("sent_emails.py", &[&ses_endpoint()]);
+    serde_json::from_str(&out).unwrap()
+}

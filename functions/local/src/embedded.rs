@@ -1,0 +1,120 @@
+//! The embedded default: the same API, worker and notifier as on AWS, over a folder,
+//! two in-process queues and an outbox of `.eml` files.
+
+use crate::auth::LocalJwt;
+use crate::outbox::OutboxMailer;
+use crate::presign::LocalPresigner;
+use crate::queue::InProcessQueue;
+use crate::store::FsStore;
+use labelport_core::api::{Api, ApiSettings};
+use labelport_core::error::chain;
+use labelport_core::notify::{Notifier, NotifierSettings};
+use labelport_core::worker::{Worker, WorkerSettings};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// The sender the outbox writes as.
+pub const LOCAL_SENDER: &str = "labelport@localhost";
+
+/// Everything the embedded default runs.
+pub struct Embedded {
+    /// The data folder (the "bucket").
+    pub data: PathBuf,
+    /// The store over the data folder.
+    pub store: Arc<FsStore>,
+    /// The API.
+    pub api: Arc<Api>,
+    /// Signs and serves local download links.
+    pub presigner: Arc<LocalPresigner>,
+    worker: Worker,
+    notifier: Notifier,
+    exports: UnboundedReceiver<String>,
+    notifications: UnboundedReceiver<String>,
+}
+
+impl Embedded {
+    /// Opens the data folder; links point at `public_url` (where `labelport serve` listens).
+    pub fn open(data: &Path, public_url: &str) -> std::io::Result<Self> {
+        std::fs::create_dir_all(data)?;
+        let store = Arc::new(FsStore::new(data));
+        let (export_queue, exports) = InProcessQueue::new();
+        let (notify_queue, notifications) = InProcessQueue::new();
+        let jwt = Arc::new(LocalJwt::load_or_create(&data.join(".keys/jwt.key"))?);
+        let presign_secret = crate::auth::load_or_create_key(&data.join(".keys/presign.key"))?;
+        let presigner = Arc::new(LocalPresigner::new(public_url, presign_secret, data));
+        let api = Arc::new(Api::new(
+            store.clone(),
+            Arc::new(export_queue),
+            presigner.clone(),
+            jwt.clone(),
+            ApiSettings {
+                public_url: public_url.to_owned(),
+                download_ttl: Duration::from_secs(300),
+            },
+        ));
+        let worker = Worker::new(
+            store.clone(),
+            store.clone(),
+            Arc::new(notify_queue),
+            WorkerSettings::default(),
+        );
+        let notifier = Notifier::new(
+            store.clone(),
+            Arc::new(OutboxMailer::new(data.join("outbox"), LOCAL_SENDER)),
+            NotifierSettings {
+                api_url: public_url.to_owned(),
+                claim_timeout: Duration::from_secs(300),
+            },
+        );
+        Ok(Embedded {
+            data: data.to_path_buf(),
+            store,
+            api,
+            presigner,
+            worker,
+            notifier,
+            exports,
+            notifications,
+        })
+    }
+
+    /// Runs every queued message, exports first, until both queues are empty.
+    pub async fn drain(&mut self) {
+        loop {
+            if let Ok(body) = self.exports.try_recv() {
+                self.run_export(&body).await;
+            } else if let Ok(body) = self.notifications.try_recv() {
+                self.run_notification(&body).await;
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// Runs messages as they arrive, for `labelport serve`.
+    pub async fn run_forever(mut self) {
+        loop {
+            tokio::select! {
+                Some(body) = self.exports.recv() => self.run_export(&body).await,
+                Some(body) = self.notifications.recv() => self.run_notification(&body).await,
+                else => return,
+            }
+        }
+    }
+
+    async fn run_export(&self, body: &str) {
+        match self.worker.handle(body).await {
+            Ok(outcome) => tracing::info!(?outcome, "export message handled"),
+            Err(e) => tracing::error!(error = %chain(&e), "export message failed"),
+        }
+    }
+
+    async fn run_notification(&self, body: &str) {
+        match self.notifier.handle(body).await {
+            Ok(outcome) => tracing::info!(?outcome, "notify message handled"),
+            Err(e) => tracing::error!(error = %chain(&e), "notify message failed"),
+        }
+    }
+}
