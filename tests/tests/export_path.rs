@@ -220,7 +220,7 @@ async fn bad_requests_name_the_field() {
         (r#"{"format":"XML"}"#, "format", "unknown variant `XML`"),
         (
             r#"{"format":"CSV","colour":"red"}"#,
-            "body",
+            "colour",
             "unknown field `colour`",
         ),
         (

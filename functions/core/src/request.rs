@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn unknown_field_is_refused_by_its_path() {
         let e = err(r#"{"format":"CSV","filters":{"state":["annotated"]}}"#);
-        assert_eq!(e.field, "filters");
+        assert_eq!(e.field, "filters.state");
         assert!(e.message.contains("unknown field `state`"), "{}", e.message);
     }
 
