@@ -470,3 +470,233 @@ fn parse_and_encode(
     })?;
     Ok(true)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use labelport_encoders::{FieldToggles, Format};
+    use labelport_model::generate::{self, Config};
+    use labelport_model::{Mode, TaskState};
+    use std::io::Read as _;
+
+    fn project() -> labelport_model::Project {
+        generate::project(&Config::new("p", Mode::Classification, 1, 1))
+    }
+
+    fn lines(config: &Config) -> Vec<u8> {
+        let mut all = Vec::new();
+        for i in 0..config.tasks {
+            generate::write_task_line(config, i, &mut all);
+        }
+        all
+    }
+
+    fn source(name: &str, bytes: Vec<u8>) -> Result<Source, PipelineError> {
+        Ok(Source {
+            name: name.into(),
+            reader: Box::new(std::io::Cursor::new(bytes)),
+        })
+    }
+
+    fn export(
+        sources: Vec<Result<Source, PipelineError>>,
+        options: &Options,
+        filter: &TaskFilter,
+    ) -> (Result<Summary, PipelineError>, Vec<u8>) {
+        let encoder =
+            labelport_encoders::build(Format::Ndjson, FieldToggles::default(), &project()).unwrap();
+        let mut out = Vec::new();
+        let mut sink = |b: &[u8]| -> Result<(), crate::ports::BoxError> {
+            out.extend_from_slice(b);
+            Ok(())
+        };
+        let result = run(
+            sources.into_iter(),
+            encoder.as_ref(),
+            filter,
+            options,
+            &mut sink,
+            &mut |_| {},
+        );
+        (result, out)
+    }
+
+    fn ids(ndjson: &[u8]) -> Vec<String> {
+        ndjson
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                serde_json::from_slice::<serde_json::Value>(l).unwrap()["task"]["taskId"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    fn small_blocks(threads: usize) -> Options {
+        // Tiny blocks force many blocks, so threads finish out of order and lines straddle blocks.
+        Options {
+            threads,
+            block_size: 700,
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn output_keeps_source_order_across_threads_and_files() {
+        let config = Config::new("p", Mode::Classification, 500, 3);
+        let all = lines(&config);
+        let cut = memchr::memchr_iter(b'\n', &all).nth(199).unwrap() + 1;
+        let sources = vec![
+            source("a.ndjson", all[..cut].to_vec()),
+            source("b.ndjson", all[cut..].to_vec()),
+        ];
+        let (result, out) = export(sources, &small_blocks(4), &TaskFilter::default());
+        let summary = result.unwrap();
+        let expected: Vec<String> = (0..500)
+            .filter(|i| !generate::task(&config, *i).preview)
+            .map(generate::task_id)
+            .collect();
+        assert_eq!(ids(&out), expected);
+        assert_eq!(summary.progress.tasks_read, 500);
+        assert_eq!(summary.progress.files_read, 2);
+        assert_eq!(summary.progress.bytes_read, all.len() as u64);
+        assert_eq!(
+            summary.progress.tasks_exported + summary.progress.tasks_filtered,
+            500
+        );
+    }
+
+    #[test]
+    fn a_bad_line_is_reported_with_its_file_and_line_even_across_blocks() {
+        let config = Config::new("p", Mode::Classification, 300, 3);
+        let all = String::from_utf8(lines(&config)).unwrap();
+        let mut text: Vec<&str> = all.lines().collect();
+        text[236] = r#"{"id":"t-x","asset":{"url":"u"},"state":"done"}"#;
+        let body = text.join("\r\n"); // CRLF, and no newline after the last line
+        let (result, _) = export(
+            vec![source("tasks/part-7.ndjson", body.into_bytes())],
+            &small_blocks(3),
+            &TaskFilter::default(),
+        );
+        match result {
+            Err(PipelineError::InvalidLine {
+                file,
+                line,
+                message,
+            }) => {
+                assert_eq!((file.as_str(), line), ("tasks/part-7.ndjson", 237));
+                assert!(message.contains("unknown variant `done`"), "{message}");
+                assert!(message.contains("at column"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn skipping_counts_and_lists_bad_lines_and_keeps_the_rest() {
+        let config = Config::new("p", Mode::Classification, 50, 3);
+        let mut body = lines(&config);
+        body.extend_from_slice(b"\n   \nnot json\n");
+        body.extend_from_slice(br#"{"id":"t-box","asset":{"url":"u"},"state":"annotated","stage":"Complete","createdAt":"x","submissions":[{"id":"s","stage":"Label","origin":"human","completedAt":"x","annotations":[{"id":"a1","type":"box","label":"car"}]}]}"#);
+        let options = Options {
+            invalid_lines: InvalidLines::Skip,
+            ..small_blocks(2)
+        };
+        let (result, out) = export(
+            vec![source("f.ndjson", body)],
+            &options,
+            &TaskFilter::default(),
+        );
+        let summary = result.unwrap();
+        assert_eq!(summary.progress.lines_skipped, 2);
+        assert_eq!(summary.progress.tasks_read, 50, "blank lines are not tasks");
+        assert_eq!(summary.skipped[0].line, 53);
+        assert_eq!(summary.skipped[1].line, 54);
+        assert!(
+            summary.skipped[1]
+                .message
+                .contains("annotation a1 of type box has no valid `bbox`"),
+            "{:?}",
+            summary.skipped[1]
+        );
+        assert_eq!(ids(&out).len() as u64, summary.progress.tasks_exported);
+    }
+
+    #[test]
+    fn filters_apply() {
+        let config = Config::new("p", Mode::Classification, 400, 9);
+        let filter = TaskFilter::new(Some(&[TaskState::Validated]), Some(vec!["Complete".into()]));
+        let (result, out) = export(
+            vec![source("f.ndjson", lines(&config))],
+            &small_blocks(2),
+            &filter,
+        );
+        let expected: Vec<String> = (0..400)
+            .filter(|i| filter.keep(&generate::task(&config, *i)))
+            .map(generate::task_id)
+            .collect();
+        assert!(!expected.is_empty());
+        assert_eq!(ids(&out), expected);
+        assert_eq!(
+            result.unwrap().progress.tasks_exported,
+            expected.len() as u64
+        );
+    }
+
+    #[test]
+    fn a_line_longer_than_the_limit_is_refused_not_buffered() {
+        let mut body = b"{\"id\":\"".to_vec();
+        body.extend(std::iter::repeat_n(b'x', 5000));
+        let options = Options {
+            max_line: 2000,
+            ..small_blocks(1)
+        };
+        let (result, _) = export(
+            vec![source("big.ndjson", body)],
+            &options,
+            &TaskFilter::default(),
+        );
+        assert!(
+            matches!(result, Err(PipelineError::InvalidLine { line: 1, .. })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn compressed_output_is_one_valid_stream_even_when_empty() {
+        let config = Config::new("p", Mode::Classification, 300, 5);
+        let options = Options {
+            compression: Compression::Gzip,
+            ..small_blocks(2)
+        };
+        let (plain_result, plain) = export(
+            vec![source("f.ndjson", lines(&config))],
+            &small_blocks(2),
+            &TaskFilter::default(),
+        );
+        plain_result.unwrap();
+        let (result, gz) = export(
+            vec![source("f.ndjson", lines(&config))],
+            &options,
+            &TaskFilter::default(),
+        );
+        result.unwrap();
+        let mut decoded = Vec::new();
+        flate2::read::MultiGzDecoder::new(&gz[..])
+            .read_to_end(&mut decoded)
+            .unwrap();
+        assert_eq!(decoded, plain);
+
+        let (result, gz) = export(vec![], &options, &TaskFilter::default());
+        result.unwrap();
+        assert!(!gz.is_empty(), "an empty export is still a gzip file");
+        let mut decoded = Vec::new();
+        flate2::read::MultiGzDecoder::new(&gz[..])
+            .read_to_end(&mut decoded)
+            .unwrap();
+        assert!(decoded.is_empty());
+    }
+}

@@ -85,7 +85,12 @@ impl ExportRequest {
         let de = &mut serde_json::Deserializer::from_slice(body);
         serde_path_to_error::deserialize(de).map_err(|err| {
             let path = err.path().to_string();
-            let field = if path == "." { "body".to_owned() } else { path };
+            // A body that is not an object has no field to name.
+            let field = if path == "." || path.starts_with('[') {
+                "body".to_owned()
+            } else {
+                path
+            };
             // serde_json's message ends with " at line L column C": useful in a file, noise in a field error.
             let message = err.inner().to_string();
             let message = match message.rfind(" at line ") {
@@ -294,7 +299,7 @@ mod tests {
     #[test]
     fn webhook_is_not_a_method_yet() {
         let e = err(r#"{"format":"CSV","delivery":{"method":"CUSTOM_WEBHOOK","url":"https://x"}}"#);
-        assert_eq!(e.field, "delivery");
+        assert_eq!(e.field, "delivery.method");
         assert!(e.message.contains("CUSTOM_WEBHOOK"), "{}", e.message);
     }
 
