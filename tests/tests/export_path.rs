@@ -116,6 +116,15 @@ async fn csv_export_by_email_from_request_to_download() {
         json["progress"]["tasksExported"]
     );
     assert_eq!(manifest["taskSchemaVersion"], 1);
+    assert_eq!(
+        json["result"]["manifest"], manifest,
+        "the status shows the manifest"
+    );
+    assert_eq!(manifest["format"], "CSV");
+    assert_eq!(
+        manifest["states"],
+        serde_json::json!(["annotated", "validated"])
+    );
 
     // The download redirects to a presigned URL; Python's csv reader checks what it serves.
     let (status, headers, _) = stack

@@ -90,6 +90,10 @@ pub struct ExportResult {
     pub files: Vec<ResultFile>,
     /// Key of the manifest written next to them.
     pub manifest_key: String,
+    /// The manifest itself (format, filters, counts, files with sizes and SHA-256,
+    /// schema versions), so the status endpoint shows it without another read.
+    #[serde(default)]
+    pub manifest: serde_json::Value,
     /// The first malformed lines skipped, if any (at most 100).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped_lines: Vec<SkippedLine>,

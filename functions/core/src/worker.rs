@@ -178,7 +178,7 @@ impl Worker {
         &self,
         id: &str,
         attempt: u32,
-        outcome: Result<ExportResult, Failure>,
+        outcome: Result<(ExportResult, Progress), Failure>,
     ) -> Result<Outcome, WorkerError> {
         let state = if outcome.is_ok() {
             JobState::Succeeded
@@ -194,8 +194,9 @@ impl Worker {
                     next.state = state;
                     next.finished_at = Some(Utc::now());
                     match &outcome {
-                        Ok(result) => {
+                        Ok((result, progress)) => {
                             next.result = Some(result.clone());
+                            next.progress = progress.clone();
                             next.error = None;
                         }
                         Err(failure) => next.error = Some(failure.clone()),
@@ -227,7 +228,7 @@ impl Worker {
         self.notify.send(body).await.map_err(WorkerError::Notify)
     }
 
-    async fn export(&self, job: &Job) -> Result<ExportResult, Attempt> {
+    async fn export(&self, job: &Job) -> Result<(ExportResult, Progress), Attempt> {
         let permanent = |failure| Attempt {
             failure,
             retryable: false,
@@ -361,6 +362,8 @@ impl Worker {
             created_at: job.created_at,
             finished_at: Utc::now(),
         };
+        let manifest = serde_json::to_value(&manifest)
+            .map_err(|e| permanent(Failure::new("INTERNAL_ERROR", e.to_string())))?;
         let body = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| permanent(Failure::new("INTERNAL_ERROR", e.to_string())))?;
         self.destination
@@ -372,24 +375,13 @@ impl Worker {
             )
             .await
             .map_err(|e| retryable(Failure::new("STORAGE_ERROR", chain(&e))))?;
-        // Final counts go into the record with the result.
-        let final_progress = summary.progress.clone();
-        let attempt = job.attempts;
-        let _ = self
-            .jobs
-            .update(&job.id, |j| {
-                (j.state == JobState::Running && j.attempts == attempt).then(|| {
-                    let mut next = j.clone();
-                    next.progress = final_progress.clone();
-                    next
-                })
-            })
-            .await;
-        Ok(ExportResult {
+        let result = ExportResult {
             files: vec![file],
             manifest_key,
+            manifest,
             skipped_lines: summary.skipped,
-        })
+        };
+        Ok((result, summary.progress))
     }
 
     /// Writes progress to the job record every `progress_interval` until the pipeline ends.

@@ -27,19 +27,19 @@ pub struct Task<'a> {
     #[serde(borrow)]
     pub stage: Cow<'a, str>,
     /// A preview task made by a manager to try the project; never exported.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub preview: bool,
     /// E-mail of the contributor the task is assigned to, if any.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub assignee: Option<Cow<'a, str>>,
     /// When the task was created (RFC 3339).
     #[serde(borrow)]
     pub created_at: Cow<'a, str>,
     /// When the task last changed (RFC 3339).
-    #[serde(default, borrow)]
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<Cow<'a, str>>,
     /// Who changed the task last.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub updated_by: Option<Cow<'a, str>>,
     /// Total time spent on the task over all submissions, in milliseconds.
     #[serde(default)]
@@ -51,7 +51,7 @@ pub struct Task<'a> {
     #[serde(default, borrow)]
     pub links: Links<'a>,
     /// Batches the task belongs to.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, skip_serializing_if = "Vec::is_empty")]
     pub batches: Vec<Cow<'a, str>>,
     /// Every submission, oldest first. The last one holds the task's current annotations.
     #[serde(default, borrow)]
@@ -125,25 +125,25 @@ pub struct Asset<'a> {
     #[serde(borrow)]
     pub url: Cow<'a, str>,
     /// The platform customer's own identifier for the asset.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<Cow<'a, str>>,
     /// The text, for text, entity and transcription assets small enough to inline.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub text: Option<Cow<'a, str>>,
     /// The tokens, for token labeling.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, skip_serializing_if = "Vec::is_empty")]
     pub tokens: Vec<Cow<'a, str>>,
     /// The cells, for row labeling, as (column, value) pairs in column order.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, skip_serializing_if = "Vec::is_empty")]
     pub row: Vec<Cell<'a>>,
     /// Number of frames, for video.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frame_count: Option<u32>,
     /// Image or frame width in pixels.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<u32>,
     /// Image or frame height in pixels.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub height: Option<u32>,
 }
 
@@ -162,10 +162,10 @@ pub struct Cell<'a> {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Links<'a> {
     /// The task's annotation page.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub task: Option<Cow<'a, str>>,
     /// The element on the third-party provider.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub element: Option<Cow<'a, str>>,
 }
 
@@ -182,13 +182,13 @@ pub struct Submission<'a> {
     /// A person or a model.
     pub origin: Origin,
     /// E-mail of the labeler, for a human submission.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub labeler: Option<Cow<'a, str>>,
     /// Name and version of the model, for a machine submission.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub model: Option<Cow<'a, str>>,
     /// When work on it started (RFC 3339).
-    #[serde(default, borrow)]
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Cow<'a, str>>,
     /// When it was submitted (RFC 3339).
     #[serde(borrow)]
@@ -200,7 +200,7 @@ pub struct Submission<'a> {
     #[serde(default, borrow)]
     pub annotations: Vec<Annotation<'a>>,
     /// Relations between this submission's annotations.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, skip_serializing_if = "Vec::is_empty")]
     pub relations: Vec<Relation<'a>>,
 }
 

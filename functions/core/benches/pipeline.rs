@@ -1,0 +1,126 @@
+//! Export throughput against the parse floors, on the same generated lines.
+//!
+//! `cargo bench -p labelport-core --bench pipeline [-- TASKS MODE]` (defaults: 300000
+//! element). Prints MB/s of task lines for: serde_json validating each line
+//! (`IgnoredAny`, the floor the README compares to), parsing into the borrowed `Task`,
+//! and the whole pipeline (parse, check, filter, encode, order) for CSV and NDJSON on
+//! one thread and on every core, plain and gzip.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use labelport_core::filter::TaskFilter;
+use labelport_core::pipeline::{self, Options, Source};
+use labelport_encoders::{Compression, FieldToggles, Format};
+use labelport_model::generate::{self, Config};
+use labelport_model::{Mode, Task};
+use std::time::Instant;
+
+fn best_of<F: FnMut() -> u64>(runs: usize, mut f: F) -> (f64, u64) {
+    let mut best = f64::MAX;
+    let mut out = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        out = f();
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    (best, out)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let tasks: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(300_000);
+    let mode: Mode = args
+        .get(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(Mode::Element);
+    let config = Config::new("bench", mode, tasks, 1);
+    let mut data = Vec::new();
+    for i in 0..tasks {
+        generate::write_task_line(&config, i, &mut data);
+    }
+    let data = bytes::Bytes::from(data);
+    let mb = data.len() as f64 / 1e6;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("{tasks} {mode} tasks, {mb:.1} MB of task lines, {cores} cores\n");
+    println!("| step | threads | MB/s | tasks/s | vs validation |");
+    println!("| --- | --- | ---: | ---: | ---: |");
+
+    let (secs, _) = best_of(3, || {
+        let mut n = 0;
+        for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            serde_json::from_slice::<serde::de::IgnoredAny>(line).unwrap();
+            n += 1;
+        }
+        n
+    });
+    let floor = mb / secs;
+    let row = |name: &str, threads: usize, secs: f64| {
+        println!(
+            "| {name} | {threads} | {:.0} | {:.0} | {:.2}× |",
+            mb / secs,
+            tasks as f64 / secs,
+            (mb / secs) / floor
+        );
+    };
+    row("serde_json validate (IgnoredAny)", 1, secs);
+    let (secs, _) = best_of(3, || {
+        let mut n = 0;
+        for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let task: Task<'_> = serde_json::from_slice(line).unwrap();
+            n += task.submissions.len() as u64;
+        }
+        n
+    });
+    row("parse into borrowed Task", 1, secs);
+
+    let project = generate::project(&config);
+    let filter = TaskFilter::default();
+    for (format, compression) in [
+        (Format::Csv, Compression::None),
+        (Format::Ndjson, Compression::None),
+        (Format::Csv, Compression::Gzip),
+        (Format::Ndjson, Compression::Gzip),
+    ] {
+        let encoder = labelport_encoders::build(format, FieldToggles::default(), &project).unwrap();
+        for threads in [1, cores] {
+            let options = Options {
+                threads,
+                compression,
+                ..Options::default()
+            };
+            let (secs, written) = best_of(3, || {
+                let sources = std::iter::once(Ok(Source {
+                    name: "bench.ndjson".into(),
+                    reader: Box::new(std::io::Cursor::new(data.clone())),
+                }));
+                let mut written = 0u64;
+                let mut sink = |b: &[u8]| -> Result<(), labelport_core::ports::BoxError> {
+                    written += b.len() as u64;
+                    Ok(())
+                };
+                pipeline::run(
+                    sources,
+                    encoder.as_ref(),
+                    &filter,
+                    &options,
+                    &mut sink,
+                    &mut |_| {},
+                )
+                .unwrap();
+                written
+            });
+            let name = format!(
+                "export {}{} ({:.0} MB out)",
+                format.as_str(),
+                compression.suffix(),
+                written as f64 / 1e6
+            );
+            row(&name, threads, secs);
+            if cores == 1 {
+                break;
+            }
+        }
+    }
+}
