@@ -245,11 +245,7 @@ impl Presigner for S3Store {
         expires_in: Duration,
     ) -> Result<String, BoxError> {
         let config = PresigningConfig::expires_in(expires_in)?;
-        // The file name is ours (project id + extension), but quote it defensively anyway.
-        let disposition = format!(
-            "attachment; filename=\"{}\"",
-            filename.replace(['"', '\\', '\r', '\n'], "_")
-        );
+        let disposition = labelport_core::ports::attachment(filename);
         let request = self
             .client
             .get_object()

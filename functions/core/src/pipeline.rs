@@ -54,6 +54,58 @@ impl Default for Options {
     }
 }
 
+/// What an export request turns into: the encoder, the filter and the options. Built
+/// once per export, where a format refuses options it cannot honour.
+pub struct Plan {
+    /// The format's encoder.
+    pub encoder: Box<dyn Encoder>,
+    /// The tasks kept (the request's filters, else the format's defaults).
+    pub filter: TaskFilter,
+    /// How the pipeline runs.
+    pub options: Options,
+}
+
+impl Plan {
+    /// Plans `request` on `project` with `threads` encoder threads.
+    pub fn new(
+        request: &crate::request::ExportRequest,
+        project: &labelport_model::Project,
+        threads: usize,
+    ) -> Result<Self, labelport_encoders::ConfigError> {
+        let states = request.effective_states();
+        Ok(Plan {
+            encoder: labelport_encoders::build(request.format, request.fields, project)?,
+            filter: TaskFilter::new(states.as_deref(), request.effective_stages()),
+            options: Options {
+                threads,
+                invalid_lines: request.invalid_lines,
+                compression: request.compression,
+                ..Options::default()
+            },
+        })
+    }
+
+    /// Runs the plan (see [`run`]).
+    pub fn run<S>(
+        &self,
+        sources: S,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), crate::ports::BoxError>,
+        on_progress: &mut dyn FnMut(&Progress),
+    ) -> Result<Summary, PipelineError>
+    where
+        S: Iterator<Item = Result<Source, PipelineError>> + Send,
+    {
+        run(
+            sources,
+            self.encoder.as_ref(),
+            &self.filter,
+            &self.options,
+            sink,
+            on_progress,
+        )
+    }
+}
+
 /// One source file to read.
 pub struct Source {
     /// Its name, as errors should show it (`projects/p/tasks/part-00000.ndjson.gz`).
@@ -478,7 +530,6 @@ mod tests {
     use labelport_encoders::{FieldToggles, Format};
     use labelport_model::generate::{self, Config};
     use labelport_model::{Mode, TaskState};
-    use std::io::Read as _;
 
     fn project() -> labelport_model::Project {
         generate::project(&Config::new("p", Mode::Classification, 1, 1))

@@ -131,6 +131,15 @@ pub trait Mailer: Send + Sync + 'static {
     async fn send(&self, email: &Email) -> Result<(), BoxError>;
 }
 
+/// The `Content-Disposition` that makes a browser save a download as `filename`.
+/// Quotes, backslashes and line breaks are replaced: the name cannot break the header.
+pub fn attachment(filename: &str) -> String {
+    format!(
+        "attachment; filename=\"{}\"",
+        filename.replace(['"', '\\', '\r', '\n'], "_")
+    )
+}
+
 /// Makes short-lived download URLs for stored objects.
 #[async_trait]
 pub trait Presigner: Send + Sync + 'static {

@@ -3,10 +3,9 @@
 //! the notifier to tell the customer.
 
 use crate::error::{chain, Failure};
-use crate::filter::TaskFilter;
 use crate::job::{ExportResult, Job, JobError, JobState, JobStore, Progress, ResultFile};
 use crate::messages::{ExportMessage, NotifyMessage};
-use crate::pipeline::{self, Options};
+use crate::pipeline::{Options, PipelineError, Plan};
 use crate::ports::{ObjectStore, Queue, Upload, MIN_PART_SIZE};
 use crate::project::{load_project, ProjectError};
 use crate::source;
@@ -244,24 +243,16 @@ impl Worker {
                 _ => permanent(e.to_failure()),
             })?;
         let request = &job.request;
-        let encoder = labelport_encoders::build(request.format, request.fields, &project)
+        let plan = Plan::new(request, &project, self.settings.threads)
             .map_err(|e| permanent(Failure::new("INVALID_REQUEST", e.to_string())))?;
         let files = source::list_task_files(self.store.as_ref(), &job.project)
             .await
             .map_err(|e| retryable(Failure::new("STORAGE_ERROR", chain(&e))))?;
-        let states = request.effective_states();
-        let filter = TaskFilter::new(states.as_deref(), request.effective_stages());
-        let options = Options {
-            threads: self.settings.threads,
-            invalid_lines: request.invalid_lines,
-            compression: request.compression,
-            ..Options::default()
-        };
 
         let name = format!(
             "{}.{}{}",
             job.project,
-            encoder.extension(),
+            plan.encoder.extension(),
             request.compression.suffix()
         );
         let folder = format!(
@@ -273,7 +264,7 @@ impl Worker {
             .destination
             .create_upload(
                 &key,
-                encoder.content_type(),
+                plan.encoder.content_type(),
                 request.compression.content_encoding(),
             )
             .await
@@ -294,25 +285,18 @@ impl Worker {
             let mut on_progress = |p: &Progress| {
                 progress_tx.send_replace(p.clone());
             };
-            let summary = pipeline::run(
-                sources,
-                encoder.as_ref(),
-                &filter,
-                &options,
-                &mut sink,
-                &mut on_progress,
-            );
+            let summary = plan.run(sources, &mut sink, &mut on_progress);
             if summary.is_ok() {
                 let _ = chunks_tx.blocking_send(Chunk::End);
             }
-            (summary, encoder)
+            (summary, plan)
         });
         let (encoded, ()) = tokio::join!(encoding, self.report_progress(job, progress_rx));
-        let (summary, encoder) = match encoded {
-            Ok((Ok(summary), encoder)) => (summary, encoder),
+        let (summary, plan) = match encoded {
+            Ok((Ok(summary), plan)) => (summary, plan),
             Ok((Err(e), _)) => {
                 // Dropping the sender ends the upload task, which aborts the upload.
-                let retry = !matches!(e, pipeline::PipelineError::InvalidLine { .. });
+                let retry = !matches!(e, PipelineError::InvalidLine { .. });
                 let _ = uploading.await;
                 return Err(Attempt {
                     failure: e.to_failure(),
@@ -342,7 +326,7 @@ impl Worker {
             key,
             bytes: uploaded.bytes,
             sha256: uploaded.sha256,
-            content_type: encoder.content_type().to_owned(),
+            content_type: plan.encoder.content_type().to_owned(),
             content_encoding: request.compression.content_encoding().map(str::to_owned),
         };
         let manifest_key = format!("{folder}/manifest.json");
@@ -353,7 +337,7 @@ impl Worker {
             project: &job.project,
             format: request.format.as_str(),
             compression: request.compression,
-            states: states.as_deref(),
+            states: request.effective_states(),
             stages: request.effective_stages(),
             fields: request.fields,
             counts: &summary.progress,
@@ -490,7 +474,7 @@ struct Manifest<'a> {
     format: &'a str,
     compression: labelport_encoders::Compression,
     #[serde(skip_serializing_if = "Option::is_none")]
-    states: Option<&'a [labelport_model::TaskState]>,
+    states: Option<Vec<labelport_model::TaskState>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stages: Option<Vec<String>>,
     fields: labelport_encoders::FieldToggles,

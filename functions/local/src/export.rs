@@ -2,8 +2,7 @@
 //! encoders and filters but no queue and no job record.
 
 use anyhow::Context;
-use labelport_core::filter::TaskFilter;
-use labelport_core::pipeline::{self, Options, PipelineError, Source};
+use labelport_core::pipeline::{Options, PipelineError, Plan, Source};
 use labelport_core::request::{ExportRequest, Filters, InvalidLines};
 use labelport_core::source::{decompress, is_task_file};
 use labelport_encoders::{Compression, FieldToggles, Format};
@@ -94,10 +93,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     .validate(&project, "")
     .map_err(|e| anyhow::anyhow!("--{}: {}", flag_of(&e.field), e.message))?;
-    let encoder = labelport_encoders::build(request.format, request.fields, &project)
+    let threads = args.threads.unwrap_or(Options::default().threads);
+    let plan = Plan::new(&request, &project, threads)
         .map_err(|e| anyhow::anyhow!("--{}: {}", flag_of(&e.field), e.message))?;
-    let states = request.effective_states();
-    let filter = TaskFilter::new(states.as_deref(), request.effective_stages());
 
     let tasks_dir = args.project.join("tasks");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&tasks_dir)
@@ -149,20 +147,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ));
         bar.tick();
     };
-    let options = Options {
-        threads: args.threads.unwrap_or(Options::default().threads),
-        invalid_lines: request.invalid_lines,
-        compression: request.compression,
-        ..Options::default()
-    };
-    let outcome = pipeline::run(
-        sources,
-        encoder.as_ref(),
-        &filter,
-        &options,
-        &mut sink,
-        &mut on_progress,
-    );
+    let outcome = plan.run(sources, &mut sink, &mut on_progress);
     bar.finish_and_clear();
     let summary = match outcome {
         Ok(summary) => summary,

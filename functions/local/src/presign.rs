@@ -91,10 +91,7 @@ pub async fn serve_file(
     match tokio::fs::File::open(path).await {
         Ok(file) => {
             let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
-            let disposition = format!(
-                "attachment; filename=\"{}\"",
-                signed.filename.replace(['"', '\\', '\r', '\n'], "_")
-            );
+            let disposition = labelport_core::ports::attachment(&signed.filename);
             ([(header::CONTENT_DISPOSITION, disposition)], body).into_response()
         }
         Err(_) => (StatusCode::NOT_FOUND, "no such file").into_response(),
