@@ -19,3 +19,6 @@ done
 
 echo "== the three functions as Lambda functions (cargo lambda watch / invoke)"
 bash infra/lambda_test.sh
+
+echo "== labelport serve, driven with curl"
+bash infra/serve_test.sh

@@ -636,3 +636,137 @@ async fn one_bad_message_in_a_batch_fails_alone() {
         .collect();
     assert_eq!(failed, ["m-bad", "m-unknown"]);
 }
+
+/// The real S3 store, except that upload parts fail: a storage outage mid-export.
+struct PartsFail(Arc<labelport_aws::S3Store>);
+
+struct FailingUpload(Box<dyn labelport_core::ports::Upload>);
+
+#[async_trait::async_trait]
+impl labelport_core::ports::Upload for FailingUpload {
+    async fn put_part(&mut self, _: bytes::Bytes) -> Result<(), labelport_core::ports::StoreError> {
+        Err(labelport_core::ports::StoreError::Backend {
+            operation: "upload part",
+            key: "injected".into(),
+            source: "503 Slow Down (injected)".into(),
+        })
+    }
+    async fn complete(self: Box<Self>) -> Result<(), labelport_core::ports::StoreError> {
+        self.0.complete().await
+    }
+    async fn abort(self: Box<Self>) -> Result<(), labelport_core::ports::StoreError> {
+        self.0.abort().await
+    }
+}
+
+#[async_trait::async_trait]
+impl labelport_core::ports::ObjectStore for PartsFail {
+    async fn get(
+        &self,
+        key: &str,
+    ) -> Result<labelport_core::ports::Object, labelport_core::ports::StoreError> {
+        self.0.get(key).await
+    }
+    async fn put(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+        content_type: &str,
+        condition: labelport_core::ports::Condition,
+    ) -> Result<String, labelport_core::ports::StoreError> {
+        self.0.put(key, body, content_type, condition).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<labelport_core::ports::ObjectInfo>, labelport_core::ports::StoreError> {
+        self.0.list(prefix).await
+    }
+    async fn open(
+        &self,
+        key: &str,
+    ) -> Result<Box<dyn tokio::io::AsyncRead + Send + Unpin>, labelport_core::ports::StoreError>
+    {
+        self.0.open(key).await
+    }
+    async fn create_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+        content_encoding: Option<&str>,
+    ) -> Result<Box<dyn labelport_core::ports::Upload>, labelport_core::ports::StoreError> {
+        let upload = self
+            .0
+            .create_upload(key, content_type, content_encoding)
+            .await?;
+        Ok(Box::new(FailingUpload(upload)))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_storage_failure_aborts_the_upload_requeues_and_the_retry_succeeds() {
+    let stack = Stack::new().await;
+    stack.seed(&config("flaky", Mode::Video, 100)).await;
+    let id = request(
+        &stack,
+        "flaky",
+        r#"{"format":"NDJSON","fields":{"onlyKeyFrames":true}}"#,
+    )
+    .await;
+    let body = stack.receive(&stack.export_queue).await.unwrap();
+    let s3 = Arc::new(labelport_aws::S3Store::new(stack.s3.clone(), &stack.bucket));
+    let notify = Arc::new(labelport_aws::SqsQueue::new(
+        stack.sqs.clone(),
+        &stack.notify_queue,
+    ));
+    let flaky = labelport_core::worker::Worker::new(
+        s3.clone(),
+        Arc::new(PartsFail(s3.clone())),
+        notify,
+        labelport_core::worker::WorkerSettings::default(),
+    );
+    let error = flaky
+        .handle(&body)
+        .await
+        .expect_err("the attempt fails so that SQS retries it");
+    assert!(
+        error.to_string().contains("503 Slow Down (injected)"),
+        "{error}"
+    );
+    let job = JobStore::new(s3).get(&id).await.unwrap().job;
+    assert_eq!(
+        job.state,
+        JobState::Queued,
+        "back in the queue for the retry"
+    );
+    assert_eq!(job.attempts, 1);
+    assert_eq!(job.error.as_ref().unwrap().code, "STORAGE_ERROR");
+    assert_eq!(
+        stack.open_multipart_uploads().await,
+        0,
+        "the failed upload was aborted"
+    );
+    assert!(stack.keys("exports/").await.is_empty());
+    assert!(
+        stack.receive(&stack.notify_queue).await.is_none(),
+        "nobody is told about a retry"
+    );
+
+    // SQS redelivers; storage is back.
+    assert_eq!(
+        stack.worker.handle(&body).await.unwrap(),
+        Outcome::Ran(JobState::Succeeded)
+    );
+    let (_, _, json) = stack
+        .call("GET", &format!("/v1/exports/{id}"), Some(MANAGER), &[], "")
+        .await;
+    assert_eq!(
+        (json["state"].as_str(), json["attempts"].as_u64()),
+        (Some("SUCCEEDED"), Some(2)),
+        "{json}"
+    );
+    assert!(
+        json.get("error").is_none(),
+        "the retry's success clears the error: {json}"
+    );
+}
