@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Runs every test: installs the pinned tools, starts the AWS emulator, runs the Rust
 # unit and end-to-end tests against it, runs the three functions as Lambda functions,
-# and checks the generated data against the JSON Schema.
+# drives `labelport serve` with curl, and checks generated data against the JSON Schema.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source infra/tools.sh
 source infra/emulator.sh
+logs=$(mktemp -d)
+# Adds the "N passed" counts a step printed, so the run ends with one total.
+count() { grep -a -oE "(test result: ok\. )?[0-9]+ passed" "$1" | grep -oE "[0-9]+" | awk '{s += $1} END {print s + 0}'; }
 
 echo "== cargo test (unit, doc and end-to-end tests against the emulator)"
-cargo test --workspace --locked
+cargo test --workspace --locked 2>&1 | tee "$logs/cargo.log"
 
 echo "== task record JSON Schema against generated data (every mode)"
 schema_data=$(mktemp -d)
@@ -18,7 +21,11 @@ done
 "$LABELPORT_PYTHON" infra/check_schema.py "$schema_data"
 
 echo "== the three functions as Lambda functions (cargo lambda watch / invoke)"
-bash infra/lambda_test.sh
+bash infra/lambda_test.sh 2>&1 | tee "$logs/lambda.log"
 
 echo "== labelport serve, driven with curl"
-bash infra/serve_test.sh
+bash infra/serve_test.sh 2>&1 | tee "$logs/serve.log"
+
+total=$(( $(count "$logs/cargo.log") + $(count "$logs/lambda.log") + $(count "$logs/serve.log") ))
+echo
+echo "all tests: $total passed, 0 failed"
