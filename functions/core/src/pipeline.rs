@@ -424,20 +424,27 @@ fn encode_block(
     let mut start = 0usize;
     let mut line_no = block.first_line;
     let data = &block.data;
+    // One UTF-8 check per block (SIMD in std) lets every line parse from `&str`, where
+    // serde_json would otherwise check each borrowed string again. A block that fails
+    // is parsed from bytes, so the error still names its line.
+    let text = std::str::from_utf8(data).ok();
     while start < data.len() {
-        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
-        let mut line = &data[start..end];
-        start = end + 1;
+        let line_start = start;
+        let mut line_end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+        start = line_end + 1;
         let this_line = line_no;
         line_no += 1;
-        if let Some(stripped) = line.strip_suffix(b"\r") {
-            line = stripped;
+        if line_end > line_start && data[line_end - 1] == b'\r' {
+            line_end -= 1;
         }
+        let line = &data[line_start..line_end];
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         progress.tasks_read += 1;
-        let outcome = parse_and_encode(line, encoder, filter, plain);
+        // Line ends are ASCII, so they never split a UTF-8 sequence: the slice is valid too.
+        let line_text = text.map(|t| &t[line_start..line_end]);
+        let outcome = parse_and_encode(line, line_text, encoder, filter, plain);
         let message = match outcome {
             Ok(true) => {
                 progress.tasks_exported += 1;
@@ -491,11 +498,16 @@ fn encode_block(
 /// Parses, checks, filters and encodes one line. `Ok(false)`: filtered out.
 fn parse_and_encode(
     line: &[u8],
+    text: Option<&str>,
     encoder: &dyn Encoder,
     filter: &TaskFilter,
     out: &mut Vec<u8>,
 ) -> Result<bool, String> {
-    let task: Task<'_> = serde_json::from_slice(line).map_err(|e| {
+    let parsed: Result<Task<'_>, _> = match text {
+        Some(text) => serde_json::from_str(text),
+        None => serde_json::from_slice(line),
+    };
+    let task = parsed.map_err(|e| {
         let message = e.to_string();
         // A line is one JSON document: "line 1" is noise, the column is not.
         message.replace(" at line 1 column ", " at column ")
@@ -674,6 +686,25 @@ mod tests {
             summary.skipped[1]
         );
         assert_eq!(ids(&out).len() as u64, summary.progress.tasks_exported);
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_on_its_line() {
+        let config = Config::new("p", Mode::Classification, 20, 3);
+        let mut body = lines(&config);
+        body.extend_from_slice(b"{\"id\":\"t\xff\"}\n");
+        let (result, _) = export(
+            vec![source("f.ndjson", body)],
+            &small_blocks(1),
+            &TaskFilter::default(),
+        );
+        match result {
+            Err(PipelineError::InvalidLine { line, message, .. }) => {
+                assert_eq!(line, 21);
+                assert!(message.contains("invalid unicode code point"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
