@@ -344,7 +344,9 @@ where
             }
             let mut data = Vec::with_capacity(options.block_size + 64 * 1024);
             data.append(&mut carry);
-            // Fill to the block size, then on to the next line end.
+            // Fill to the block size, then on to the next line end. `read_to_end` on `take`
+            // reads into spare capacity without zeroing it first, and stops only at the
+            // limit or the end of the source.
             loop {
                 let before = data.len();
                 let want = if before < options.block_size {
@@ -352,15 +354,14 @@ where
                 } else {
                     64 * 1024
                 };
-                data.resize(before + want, 0);
-                let n = read_some(&mut reader, &mut data[before..]).map_err(|source| {
-                    PipelineError::Read {
+                let n = (&mut reader)
+                    .take(want as u64)
+                    .read_to_end(&mut data)
+                    .map_err(|source| PipelineError::Read {
                         file: name.clone(),
                         source,
-                    }
-                })?;
-                data.truncate(before + n);
-                if n == 0 {
+                    })?;
+                if n < want {
                     eof = true;
                     break;
                 }
@@ -395,15 +396,6 @@ where
         }
     }
     Ok(())
-}
-
-fn read_some(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match reader.read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
 }
 
 fn encode_block(
@@ -480,7 +472,9 @@ fn encode_block(
         }
     }
     let bytes = if options.compression == Compression::None {
-        std::mem::take(plain)
+        // Hand the block over and start the next one at the same capacity, not from zero.
+        let capacity = plain.capacity();
+        std::mem::replace(plain, Vec::with_capacity(capacity))
     } else {
         let mut out = Vec::with_capacity(plain.len() / 3);
         options.compression.compress_block(plain, &mut out);
