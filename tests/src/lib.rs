@@ -250,6 +250,30 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// `GET /v1/exports/{id}` as `email`.
+    pub async fn status(&self, id: &str, email: &str) -> (u16, http::HeaderMap, serde_json::Value) {
+        self.call("GET", &format!("/v1/exports/{id}"), Some(email), &[], "")
+            .await
+    }
+
+    /// `GET /v1/exports/{id}/download` as `email`.
+    pub async fn download(
+        &self,
+        id: &str,
+        email: &str,
+    ) -> (u16, http::HeaderMap, serde_json::Value) {
+        self.call(
+            "GET",
+            &format!("/v1/exports/{id}/download"),
+            Some(email),
+            &[],
+            "",
+        )
+        .await
+    }
+}
+
 /// The request context API Gateway's JWT authorizer attaches, with one `email` claim.
 pub fn claims_context(email: &str) -> lambda_http::request::RequestContext {
     let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();

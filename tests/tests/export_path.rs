@@ -65,19 +65,9 @@ async fn csv_export_by_email_from_request_to_download() {
         r#"{"format":"CSV","delivery":{"method":"EMAIL"}}"#,
     )
     .await;
-    let (status, _, json) = stack
-        .call("GET", &format!("/v1/exports/{id}"), Some(MANAGER), &[], "")
-        .await;
+    let (status, _, json) = stack.status(&id, MANAGER).await;
     assert_eq!((status, json["state"].as_str()), (200, Some("QUEUED")));
-    let (status, _, json) = stack
-        .call(
-            "GET",
-            &format!("/v1/exports/{id}/download"),
-            Some(MANAGER),
-            &[],
-            "",
-        )
-        .await;
+    let (status, _, json) = stack.download(&id, MANAGER).await;
     assert_eq!(
         (status, json["error"]["code"].as_str()),
         (404, Some("EXPORT_NOT_READY")),
@@ -90,9 +80,7 @@ async fn csv_export_by_email_from_request_to_download() {
     );
     assert_eq!(run_notifier(&stack).await.1, NotifyOutcome::Emailed);
 
-    let (status, _, json) = stack
-        .call("GET", &format!("/v1/exports/{id}"), Some(MANAGER), &[], "")
-        .await;
+    let (status, _, json) = stack.status(&id, MANAGER).await;
     assert_eq!(status, 200);
     assert_eq!(json["state"], "SUCCEEDED", "{json}");
     assert_eq!(json["progress"]["tasksRead"], 3000);
@@ -127,15 +115,7 @@ async fn csv_export_by_email_from_request_to_download() {
     );
 
     // The download redirects to a presigned URL; Python's csv reader checks what it serves.
-    let (status, headers, _) = stack
-        .call(
-            "GET",
-            &format!("/v1/exports/{id}/download"),
-            Some(MANAGER),
-            &[],
-            "",
-        )
-        .await;
+    let (status, headers, _) = stack.download(&id, MANAGER).await;
     assert_eq!(status, 302);
     let url = headers["location"].to_str().unwrap();
     assert!(url.contains("X-Amz-Signature="), "{url}");
@@ -331,19 +311,9 @@ async fn only_managers_export_and_only_live_projects() {
     );
 
     let id = request(&stack, "p", body).await;
-    let (status, _, _) = stack
-        .call("GET", &format!("/v1/exports/{id}"), Some(LABELER), &[], "")
-        .await;
+    let (status, _, _) = stack.status(&id, LABELER).await;
     assert_eq!(status, 403, "a labeler cannot read an export's status");
-    let (status, _, _) = stack
-        .call(
-            "GET",
-            &format!("/v1/exports/{id}/download"),
-            Some(LABELER),
-            &[],
-            "",
-        )
-        .await;
+    let (status, _, _) = stack.download(&id, LABELER).await;
     assert_eq!(status, 403, "nor download it");
 
     let mut project = labelport_model::generate::project(&config("p", Mode::Classification, 10));
@@ -438,9 +408,7 @@ async fn a_malformed_line_fails_the_export_with_file_and_line_and_leaves_nothing
     )
     .await;
     assert_eq!(run_worker(&stack).await.1, Outcome::Ran(JobState::Failed));
-    let (_, _, json) = stack
-        .call("GET", &format!("/v1/exports/{id}"), Some(MANAGER), &[], "")
-        .await;
+    let (_, _, json) = stack.status(&id, MANAGER).await;
     assert_eq!(json["state"], "FAILED");
     let error = &json["error"];
     assert_eq!(error["code"], "INVALID_SOURCE_LINE", "{json}");
@@ -460,15 +428,7 @@ async fn a_malformed_line_fails_the_export_with_file_and_line_and_leaves_nothing
         0,
         "the multipart upload was aborted"
     );
-    let (status, _, json) = stack
-        .call(
-            "GET",
-            &format!("/v1/exports/{id}/download"),
-            Some(MANAGER),
-            &[],
-            "",
-        )
-        .await;
+    let (status, _, json) = stack.download(&id, MANAGER).await;
     assert_eq!(
         (status, json["error"]["code"].as_str()),
         (404, Some("EXPORT_NOT_READY"))
@@ -487,9 +447,7 @@ async fn a_malformed_line_fails_the_export_with_file_and_line_and_leaves_nothing
         run_worker(&stack).await.1,
         Outcome::Ran(JobState::Succeeded)
     );
-    let (_, _, json) = stack
-        .call("GET", &format!("/v1/exports/{id}"), Some(MANAGER), &[], "")
-        .await;
+    let (_, _, json) = stack.status(&id, MANAGER).await;
     assert_eq!(json["progress"]["linesSkipped"], 1, "{json}");
     assert_eq!(json["result"]["skippedLines"][0]["line"], 5);
     assert_eq!(
@@ -757,9 +715,7 @@ async fn a_storage_failure_aborts_the_upload_requeues_and_the_retry_succeeds() {
         stack.worker.handle(&body).await.unwrap(),
         Outcome::Ran(JobState::Succeeded)
     );
-    let (_, _, json) = stack
-        .call("GET", &format!("/v1/exports/{id}"), Some(MANAGER), &[], "")
-        .await;
+    let (_, _, json) = stack.status(&id, MANAGER).await;
     assert_eq!(
         (json["state"].as_str(), json["attempts"].as_u64()),
         (Some("SUCCEEDED"), Some(2)),
