@@ -257,3 +257,124 @@ impl Presigner for S3Store {
         Ok(request.uri().to_owned())
     }
 }
+
+/// AWS answers the emulator does not give: a 403 for a missing key when the role lacks
+/// `s3:ListBucket`, server errors, and the conditional-write conflict code. Mocked with
+/// aws-smithy-mocks at the HTTP layer, so the SDK's own error parsing runs.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    fn s3_error(status: u16, code: &str) -> HttpResponse {
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{code}</Message><RequestId>r</RequestId></Error>"
+        );
+        HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body))
+    }
+
+    async fn get_error(status: u16, code: &'static str) -> StoreError {
+        let rule = mock!(Client::get_object).then_http_response(move || s3_error(status, code));
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
+        S3Store::new(client, "b")
+            .get("jobs/x.json")
+            .await
+            .unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn missing_keys_are_not_found_and_access_denied_is_not() {
+        assert!(
+            matches!(get_error(404, "NoSuchKey").await, StoreError::NotFound(k) if k == "jobs/x.json")
+        );
+        // Without s3:ListBucket, S3 answers 403 for a missing key; that must stay an error,
+        // not become "no such export" (template.yaml grants ListBucket to the API for this).
+        let denied = get_error(403, "AccessDenied").await;
+        assert!(
+            matches!(
+                denied,
+                StoreError::Backend {
+                    operation: "get",
+                    ..
+                }
+            ),
+            "{denied:?}"
+        );
+        assert!(
+            labelport_core::error::chain(&denied).contains("AccessDenied"),
+            "{denied:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn server_errors_keep_their_code_for_the_job_record() {
+        let err = get_error(500, "InternalError").await;
+        assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+        assert!(
+            labelport_core::error::chain(&err).contains("InternalError"),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn conditional_write_conflicts_are_precondition_failures() {
+        for (status, code) in [
+            (412, "PreconditionFailed"),
+            (409, "ConditionalRequestConflict"),
+        ] {
+            let rule = mock!(Client::put_object).then_http_response(move || s3_error(status, code));
+            let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
+            let err = S3Store::new(client, "b")
+                .put(
+                    "jobs/x.json",
+                    Bytes::from_static(b"{}"),
+                    "application/json",
+                    Condition::IfMatch("\"e\"".into()),
+                )
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, StoreError::PreconditionFailed(_)),
+                "{status}: {err:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_part_is_a_storage_error_naming_the_operation() {
+        let create = mock!(Client::create_multipart_upload).then_output(|| {
+            aws_sdk_s3::operation::create_multipart_upload::CreateMultipartUploadOutput::builder()
+                .upload_id("u1")
+                .build()
+        });
+        let part = mock!(Client::upload_part).then_http_response(|| s3_error(503, "SlowDown"));
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&create, &part]);
+        let mut upload = S3Store::new(client, "b")
+            .create_upload("exports/p/x.csv", "text/csv", None)
+            .await
+            .unwrap();
+        let err = upload
+            .put_part(Bytes::from_static(b"data"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Backend {
+                    operation: "upload part",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            labelport_core::error::chain(&err).contains("SlowDown"),
+            "{err:?}"
+        );
+    }
+}
