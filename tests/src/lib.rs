@@ -12,7 +12,7 @@ use labelport_aws::{ApiGatewayClaims, S3Store, SesMailer, SqsQueue};
 use labelport_core::api::{Api, ApiSettings};
 use labelport_core::notify::{Notifier, NotifierSettings};
 use labelport_core::worker::{Worker, WorkerSettings};
-use labelport_model::generate::{self, Config};
+use labelport_generate::{self as generate, Config};
 use labelport_model::Project;
 use std::path::{Path, PathBuf};
 use std::process::Command;

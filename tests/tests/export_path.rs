@@ -5,7 +5,7 @@
 use labelport_core::job::{JobState, JobStore};
 use labelport_core::notify::NotifyOutcome;
 use labelport_core::worker::Outcome;
-use labelport_model::generate::{Config, SourceCompression};
+use labelport_generate::{Config, SourceCompression};
 use labelport_model::{Mode, ProjectState};
 use labelport_tests::{python, sent_emails, Stack, LABELER, MANAGER};
 use std::sync::Arc;
@@ -316,7 +316,7 @@ async fn only_managers_export_and_only_live_projects() {
     let (status, _, _) = stack.download(&id, LABELER).await;
     assert_eq!(status, 403, "nor download it");
 
-    let mut project = labelport_model::generate::project(&config("p", Mode::Classification, 10));
+    let mut project = labelport_generate::project(&config("p", Mode::Classification, 10));
     for (state, code) in [
         (ProjectState::Created, "PROJECT_NOT_STARTED"),
         (ProjectState::Archived, "PROJECT_ARCHIVED"),

@@ -10,7 +10,7 @@
 use labelport_core::filter::TaskFilter;
 use labelport_core::pipeline::{self, Options, Source};
 use labelport_encoders::{Compression, FieldToggles, Format};
-use labelport_model::generate::{self, Config};
+use labelport_generate::{self as generate, Config};
 use labelport_model::{Mode, Task};
 use std::time::Instant;
 

@@ -534,7 +534,7 @@ fn parse_and_encode(
 mod tests {
     use super::*;
     use labelport_encoders::{FieldToggles, Format};
-    use labelport_model::generate::{self, Config};
+    use labelport_generate::{self as generate, Config};
     use labelport_model::{Mode, TaskState};
 
     fn project() -> labelport_model::Project {

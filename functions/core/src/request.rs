@@ -209,7 +209,8 @@ pub fn is_email(s: &str) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use labelport_model::{generate, Mode};
+    use labelport_generate as generate;
+    use labelport_model::Mode;
 
     fn project() -> Project {
         generate::project(&generate::Config::new("p1", Mode::Classification, 1, 1))

@@ -6,7 +6,7 @@ use labelport_core::api::Caller;
 use labelport_core::filter::TaskFilter;
 use labelport_core::job::{Job, JobState, JobStore};
 use labelport_core::request::ExportRequest;
-use labelport_model::generate::{self, Config};
+use labelport_generate::{self as generate, Config};
 use labelport_model::{Mode, Task};
 use std::io::BufRead;
 use std::path::PathBuf;

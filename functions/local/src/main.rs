@@ -13,7 +13,7 @@ mod serve;
 mod store;
 
 use clap::{Parser, Subcommand};
-use labelport_model::generate::{self, SourceCompression};
+use labelport_generate::{self as generate, SourceCompression};
 use labelport_model::Mode;
 use std::path::PathBuf;
 

@@ -3,7 +3,7 @@
 use crate::embedded::Embedded;
 use crate::presign::serve_file;
 use axum::routing::get;
-use labelport_model::generate::{self, Config};
+use labelport_generate::{self as generate, Config};
 use labelport_model::Mode;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
-//! The labelport data model: the task record (v1), the project manifest, and the
-//! deterministic generator that makes demo, test and benchmark data.
+//! The labelport data model: the task record (v1) and the project manifest. Demo, test
+//! and benchmark data come from `labelport-generate`.
 //!
 //! ```
 //! use labelport_model::{Task, TaskState};
@@ -9,7 +9,7 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod generate;
+
 mod project;
 mod task;
 

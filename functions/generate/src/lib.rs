@@ -1,4 +1,5 @@
-//! The deterministic data generator: demo, test and benchmark projects.
+//! The deterministic data generator: demo, test and benchmark projects. Fixtures and
+//! demo data live here, apart from the schema in `labelport-model`.
 //!
 //! Task `index` of a project is a function of `(config, index)` alone: a small
 //! hand-written PRNG (splitmix64) is seeded by mixing [`Config::seed`] with the
@@ -13,7 +14,8 @@
 //! than ten.
 //!
 //! ```
-//! use labelport_model::{generate, Mode, Task};
+//! use labelport_generate as generate;
+//! use labelport_model::{Mode, Task};
 //! let config = generate::Config::new("demo", Mode::Entity, 1_000, 42);
 //! let mut line = Vec::new();
 //! generate::write_task_line(&config, 7, &mut line);
@@ -22,7 +24,7 @@
 //! assert!(task.annotations().iter().all(|a| a.check().is_ok()));
 //! ```
 
-use crate::{
+use labelport_model::{
     Annotation, AnnotationKind, Asset, Attribute, BoundingBox, Cell, LabelSchema, Links, Member,
     Mode, Origin, Project, ProjectState, Relation, Role, Submission, Task, TaskState,
     SCHEMA_VERSION,
