@@ -86,9 +86,31 @@ async fn csv_export_by_email_from_request_to_download() {
     assert_eq!(json["progress"]["tasksRead"], 3000);
     assert_eq!(json["notification"], "SENT");
     let file = &json["result"]["files"][0];
-    assert_eq!(file["name"], "campaign.csv");
+    // {project}-{format}-{yyyymmddThhmmssZ}-{id8}.{ext}
+    let name = file["name"].as_str().unwrap();
+    let stamp = name
+        .strip_prefix("campaign-csv-")
+        .and_then(|rest| rest.strip_suffix(&format!("-{}.csv", &id[id.len() - 8..])))
+        .unwrap_or_else(|| panic!("{name}"));
+    assert!(
+        stamp.len() == 16
+            && stamp.as_bytes()[8] == b'T'
+            && stamp.ends_with('Z')
+            && stamp[..8]
+                .bytes()
+                .chain(stamp[9..15].bytes())
+                .all(|b| b.is_ascii_digit()),
+        "{name}"
+    );
+    assert_eq!(file["contentType"], "text/csv; charset=utf-8");
+    assert_eq!(file["role"], "export");
+    assert_eq!(
+        json["result"]["files"].as_array().unwrap().len(),
+        1,
+        "no errors report"
+    );
     let key = file["key"].as_str().unwrap();
-    assert_eq!(key, format!("exports/campaign/{id}/campaign.csv"));
+    assert_eq!(key, format!("exports/campaign/{id}/{name}"));
     let body = stack.get(key).await.unwrap();
     assert_eq!(file["bytes"], body.len());
     let manifest: serde_json::Value = serde_json::from_slice(
@@ -167,9 +189,14 @@ async fn ndjson_export_gzip_with_stage_history() {
     .await
     .unwrap()
     .job;
-    let file = &job.result.unwrap().files[0];
-    assert_eq!(file.name, "vision.ndjson.gz");
-    assert_eq!(file.content_encoding.as_deref(), Some("gzip"));
+    let file = &job.result.as_ref().unwrap().files[0];
+    assert_eq!(file.name, format!("{}.ndjson.gz", job.base_name()));
+    assert!(
+        file.name.starts_with("vision-ndjson-") && file.name.contains(&id[id.len() - 8..]),
+        "{}",
+        file.name
+    );
+    assert_eq!(file.content_type, "application/gzip");
     let head = stack
         .s3
         .head_object()
@@ -178,7 +205,12 @@ async fn ndjson_export_gzip_with_stage_history() {
         .send()
         .await
         .unwrap();
-    assert_eq!(head.content_encoding(), Some("gzip"));
+    assert_eq!(head.content_type(), Some("application/gzip"));
+    assert_eq!(
+        head.content_encoding(),
+        None,
+        "stored as the archive it is, so clients save the bytes the SHA-256 is of"
+    );
     let local = stack.scratch.join("vision.ndjson.gz");
     std::fs::write(&local, stack.get(&file.key).await.unwrap()).unwrap();
     let checked = python(
@@ -651,12 +683,8 @@ impl labelport_core::ports::ObjectStore for PartsFail {
         &self,
         key: &str,
         content_type: &str,
-        content_encoding: Option<&str>,
     ) -> Result<Box<dyn labelport_core::ports::Upload>, labelport_core::ports::StoreError> {
-        let upload = self
-            .0
-            .create_upload(key, content_type, content_encoding)
-            .await?;
+        let upload = self.0.create_upload(key, content_type).await?;
         Ok(Box::new(FailingUpload(upload)))
     }
 }

@@ -151,7 +151,6 @@ impl ObjectStore for S3Store {
         &self,
         key: &str,
         content_type: &str,
-        content_encoding: Option<&str>,
     ) -> Result<Box<dyn Upload>, StoreError> {
         let out = self
             .client
@@ -159,7 +158,6 @@ impl ObjectStore for S3Store {
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
-            .set_content_encoding(content_encoding.map(str::to_owned))
             .send()
             .await
             .map_err(|e| backend("create upload", key, e))?;
@@ -355,7 +353,7 @@ mod tests {
         let part = mock!(Client::upload_part).then_http_response(|| s3_error(503, "SlowDown"));
         let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&create, &part]);
         let mut upload = S3Store::new(client, "b")
-            .create_upload("exports/p/x.csv", "text/csv", None)
+            .create_upload("exports/p/x.csv", "text/csv")
             .await
             .unwrap();
         let err = upload

@@ -3,13 +3,17 @@
 //! `cargo bench -p labelport-core --bench pipeline [-- TASKS MODE]` (defaults: 300000
 //! element). Prints MB/s of task lines for: serde_json validating each line
 //! (`IgnoredAny`, the floor the README compares to), parsing into the borrowed `Task`,
-//! and the whole pipeline (parse, check, filter, encode, order) for CSV and NDJSON on
-//! one thread and on every core, plain and gzip.
+//! and the whole pipeline (parse, check, filter, encode, order, assemble the files) for
+//! every registered format that fits the mode, on one thread and on every core, and
+//! CSV and NDJSON gzip-compressed. JSON_SIMPLE fits text modes: run it with `document`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+use labelport_core::decode::NativeDecoder;
 use labelport_core::filter::TaskFilter;
-use labelport_core::pipeline::{self, Options, Source};
-use labelport_encoders::{Compression, FieldToggles, Format};
+use labelport_core::output::Files;
+use labelport_core::pipeline::{self, Options, Output, Source};
+use labelport_core::ports::BoxError;
+use labelport_encoders::{Compression, FieldToggles, Format, FormatOptions, Settings};
 use labelport_generate::{self as generate, Config};
 use labelport_model::{Mode, Task};
 use std::time::Instant;
@@ -23,6 +27,24 @@ fn best_of<F: FnMut() -> u64>(runs: usize, mut f: F) -> (f64, u64) {
         best = best.min(t.elapsed().as_secs_f64());
     }
     (best, out)
+}
+
+/// Counts what would be written.
+#[derive(Default)]
+struct Counting {
+    files: u64,
+    bytes: u64,
+}
+
+impl Files for Counting {
+    fn start(&mut self, _: &str, _: &str) -> Result<(), BoxError> {
+        self.files += 1;
+        Ok(())
+    }
+    fn write(&mut self, bytes: &[u8]) -> Result<(), BoxError> {
+        self.bytes += bytes.len() as u64;
+        Ok(())
+    }
 }
 
 fn main() {
@@ -88,13 +110,24 @@ fn main() {
 
     let project = generate::project(&config);
     let filter = TaskFilter::default();
-    for (format, compression) in [
-        (Format::Csv, Compression::None),
-        (Format::Ndjson, Compression::None),
-        (Format::Csv, Compression::Gzip),
-        (Format::Ndjson, Compression::Gzip),
-    ] {
-        let encoder = labelport_encoders::build(format, FieldToggles::default(), &project).unwrap();
+    let options = FormatOptions::default();
+    let mut runs: Vec<(Format, Compression)> = Format::all()
+        .filter(|f| f.spec().fits(mode))
+        .map(|f| (f, Compression::None))
+        .collect();
+    for name in ["CSV", "NDJSON"] {
+        if let Some(format) = Format::by_name(name).filter(|f| f.spec().fits(mode)) {
+            runs.push((format, Compression::Gzip));
+        }
+    }
+    for (format, compression) in runs {
+        let settings = Settings {
+            project: &project,
+            fields: FieldToggles::default(),
+            compression,
+            options: &options,
+        };
+        let encoder = format.build(&settings).unwrap();
         for threads in [1, cores] {
             let options = Options {
                 threads,
@@ -105,22 +138,24 @@ fn main() {
                 let sources = std::iter::once(Ok(Source {
                     name: "bench.ndjson".into(),
                     reader: Box::new(std::io::Cursor::new(data.clone())),
+                    decoder: &NativeDecoder,
                 }));
-                let mut written = 0u64;
-                let mut sink = |b: &[u8]| -> Result<(), labelport_core::ports::BoxError> {
-                    written += b.len() as u64;
-                    Ok(())
+                let mut files = Counting::default();
+                let output = Output {
+                    files: &mut files,
+                    base: "bench",
+                    modified_unix_secs: 0,
                 };
                 pipeline::run(
                     sources,
                     encoder.as_ref(),
                     &filter,
                     &options,
-                    &mut sink,
+                    output,
                     &mut |_| {},
                 )
                 .unwrap();
-                written
+                files.bytes
             });
             let name = format!(
                 "export {}{} ({:.0} MB out)",

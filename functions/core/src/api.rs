@@ -11,7 +11,8 @@ use crate::messages::ExportMessage;
 use crate::ports::{Condition, ObjectStore, Presigner, Queue, StoreError};
 use crate::project::{is_project_id, load_project, ProjectError};
 use crate::request::ExportRequest;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -267,17 +268,23 @@ async fn export_status(
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(status)).into_response())
 }
 
+/// `?file=NAME` of the download route.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DownloadQuery {
+    file: Option<String>,
+}
+
 async fn download(
     State(api): State<Arc<Api>>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
+    query: Result<Query<DownloadQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| RequestError::new("file", e.body_text()))?;
     let job = api.authorized_job(&caller, &id).await?;
-    let file = match (
-        &job.state,
-        job.result.as_ref().and_then(|r| r.files.first()),
-    ) {
-        (JobState::Succeeded, Some(file)) => file,
+    let files = match (&job.state, job.result.as_ref()) {
+        (JobState::Succeeded, Some(result)) => &result.files,
         (state, _) => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -288,6 +295,24 @@ async fn download(
                 ),
             ))
         }
+    };
+    // The default is the export's first file (its only one, or part 1).
+    let file = match query.file.as_deref() {
+        None => files.first(),
+        Some(name) => files.iter().find(|f| f.name == name),
+    };
+    let Some(file) = file else {
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        return Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "FILE_NOT_FOUND",
+            field: Some("file".to_owned()),
+            message: format!(
+                "export {id} has no file {:?}; its files are {}",
+                query.file.unwrap_or_default(),
+                names.join(", ")
+            ),
+        });
     };
     let url = api
         .presigner

@@ -46,8 +46,14 @@ pub struct Progress {
     pub tasks_exported: u64,
     /// Tasks left out by the filters (state, stage, preview).
     pub tasks_filtered: u64,
-    /// Malformed lines skipped (only with `invalidLines: skip`).
+    /// Malformed lines skipped (only with `invalidLines: skip`), each in the errors report.
     pub lines_skipped: u64,
+    /// Annotations the format could not express, each in the errors report.
+    #[serde(default)]
+    pub annotations_refused: u64,
+    /// Bytes held back in temporary files (a ZIP's directory, the errors report).
+    #[serde(default)]
+    pub bytes_spooled: u64,
     /// Source bytes read (uncompressed).
     pub bytes_read: u64,
 }
@@ -64,11 +70,10 @@ pub struct ResultFile {
     pub bytes: u64,
     /// SHA-256 of its bytes, hex.
     pub sha256: String,
-    /// Its MIME type.
+    /// Its MIME type as stored (`application/gzip` when compressed).
     pub content_type: String,
-    /// Its Content-Encoding, when compressed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content_encoding: Option<String>,
+    /// The export itself, or its errors report.
+    pub role: crate::output::FileRole,
 }
 
 /// A malformed line that was skipped.
@@ -86,7 +91,7 @@ pub struct SkippedLine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportResult {
-    /// The export's files (one for CSV and NDJSON).
+    /// The export's files, in order (parts in part order), the errors report last.
     pub files: Vec<ResultFile>,
     /// Key of the manifest written next to them.
     pub manifest_key: String,
@@ -166,6 +171,25 @@ pub struct Job {
 }
 
 impl Job {
+    /// The name the export's files start with:
+    /// `{project}-{format}-{yyyymmddThhmmssZ}-{id8}`, the format in lower case with
+    /// `-` for `_`, the time the export was requested, and the last eight characters of
+    /// its id (the random ones: the first eight of a v7 id are its timestamp).
+    pub fn base_name(&self) -> String {
+        let format = self
+            .request
+            .format
+            .as_str()
+            .to_ascii_lowercase()
+            .replace('_', "-");
+        let id8 = &self.id[self.id.len().saturating_sub(8)..];
+        format!(
+            "{}-{format}-{}-{id8}",
+            self.project,
+            self.created_at.format("%Y%m%dT%H%M%SZ")
+        )
+    }
+
     /// A new queued job.
     pub fn new(id: String, project: String, requested_by: String, request: ExportRequest) -> Self {
         Job {

@@ -4,11 +4,13 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod decode;
 pub mod error;
 pub mod filter;
 pub mod job;
 pub mod messages;
 pub mod notify;
+pub mod output;
 pub mod pipeline;
 pub mod ports;
 pub mod project;

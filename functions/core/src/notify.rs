@@ -5,6 +5,7 @@
 use crate::error::chain;
 use crate::job::{Job, JobError, JobState, JobStore, NotificationState};
 use crate::messages::NotifyMessage;
+use crate::output::FileRole;
 use crate::ports::{Email, Mailer, ObjectStore};
 use crate::request::Delivery;
 use chrono::Utc;
@@ -165,18 +166,46 @@ pub fn compose(job: &Job, recipients: &[String], api_url: &str) -> Email {
     let format = job.request.format.as_str();
     let (subject, text, html) = match (&job.state, &job.error) {
         (JobState::Succeeded, _) => {
-            let tasks = job.progress.tasks_exported;
+            let p = &job.progress;
+            let tasks = p.tasks_exported;
+            let files = job.result.as_ref().map_or(&[][..], |r| r.files.as_slice());
+            let parts = files.iter().filter(|f| f.role == FileRole::Export).count();
+            let parts_text = if parts > 1 {
+                format!(" in {parts} files (the link gives the first; the status lists all)")
+            } else {
+                String::new()
+            };
+            let report = files.iter().find(|f| f.role == FileRole::Errors).map(|f| {
+                (
+                    format!("{download}?file={}", f.name),
+                    format!(
+                        "{} malformed lines were skipped and {} annotations could not be expressed in {format}",
+                        p.lines_skipped, p.annotations_refused
+                    ),
+                )
+            });
+            let (report_text, report_html) = match &report {
+                Some((link, counts)) => (
+                    format!("\n{counts}; each is listed in the errors report: {link}\n"),
+                    format!(
+                        "<p>{}; each is listed in the <a href=\"{link}\">errors report</a>.</p>",
+                        html_escape(counts)
+                    ),
+                ),
+                None => (String::new(), String::new()),
+            };
             (
                 format!("Your {format} export of {} is ready", job.project),
                 format!(
-                    "Your {format} export of project {} is ready: {tasks} tasks.\n\nDownload it (sign-in required): {download}\n\nExport id: {}\n",
+                    "Your {format} export of project {} is ready: {tasks} tasks{parts_text}.\n\nDownload it (sign-in required): {download}\n{report_text}\nExport id: {}\n",
                     job.project, job.id
                 ),
                 format!(
-                    "<p>Your {format} export of project <b>{}</b> is ready: {tasks} tasks.</p>\
-                     <p><a href=\"{download}\">Download the export</a> (sign-in required).</p>\
+                    "<p>Your {format} export of project <b>{}</b> is ready: {tasks} tasks{}.</p>\
+                     <p><a href=\"{download}\">Download the export</a> (sign-in required).</p>{report_html}\
                      <p style=\"color:#666\">Export id: {}</p>",
                     html_escape(&job.project),
+                    html_escape(&parts_text),
                     html_escape(&job.id)
                 ),
             )

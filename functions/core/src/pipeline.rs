@@ -1,30 +1,30 @@
-//! The streaming export pipeline: task lines in, encoded (and compressed) bytes out,
-//! in source order, on several cores, in bounded memory.
+//! The streaming export pipeline: source records in, the export's files out, in
+//! source order, on several cores, in bounded memory.
 //!
 //! ```text
-//!  reader thread ──blocks──▶ N encoder threads ──encoded blocks──▶ caller's thread
-//!  (cuts ~1 MiB blocks         (parse, check, filter,               (puts blocks back in
-//!   at line ends, counts        encode, compress each                order, hands them
-//!   lines)                      block on its own)                    to the sink)
+//!  reader thread ──blocks──▶ N encoder threads ──sealed blocks──▶ caller's thread
+//!  (cuts ~1 MiB blocks         (decode, filter, encode into       (puts blocks back in
+//!   at record ends, counts      an Out, then compress the block   order; the Assembler
+//!   lines)                      or deflate its ZIP entries)        writes them to Files)
 //! ```
 //!
 //! A fixed number of tokens circulates between the reader and the caller's thread: the
 //! reader takes one per block and the caller returns it once the block is written, so
 //! no more than `2 × threads + 2` blocks are ever in memory, whatever the export's size.
-//! Compressed blocks are independent gzip members / zstd frames, which concatenate
-//! into one valid file.
 
+use crate::decode::{DecodeError, Decoder, Framing};
 use crate::error::Failure;
 use crate::filter::TaskFilter;
 use crate::job::{Progress, SkippedLine};
+use crate::output::{seal, Assembler, Files, OutputError, OutputLimits, Sealed, Written};
 use crate::request::InvalidLines;
-use labelport_encoders::{Compression, Encoder};
-use labelport_model::Task;
+use labelport_encoders::json_text::{write_int, write_str};
+use labelport_encoders::{Compression, Container, Encoder, Out, Record};
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::sync::Arc;
 
-/// At most this many skipped lines are listed in a result.
+/// At most this many skipped lines are listed in a result (the errors report has all).
 pub const MAX_LISTED_SKIPS: usize = 100;
 
 /// How the pipeline runs.
@@ -32,14 +32,16 @@ pub const MAX_LISTED_SKIPS: usize = 100;
 pub struct Options {
     /// Encoder threads (at least 1).
     pub threads: usize,
-    /// Target size of a block of source lines.
+    /// Target size of a block of source records.
     pub block_size: usize,
-    /// A longer line is refused rather than buffered without end.
+    /// A longer record is refused rather than buffered without end.
     pub max_line: usize,
-    /// What a malformed line does.
+    /// What a malformed record does.
     pub invalid_lines: InvalidLines,
     /// Output compression.
     pub compression: Compression,
+    /// Bounds of the temporary files.
+    pub limits: OutputLimits,
 }
 
 impl Default for Options {
@@ -50,6 +52,7 @@ impl Default for Options {
             max_line: 64 << 20,
             invalid_lines: InvalidLines::Fail,
             compression: Compression::None,
+            limits: OutputLimits::default(),
         }
     }
 }
@@ -71,10 +74,10 @@ impl Plan {
         request: &crate::request::ExportRequest,
         project: &labelport_model::Project,
         threads: usize,
-    ) -> Result<Self, labelport_encoders::ConfigError> {
+    ) -> Result<Self, crate::error::RequestError> {
         let states = request.effective_states();
         Ok(Plan {
-            encoder: labelport_encoders::build(request.format, request.fields, project)?,
+            encoder: request.encoder(project)?,
             filter: TaskFilter::new(states.as_deref(), request.effective_stages()),
             options: Options {
                 threads,
@@ -89,7 +92,7 @@ impl Plan {
     pub fn run<S>(
         &self,
         sources: S,
-        sink: &mut dyn FnMut(&[u8]) -> Result<(), crate::ports::BoxError>,
+        output: Output<'_>,
         on_progress: &mut dyn FnMut(&Progress),
     ) -> Result<Summary, PipelineError>
     where
@@ -100,10 +103,20 @@ impl Plan {
             self.encoder.as_ref(),
             &self.filter,
             &self.options,
-            sink,
+            output,
             on_progress,
         )
     }
+}
+
+/// Where and under which names the export is written.
+pub struct Output<'a> {
+    /// The files.
+    pub files: &'a mut dyn Files,
+    /// The export's base name: `{base}.csv`, `{base}-00001.ndjson`, `{base}.zip`.
+    pub base: &'a str,
+    /// The time ZIP entries are dated with (seconds since the Unix epoch).
+    pub modified_unix_secs: u64,
 }
 
 /// One source file to read.
@@ -112,12 +125,14 @@ pub struct Source {
     pub name: String,
     /// Its decompressed bytes.
     pub reader: Box<dyn Read + Send>,
+    /// How its records are cut and decoded.
+    pub decoder: &'static dyn Decoder,
 }
 
 /// Why the pipeline stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    /// A line is not a valid task record, or the format cannot express it.
+    /// A record is not a valid task, or the format cannot write it.
     #[error("{file}, line {line}: {message}")]
     InvalidLine {
         /// The source file.
@@ -136,12 +151,29 @@ pub enum PipelineError {
         #[source]
         source: io::Error,
     },
-    /// The sink refused bytes.
+    /// The destination refused bytes.
     #[error("writing the export")]
     Sink(#[source] crate::ports::BoxError),
+    /// The output hit one of its bounds or rules.
+    #[error("{0}")]
+    Output(String),
+}
+
+impl From<OutputError> for PipelineError {
+    fn from(e: OutputError) -> Self {
+        match e {
+            OutputError::Sink(e) => PipelineError::Sink(e),
+            OutputError::Refused(message) => PipelineError::Output(message),
+        }
+    }
 }
 
 impl PipelineError {
+    /// Whether another attempt may succeed (storage trouble), or not (the data).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, PipelineError::Read { .. } | PipelineError::Sink(_))
+    }
+
     /// The failure to record on the job.
     pub fn to_failure(&self) -> Failure {
         match self {
@@ -162,6 +194,7 @@ impl PipelineError {
                 line: None,
             },
             PipelineError::Sink(_) => Failure::new("STORAGE_ERROR", crate::error::chain(self)),
+            PipelineError::Output(message) => Failure::new("OUTPUT_LIMIT", message.clone()),
         }
     }
 }
@@ -173,12 +206,17 @@ pub struct Summary {
     pub progress: Progress,
     /// The first skipped lines.
     pub skipped: Vec<SkippedLine>,
+    /// The files written, in order, the errors report last.
+    pub written: Written,
 }
 
 struct Block {
     seq: u64,
     file: Arc<str>,
+    decoder: &'static dyn Decoder,
     first_line: u64,
+    /// Lines in every source before this block: the first record's ordinal base.
+    lines_before: u64,
     data: Vec<u8>,
     /// The last block of its file: counts a finished file.
     last_of_file: bool,
@@ -186,20 +224,21 @@ struct Block {
 
 struct Encoded {
     seq: u64,
-    bytes: Vec<u8>,
+    sealed: Sealed,
+    report: Vec<u8>,
     progress: Progress,
     skipped: Vec<SkippedLine>,
     error: Option<PipelineError>,
 }
 
-/// Runs an export: reads every source in order, writes the encoded result to `sink`
-/// in the same order, and reports cumulative progress after each block.
+/// Runs an export: reads every source in order, writes the encoded result to the
+/// output's files in the same order, and reports cumulative progress after each block.
 pub fn run<S>(
     sources: S,
     encoder: &dyn Encoder,
     filter: &TaskFilter,
     options: &Options,
-    sink: &mut dyn FnMut(&[u8]) -> Result<(), crate::ports::BoxError>,
+    output: Output<'_>,
     on_progress: &mut dyn FnMut(&Progress),
 ) -> Result<Summary, PipelineError>
 where
@@ -216,22 +255,15 @@ where
     let (done_tx, done_rx) = crossbeam_channel::unbounded::<Encoded>();
 
     let mut summary = Summary::default();
-    let mut write = |bytes: &[u8], written: &mut bool| -> Result<(), PipelineError> {
-        if !bytes.is_empty() {
-            *written = true;
-            sink(bytes).map_err(PipelineError::Sink)?;
-        }
-        Ok(())
-    };
-    let mut written = false;
-    let mut scratch = Vec::new();
-    let mut compressed = Vec::new();
-    encoder.header(&mut scratch);
-    compress(options.compression, &scratch, &mut compressed);
-    write(
-        compressed_or_plain(options.compression, &scratch, &compressed),
-        &mut written,
+    let mut assembler = Assembler::start(
+        output.files,
+        encoder,
+        options.compression,
+        output.base,
+        options.limits.clone(),
+        output.modified_unix_secs,
     )?;
+    let container = encoder.container();
 
     let outcome = std::thread::scope(|scope| -> Result<(), PipelineError> {
         let reader = scope.spawn(move || read_blocks(sources, options, &token_rx, &block_tx));
@@ -239,9 +271,10 @@ where
             let block_rx = block_rx.clone();
             let done_tx = done_tx.clone();
             scope.spawn(move || {
-                let mut plain = Vec::with_capacity(options.block_size + options.block_size / 2);
+                let capacity = options.block_size + options.block_size / 2;
                 for block in block_rx.iter() {
-                    let encoded = encode_block(&block, encoder, filter, options, &mut plain);
+                    let encoded =
+                        encode_block(&block, encoder, container, filter, options, capacity);
                     if done_tx.send(encoded).is_err() {
                         break;
                     }
@@ -266,7 +299,7 @@ where
                         summary.skipped.push(skip);
                     }
                 }
-                write(&block.bytes, &mut written)?;
+                assembler.block(&block.sealed, &block.report)?;
                 on_progress(&summary.progress);
                 let _ = token_tx.send(());
             }
@@ -278,37 +311,9 @@ where
         }
     });
     outcome?;
-
-    scratch.clear();
-    encoder.footer(&mut scratch);
-    compressed.clear();
-    // An empty compressed export is still a valid (empty) gzip or zstd file.
-    if !scratch.is_empty() || (!written && options.compression != Compression::None) {
-        compress(options.compression, &scratch, &mut compressed);
-        write(
-            compressed_or_plain(options.compression, &scratch, &compressed),
-            &mut written,
-        )?;
-    }
+    summary.written = assembler.finish()?;
+    summary.progress.bytes_spooled = summary.written.bytes_spooled;
     Ok(summary)
-}
-
-fn compress(compression: Compression, plain: &[u8], out: &mut Vec<u8>) {
-    if compression != Compression::None {
-        compression.compress_block(plain, out);
-    }
-}
-
-fn compressed_or_plain<'a>(
-    compression: Compression,
-    plain: &'a [u8],
-    compressed: &'a [u8],
-) -> &'a [u8] {
-    if compression == Compression::None {
-        plain
-    } else {
-        compressed
-    }
 }
 
 fn add(total: &mut Progress, block: &Progress) {
@@ -317,10 +322,11 @@ fn add(total: &mut Progress, block: &Progress) {
     total.tasks_exported += block.tasks_exported;
     total.tasks_filtered += block.tasks_filtered;
     total.lines_skipped += block.lines_skipped;
+    total.annotations_refused += block.annotations_refused;
     total.bytes_read += block.bytes_read;
 }
 
-/// Cuts each source into blocks that end at a line end. Runs on its own thread.
+/// Cuts each source into blocks that end at a record end. Runs on its own thread.
 fn read_blocks<S>(
     sources: S,
     options: &Options,
@@ -331,9 +337,17 @@ where
     S: Iterator<Item = Result<Source, PipelineError>>,
 {
     let mut seq = 0u64;
+    let mut lines_before = 0u64;
     let mut carry: Vec<u8> = Vec::new();
     for source in sources {
-        let Source { name, mut reader } = source?;
+        let Source {
+            name,
+            mut reader,
+            decoder,
+        } = source?;
+        match decoder.framing() {
+            Framing::Lines => {}
+        }
         let file: Arc<str> = Arc::from(name.as_str());
         let mut line = 1u64;
         carry.clear();
@@ -384,28 +398,42 @@ where
             let block = Block {
                 seq,
                 file: file.clone(),
+                decoder,
                 first_line: line,
+                lines_before,
                 data,
                 last_of_file: eof,
             };
             seq += 1;
             line += lines;
+            lines_before += lines;
             if blocks.send(block).is_err() {
                 return Ok(());
             }
         }
+        // The last line of a file may lack its line end; it still takes an ordinal.
+        lines_before += 1;
     }
     Ok(())
+}
+
+/// Why one record was not exported.
+struct Refused {
+    message: String,
+    column: Option<u64>,
+    task_id: Option<String>,
 }
 
 fn encode_block(
     block: &Block,
     encoder: &dyn Encoder,
+    container: Container,
     filter: &TaskFilter,
     options: &Options,
-    plain: &mut Vec<u8>,
+    capacity: usize,
 ) -> Encoded {
-    plain.clear();
+    let mut out = Out::with_capacity(encoder.separator(), capacity);
+    let mut report = Vec::new();
     let mut progress = Progress {
         bytes_read: block.data.len() as u64,
         files_read: u64::from(block.last_of_file),
@@ -436,104 +464,169 @@ fn encode_block(
         progress.tasks_read += 1;
         // Line ends are ASCII, so they never split a UTF-8 sequence: the slice is valid too.
         let line_text = text.map(|t| &t[line_start..line_end]);
-        let outcome = parse_and_encode(line, line_text, encoder, filter, plain);
-        let message = match outcome {
-            Ok(true) => {
+        let ordinal = block.lines_before + (this_line - block.first_line);
+        let outcome = decode_and_encode(
+            line,
+            line_text,
+            ordinal,
+            block.decoder,
+            encoder,
+            filter,
+            &mut out,
+        );
+        let refused = match outcome {
+            Ok(Some(task_id)) => {
                 progress.tasks_exported += 1;
+                let refusals = out.record_refusals();
+                if !refusals.is_empty() {
+                    for fragment in refusals.split(|b| *b == b'\n').filter(|f| !f.is_empty()) {
+                        progress.annotations_refused += 1;
+                        report_line(
+                            &mut report,
+                            &block.file,
+                            this_line,
+                            None,
+                            Some(&task_id),
+                            fragment,
+                        );
+                    }
+                }
                 continue;
             }
-            Ok(false) => {
+            Ok(None) => {
                 progress.tasks_filtered += 1;
                 continue;
             }
-            Err(message) => message,
+            Err(refused) => refused,
         };
-        let file = block.file.to_string();
         match options.invalid_lines {
             InvalidLines::Skip => {
                 progress.tasks_read -= 1;
                 progress.lines_skipped += 1;
+                let mut reason = b"\"reason\":".to_vec();
+                write_str(&mut reason, &refused.message);
+                report_line(
+                    &mut report,
+                    &block.file,
+                    this_line,
+                    refused.column,
+                    refused.task_id.as_deref(),
+                    &reason,
+                );
                 if skipped.len() < MAX_LISTED_SKIPS {
                     skipped.push(SkippedLine {
-                        file,
+                        file: block.file.to_string(),
                         line: this_line,
-                        message,
+                        message: refused.message,
                     });
                 }
             }
             InvalidLines::Fail => {
                 error = Some(PipelineError::InvalidLine {
-                    file,
+                    file: block.file.to_string(),
                     line: this_line,
-                    message,
+                    message: refused.message,
                 });
                 break;
             }
         }
     }
-    let bytes = if options.compression == Compression::None {
-        // Hand the block over and start the next one at the same capacity, not from zero.
-        let capacity = plain.capacity();
-        std::mem::replace(plain, Vec::with_capacity(capacity))
-    } else {
-        let mut out = Vec::with_capacity(plain.len() / 3);
-        options.compression.compress_block(plain, &mut out);
-        out
-    };
     Encoded {
         seq: block.seq,
-        bytes,
+        sealed: seal(out, container, options.compression),
+        report,
         progress,
         skipped,
         error,
     }
 }
 
-/// Parses, checks, filters and encodes one line. `Ok(false)`: filtered out.
-fn parse_and_encode(
-    line: &[u8],
+/// One line of the errors report: where, which task, then `members` (`"reason":..`,
+/// or `"annotationId":..,"reason":..` from an encoder's refusal).
+fn report_line(
+    report: &mut Vec<u8>,
+    file: &str,
+    line: u64,
+    column: Option<u64>,
+    task_id: Option<&str>,
+    members: &[u8],
+) {
+    report.extend_from_slice(b"{\"file\":");
+    write_str(report, file);
+    report.extend_from_slice(b",\"line\":");
+    write_int(report, line);
+    if let Some(column) = column {
+        report.extend_from_slice(b",\"column\":");
+        write_int(report, column);
+    }
+    if let Some(task_id) = task_id {
+        report.extend_from_slice(b",\"taskId\":");
+        write_str(report, task_id);
+    }
+    report.push(b',');
+    report.extend_from_slice(members);
+    report.extend_from_slice(b"}\n");
+}
+
+/// Decodes, filters and encodes one record. `Ok(Some(id))`: exported; `Ok(None)`:
+/// filtered out.
+fn decode_and_encode(
+    bytes: &[u8],
     text: Option<&str>,
+    ordinal: u64,
+    decoder: &dyn Decoder,
     encoder: &dyn Encoder,
     filter: &TaskFilter,
-    out: &mut Vec<u8>,
-) -> Result<bool, String> {
-    let parsed: Result<Task<'_>, _> = match text {
-        Some(text) => serde_json::from_str(text),
-        None => serde_json::from_slice(line),
+    out: &mut Out,
+) -> Result<Option<String>, Refused> {
+    let task = decoder.decode(text, bytes).map_err(
+        |DecodeError {
+             message,
+             column,
+             task_id,
+         }| Refused {
+            message,
+            column,
+            task_id,
+        },
+    )?;
+    if !filter.keep(&task) {
+        return Ok(None);
+    }
+    out.begin_record();
+    let record = Record {
+        task: &task,
+        raw: if decoder.is_native() { text } else { None },
+        ordinal,
     };
-    let task = parsed.map_err(|e| {
-        let message = e.to_string();
-        // A line is one JSON document: "line 1" is noise, the column is not.
-        message.replace(" at line 1 column ", " at column ")
-    })?;
-    for submission in &task.submissions {
-        for annotation in &submission.annotations {
-            annotation.check().map_err(|field| {
-                format!(
-                    "task {}: annotation {} of type {} has no valid `{field}`",
-                    task.id,
-                    annotation.id,
-                    annotation.kind.as_str()
-                )
-            })?;
+    match encoder.encode(&record, out) {
+        Ok(()) => {
+            out.end_record();
+            // The id is only needed to report refusals, which are rare.
+            Ok(Some(if out.record_refusals().is_empty() {
+                String::new()
+            } else {
+                task.id.to_string()
+            }))
+        }
+        Err(e) => {
+            out.abort_record();
+            Err(Refused {
+                message: format!("task {}: {e}", task.id),
+                column: None,
+                task_id: Some(task.id.to_string()),
+            })
         }
     }
-    if !filter.keep(&task) {
-        return Ok(false);
-    }
-    let mark = out.len();
-    encoder.encode(&task, out).map_err(|e| {
-        out.truncate(mark);
-        format!("task {}: {e}", task.id)
-    })?;
-    Ok(true)
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use labelport_encoders::{FieldToggles, Format};
+    use crate::decode::NativeDecoder;
+    use crate::output::MemoryFiles;
+    use labelport_encoders::{FieldToggles, Format, FormatOptions, Settings};
     use labelport_generate::{self as generate, Config};
     use labelport_model::{Mode, TaskState};
 
@@ -553,30 +646,62 @@ mod tests {
         Ok(Source {
             name: name.into(),
             reader: Box::new(std::io::Cursor::new(bytes)),
+            decoder: &NativeDecoder,
         })
     }
 
+    fn encoder(format: &str, options: serde_json::Value) -> Box<dyn Encoder> {
+        let options: FormatOptions = serde_json::from_value(options).unwrap();
+        Format::by_name(format)
+            .unwrap()
+            .build(&Settings {
+                project: &project(),
+                fields: FieldToggles::default(),
+                compression: Compression::None,
+                options: &options,
+            })
+            .unwrap()
+    }
+
+    /// Runs `encoder` over `sources` into memory; returns every file written.
+    fn export_as(
+        encoder: &dyn Encoder,
+        sources: Vec<Result<Source, PipelineError>>,
+        options: &Options,
+        filter: &TaskFilter,
+    ) -> (Result<Summary, PipelineError>, MemoryFiles) {
+        let mut files = MemoryFiles::default();
+        let output = Output {
+            files: &mut files,
+            base: "p",
+            modified_unix_secs: 0,
+        };
+        let result = run(
+            sources.into_iter(),
+            encoder,
+            filter,
+            options,
+            output,
+            &mut |_| {},
+        );
+        (result, files)
+    }
+
+    /// Runs NDJSON over `sources`; returns the export file's bytes.
     fn export(
         sources: Vec<Result<Source, PipelineError>>,
         options: &Options,
         filter: &TaskFilter,
     ) -> (Result<Summary, PipelineError>, Vec<u8>) {
-        let encoder =
-            labelport_encoders::build(Format::Ndjson, FieldToggles::default(), &project()).unwrap();
-        let mut out = Vec::new();
-        let mut sink = |b: &[u8]| -> Result<(), crate::ports::BoxError> {
-            out.extend_from_slice(b);
-            Ok(())
-        };
-        let result = run(
-            sources.into_iter(),
-            encoder.as_ref(),
-            filter,
-            options,
-            &mut sink,
-            &mut |_| {},
-        );
-        (result, out)
+        let encoder = encoder("NDJSON", serde_json::json!({}));
+        let (result, files) = export_as(encoder.as_ref(), sources, options, filter);
+        let main = files
+            .files
+            .into_iter()
+            .next()
+            .map(|f| f.2)
+            .unwrap_or_default();
+        (result, main)
     }
 
     fn ids(ndjson: &[u8]) -> Vec<String> {
@@ -774,5 +899,205 @@ mod tests {
             .read_to_end(&mut decoded)
             .unwrap();
         assert!(decoded.is_empty());
+    }
+
+    fn generated(mode: Mode, tasks: u64) -> (Config, Vec<u8>) {
+        let config = Config::new("p", mode, tasks, 11);
+        let data = lines(&config);
+        (config, data)
+    }
+
+    #[test]
+    fn json_is_one_array_of_the_ndjson_objects_across_blocks_and_threads() {
+        let (_, data) = generated(Mode::Classification, 400);
+        let (result, ndjson) = export(
+            vec![source("f.ndjson", data.clone())],
+            &small_blocks(3),
+            &TaskFilter::default(),
+        );
+        result.unwrap();
+        let json = encoder("JSON", serde_json::json!({}));
+        let (result, files) = export_as(
+            json.as_ref(),
+            vec![source("f.ndjson", data)],
+            &small_blocks(3),
+            &TaskFilter::default(),
+        );
+        result.unwrap();
+        assert_eq!(files.files.len(), 1);
+        let (name, content_type, bytes) = &files.files[0];
+        assert_eq!(
+            (name.as_str(), content_type.as_str()),
+            ("p.json", "application/json")
+        );
+        let array: Vec<serde_json::Value> = serde_json::from_slice(bytes).unwrap();
+        let lines: Vec<serde_json::Value> = ndjson
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        assert!(lines.len() > 100);
+        assert_eq!(array, lines);
+    }
+
+    #[test]
+    fn split_parts_rejoin_to_the_ndjson_export_byte_for_byte() {
+        let (_, data) = generated(Mode::Entity, 600);
+        let (result, ndjson) = export(
+            vec![source("f.ndjson", data.clone())],
+            &small_blocks(2),
+            &TaskFilter::default(),
+        );
+        let exported = result.unwrap().progress.tasks_exported;
+        for (limits, compression) in [
+            (
+                serde_json::json!({"maxFileBytes": 20_000}),
+                Compression::None,
+            ),
+            (
+                serde_json::json!({"maxTasksPerFile": 37}),
+                Compression::None,
+            ),
+            (
+                serde_json::json!({"maxFileBytes": 20_000, "maxTasksPerFile": 37}),
+                Compression::Gzip,
+            ),
+        ] {
+            let split = encoder("NDJSON_SPLIT", serde_json::json!({ "split": limits }));
+            let options = Options {
+                compression,
+                ..small_blocks(2)
+            };
+            let (result, files) = export_as(
+                split.as_ref(),
+                vec![source("f.ndjson", data.clone())],
+                &options,
+                &TaskFilter::default(),
+            );
+            result.unwrap();
+            assert!(
+                files.files.len() > 3,
+                "{limits}: {} parts",
+                files.files.len()
+            );
+            let mut joined = Vec::new();
+            for (i, (name, content_type, bytes)) in files.files.iter().enumerate() {
+                let plain = if compression == Compression::Gzip {
+                    assert_eq!(name, &format!("p-{:05}.ndjson.gz", i + 1));
+                    assert_eq!(content_type, "application/gzip");
+                    let mut plain = Vec::new();
+                    flate2::read::MultiGzDecoder::new(&bytes[..])
+                        .read_to_end(&mut plain)
+                        .unwrap();
+                    plain
+                } else {
+                    assert_eq!(name, &format!("p-{:05}.ndjson", i + 1));
+                    bytes.clone()
+                };
+                let records = memchr::memchr_iter(b'\n', &plain).count() as u64;
+                assert!(records >= 1 && plain.ends_with(b"\n"), "part {name}");
+                if let Some(max) = limits["maxFileBytes"].as_u64() {
+                    assert!(
+                        plain.len() as u64 <= max,
+                        "part {name}: {} bytes",
+                        plain.len()
+                    );
+                }
+                if let Some(max) = limits["maxTasksPerFile"].as_u64() {
+                    assert!(records <= max, "part {name}: {records} tasks");
+                }
+                joined.extend_from_slice(&plain);
+            }
+            assert_eq!(joined, ndjson, "{limits}");
+            assert_eq!(memchr::memchr_iter(b'\n', &joined).count() as u64, exported);
+        }
+    }
+
+    #[test]
+    fn an_export_with_nothing_to_split_is_one_empty_part() {
+        let split = encoder("NDJSON_SPLIT", serde_json::json!({}));
+        let (result, files) = export_as(
+            split.as_ref(),
+            vec![],
+            &small_blocks(1),
+            &TaskFilter::default(),
+        );
+        result.unwrap();
+        assert_eq!(files.files.len(), 1);
+        assert_eq!(files.files[0].0, "p-00001.ndjson");
+        assert!(files.files[0].2.is_empty());
+    }
+
+    #[test]
+    fn the_errors_report_lists_every_skipped_line_and_refused_annotation() {
+        let (config, data) = generated(Mode::Entity, 200);
+        let mut body = data;
+        body.extend_from_slice(
+            b"{\"id\":\"t-bad\",\"asset\":{\"url\":\"u\"},\"state\":\"done\"}\n",
+        );
+        let total_lines = 201;
+        let json_simple = Format::by_name("JSON_SIMPLE")
+            .unwrap()
+            .build(&Settings {
+                project: &generate::project(&config),
+                fields: FieldToggles::default(),
+                compression: Compression::None,
+                options: &FormatOptions::default(),
+            })
+            .unwrap();
+        let options = Options {
+            invalid_lines: InvalidLines::Skip,
+            ..small_blocks(2)
+        };
+        let (result, files) = export_as(
+            json_simple.as_ref(),
+            vec![source("tasks/f.ndjson", body)],
+            &options,
+            &TaskFilter::default(),
+        );
+        let summary = result.unwrap();
+        let names: Vec<&str> = files.files.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(names, ["p.zip", "errors.ndjson"]);
+        assert_eq!(
+            summary.written.files[1].role,
+            crate::output::FileRole::Errors
+        );
+        let report: Vec<serde_json::Value> = files.files[1]
+            .2
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        let p = &summary.progress;
+        assert_eq!(p.lines_skipped, 1);
+        assert!(p.annotations_refused > 0, "entity tasks have relations");
+        assert_eq!(report.len() as u64, p.lines_skipped + p.annotations_refused);
+        let skipped = &report[report.len() - 1];
+        assert_eq!(skipped["file"], "tasks/f.ndjson");
+        assert_eq!(skipped["line"], total_lines);
+        assert!(skipped["column"].as_u64().unwrap() > 0);
+        assert!(skipped["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown variant `done`"));
+        // Each refusal names the task, its line, and a relation of that task's source.
+        for refusal in &report[..report.len() - 1] {
+            let line = refusal["line"].as_u64().unwrap();
+            let task = generate::task(&config, line - 1);
+            assert_eq!(refusal["taskId"], task.id.as_ref());
+            let id = refusal["annotationId"].as_str().unwrap();
+            assert!(
+                task.submissions
+                    .iter()
+                    .any(|s| s.relations.iter().any(|r| r.id == id)),
+                "{refusal}"
+            );
+        }
+        assert!(
+            summary.written.bytes_spooled > 0,
+            "the ZIP directory and the report were spooled"
+        );
+        let zip = &files.files[0].2;
+        assert_eq!(&zip[..4], b"PK\x03\x04");
     }
 }

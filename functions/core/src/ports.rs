@@ -80,12 +80,19 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError>;
     /// Opens an object for streaming reads.
     async fn open(&self, key: &str) -> Result<Box<dyn AsyncRead + Send + Unpin>, StoreError>;
+    /// Opens an object for blocking reads, where the backend has a faster way than
+    /// bridging [`ObjectStore::open`] (a local file); `None` where it has not.
+    fn open_blocking(
+        &self,
+        _key: &str,
+    ) -> Option<Result<Box<dyn std::io::Read + Send>, StoreError>> {
+        None
+    }
     /// Starts an upload that becomes visible at `key` only when completed.
     async fn create_upload(
         &self,
         key: &str,
         content_type: &str,
-        content_encoding: Option<&str>,
     ) -> Result<Box<dyn Upload>, StoreError>;
 }
 

@@ -3,7 +3,9 @@
 //! [`ExportRequest::validate`].
 
 use crate::error::RequestError;
-use labelport_encoders::{Compression, FieldToggles, Format};
+use labelport_encoders::{
+    Compression, ConfigError, Container, Encoder, FieldToggles, Format, FormatOptions, Settings,
+};
 use labelport_model::{Project, Role, TaskState};
 use serde::{Deserialize, Serialize};
 
@@ -11,8 +13,12 @@ use serde::{Deserialize, Serialize};
 pub const MAX_RECIPIENTS: usize = 10;
 
 /// The body of `POST /v1/projects/{project}/exports`.
+///
+/// Keys other than the ones below are the format's options (`structure`, `split`):
+/// the format parses them, and refuses keys it does not take, when the request is
+/// validated (unknown fields of the nested objects are refused while parsing).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ExportRequest {
     /// The output format.
     pub format: Format,
@@ -31,10 +37,13 @@ pub struct ExportRequest {
     /// What to do with a malformed source line.
     #[serde(default)]
     pub invalid_lines: InvalidLines,
+    /// The format's own options.
+    #[serde(flatten)]
+    pub options: FormatOptions,
 }
 
-/// Which tasks to export. Absent lists mean the format's defaults (seed 000: CSV
-/// takes annotated and validated tasks; seed 003: NDJSON takes the Complete stage).
+/// Which tasks to export. Absent lists mean the format's defaults (CSV keeps annotated
+/// and validated tasks; the JSON family keeps the Complete stage).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Filters {
@@ -103,20 +112,24 @@ impl ExportRequest {
 
     /// Checks the request against the project and fills in defaults the caller left out.
     pub fn validate(mut self, project: &Project, requester: &str) -> Result<Self, RequestError> {
+        let spec = self.format.spec();
         if let Some(states) = &self.filters.states {
             if states.is_empty() {
                 return Err(RequestError::new("filters.states", "must not be empty"));
             }
-            if self.format == Format::Csv {
+            if let Some(allowed) = spec.allowed_states {
                 if let Some((i, s)) = states
                     .iter()
                     .enumerate()
-                    .find(|(_, s)| !matches!(s, TaskState::Annotated | TaskState::Validated))
+                    .find(|(_, s)| !allowed.contains(s))
                 {
+                    let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
                     return Err(RequestError::new(
                         format!("filters.states[{i}]"),
                         format!(
-                            "the CSV export holds only annotated and validated tasks, not `{}`",
+                            "the {} export holds only {} tasks, not `{}`",
+                            spec.name,
+                            names.join(" and "),
                             s.as_str()
                         ),
                     ));
@@ -140,8 +153,7 @@ impl ExportRequest {
                 }
             }
         }
-        labelport_encoders::build(self.format, self.fields, project)
-            .map_err(|e| RequestError::new(e.field, e.message))?;
+        self.encoder(project)?;
         if let Delivery::Email { recipients } = &mut self.delivery {
             if recipients.is_empty() {
                 recipients.push(requester.to_owned());
@@ -170,22 +182,55 @@ impl ExportRequest {
         Ok(self)
     }
 
+    /// Builds the format's encoder for `project`: where every format rule is checked.
+    pub fn encoder(&self, project: &Project) -> Result<Box<dyn Encoder>, RequestError> {
+        let refused = |e: ConfigError| RequestError::new(e.field, e.message);
+        for key in self.options.keys() {
+            let anywhere = Format::all().any(|f| f.spec().options.contains(&key.as_str()));
+            if !anywhere {
+                return Err(RequestError::new(
+                    key.clone(),
+                    format!("unknown field `{key}`"),
+                ));
+            }
+        }
+        let encoder = self
+            .format
+            .build(&Settings {
+                project,
+                fields: self.fields,
+                compression: self.compression,
+                options: &self.options,
+            })
+            .map_err(refused)?;
+        if encoder.container() == Container::Zip && self.compression != Compression::None {
+            return Err(RequestError::new(
+                "compression",
+                format!(
+                    "{} is a ZIP, which compresses each entry itself; leave compression out",
+                    self.format
+                ),
+            ));
+        }
+        Ok(encoder)
+    }
+
     /// The states kept: the request's, else the format's default.
     pub fn effective_states(&self) -> Option<Vec<TaskState>> {
-        match (&self.filters.states, self.format) {
-            (Some(states), _) => Some(states.clone()),
-            (None, Format::Csv) => Some(vec![TaskState::Annotated, TaskState::Validated]),
-            (None, Format::Ndjson) => None,
-        }
+        self.filters
+            .states
+            .clone()
+            .or_else(|| self.format.spec().default_states.map(<[_]>::to_vec))
     }
 
     /// The stages kept: the request's, else the format's default.
     pub fn effective_stages(&self) -> Option<Vec<String>> {
-        match (&self.filters.stages, self.format) {
-            (Some(stages), _) => Some(stages.clone()),
-            (None, Format::Csv) => None,
-            (None, Format::Ndjson) => Some(vec!["Complete".to_owned()]),
-        }
+        self.filters.stages.clone().or_else(|| {
+            self.format
+                .spec()
+                .default_stages
+                .map(|stages| stages.iter().map(|s| (*s).to_owned()).collect())
+        })
     }
 }
 
@@ -249,7 +294,7 @@ mod tests {
     }
 
     #[test]
-    fn csv_refuses_states_outside_seed_000_and_toggles() {
+    fn csv_refuses_states_other_than_annotated_and_validated_and_toggles() {
         let r = ExportRequest::parse(
             br#"{"format":"CSV","filters":{"states":["validated","pending"]}}"#,
         )
@@ -305,8 +350,9 @@ mod tests {
     }
 
     #[test]
-    fn defaults_follow_the_seeds() {
+    fn defaults_come_from_the_format() {
         let csv = ExportRequest::parse(br#"{"format":"CSV"}"#).unwrap();
+        assert_eq!(csv.format.as_str(), "CSV");
         assert_eq!(
             csv.effective_states(),
             Some(vec![TaskState::Annotated, TaskState::Validated])
@@ -315,5 +361,62 @@ mod tests {
         let nd = ExportRequest::parse(br#"{"format":"NDJSON"}"#).unwrap();
         assert_eq!(nd.effective_stages(), Some(vec!["Complete".to_owned()]));
         assert_eq!(nd.delivery, Delivery::FileStorage);
+    }
+
+    fn refused(body: &str, mode: Mode) -> RequestError {
+        let project = generate::project(&generate::Config::new("p1", mode, 1, 1));
+        ExportRequest::parse(body.as_bytes())
+            .unwrap()
+            .validate(&project, "manager@example.com")
+            .unwrap_err()
+    }
+
+    #[test]
+    fn format_options_are_checked_by_the_format() {
+        let e = refused(r#"{"format":"CSV","structure":"legacy"}"#, Mode::Entity);
+        assert_eq!(e.field, "structure");
+        assert_eq!(e.message, "not an option of CSV; it takes no options");
+        let e = refused(r#"{"format":"NDJSON","strucure":"legacy"}"#, Mode::Entity);
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("strucure", "unknown field `strucure`")
+        );
+        let e = refused(
+            r#"{"format":"NDJSON","split":{"maxFileBytes":5}}"#,
+            Mode::Entity,
+        );
+        assert!(e.message.contains("it takes structure"), "{}", e.message);
+        let e = refused(
+            r#"{"format":"NDJSON_SPLIT","split":{"maxFileBytes":"x"}}"#,
+            Mode::Entity,
+        );
+        assert_eq!(e.field, "split.maxFileBytes");
+        let ok = ExportRequest::parse(br#"{"format":"JSON","structure":"legacy"}"#).unwrap();
+        let project = generate::project(&generate::Config::new("p1", Mode::Entity, 1, 1));
+        let ok = ok.validate(&project, "manager@example.com").unwrap();
+        assert_eq!(
+            ok.options
+                .get::<labelport_encoders::Structure>("structure")
+                .unwrap(),
+            Some(labelport_encoders::Structure::Legacy)
+        );
+        let round_trip: ExportRequest =
+            serde_json::from_str(&serde_json::to_string(&ok).unwrap()).unwrap();
+        assert_eq!(round_trip, ok, "a job record keeps the options");
+    }
+
+    #[test]
+    fn a_format_that_does_not_fit_the_mode_names_the_modes_it_fits() {
+        let e = refused(r#"{"format":"JSON_SIMPLE"}"#, Mode::Element);
+        assert_eq!(e.field, "format");
+        assert_eq!(
+            e.message,
+            "JSON_SIMPLE cannot express element projects; it fits entity, token, row, document"
+        );
+        let e = refused(
+            r#"{"format":"JSON_SIMPLE","compression":"gzip"}"#,
+            Mode::Entity,
+        );
+        assert_eq!(e.field, "compression");
     }
 }

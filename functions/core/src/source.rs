@@ -1,5 +1,7 @@
-//! The project's source files: where they are and how to read them.
+//! The project's source files: where they are, which decoder reads each, and how to
+//! open them. The worker and `labelport export` list and open sources through here.
 
+use crate::decode::{Decoder, NativeDecoder};
 use crate::pipeline::{PipelineError, Source};
 use crate::ports::{ObjectInfo, ObjectStore, StoreError};
 use std::io::{BufReader, Read};
@@ -16,18 +18,23 @@ pub fn tasks_prefix(project: &str) -> String {
     format!("projects/{project}/tasks/")
 }
 
+/// The decoder for a task file, by its name (compression suffixes aside); `None`
+/// for a file that is not a task file.
+pub fn decoder_for(key: &str) -> Option<&'static dyn Decoder> {
+    let plain = key
+        .strip_suffix(".gz")
+        .or_else(|| key.strip_suffix(".zst"))
+        .unwrap_or(key);
+    if plain.ends_with(".ndjson") || plain.ends_with(".jsonl") {
+        Some(&NativeDecoder)
+    } else {
+        None
+    }
+}
+
 /// Whether a key is a task file this version reads.
 pub fn is_task_file(key: &str) -> bool {
-    [
-        ".ndjson",
-        ".ndjson.gz",
-        ".ndjson.zst",
-        ".jsonl",
-        ".jsonl.gz",
-        ".jsonl.zst",
-    ]
-    .iter()
-    .any(|ext| key.ends_with(ext))
+    decoder_for(key).is_some()
 }
 
 /// Lists the project's task files in key order (the export's order).
@@ -35,7 +42,15 @@ pub async fn list_task_files(
     store: &dyn ObjectStore,
     project: &str,
 ) -> Result<Vec<ObjectInfo>, StoreError> {
-    let mut files = store.list(&tasks_prefix(project)).await?;
+    list_sources(store, &tasks_prefix(project)).await
+}
+
+/// Lists the task files under `prefix` in key order.
+pub async fn list_sources(
+    store: &dyn ObjectStore,
+    prefix: &str,
+) -> Result<Vec<ObjectInfo>, StoreError> {
+    let mut files = store.list(prefix).await?;
     files.retain(|f| is_task_file(&f.key));
     Ok(files)
 }
@@ -67,14 +82,41 @@ pub fn open_all(
             file: file.key.clone(),
             source,
         };
-        let reader = handle
-            .block_on(store.open(&file.key))
-            .map_err(|e| read_error(std::io::Error::other(e)))?;
-        let bridge = tokio_util::io::SyncIoBridge::new_with_handle(reader, handle.clone());
-        let reader = decompress(&file.key, Box::new(bridge)).map_err(read_error)?;
+        let decoder = decoder_for(&file.key).ok_or_else(|| {
+            read_error(std::io::Error::other("not a task file this version reads"))
+        })?;
+        let raw: Box<dyn Read + Send> = match store.open_blocking(&file.key) {
+            Some(reader) => reader.map_err(|e| read_error(std::io::Error::other(e)))?,
+            None => {
+                let reader = handle
+                    .block_on(store.open(&file.key))
+                    .map_err(|e| read_error(std::io::Error::other(e)))?;
+                Box::new(tokio_util::io::SyncIoBridge::new_with_handle(
+                    reader,
+                    handle.clone(),
+                ))
+            }
+        };
+        let reader = decompress(&file.key, raw).map_err(read_error)?;
         Ok(Source {
             name: file.key.clone(),
             reader,
+            decoder,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_files_are_chosen_by_name_with_or_without_compression() {
+        for key in ["p/tasks/a.ndjson", "a.jsonl.gz", "a.ndjson.zst"] {
+            assert!(is_task_file(key), "{key}");
+        }
+        for key in ["a.json", "a.ndjson.bz2", "a.csv", "a.gz", "ndjson"] {
+            assert!(!is_task_file(key), "{key}");
+        }
+    }
 }

@@ -5,8 +5,9 @@
 use crate::error::{chain, Failure};
 use crate::job::{ExportResult, Job, JobError, JobState, JobStore, Progress, ResultFile};
 use crate::messages::{ExportMessage, NotifyMessage};
-use crate::pipeline::{Options, PipelineError, Plan};
-use crate::ports::{ObjectStore, Queue, Upload, MIN_PART_SIZE};
+use crate::output::Files;
+use crate::pipeline::{Options, Output, Plan};
+use crate::ports::{BoxError, ObjectStore, Queue, Upload, MIN_PART_SIZE};
 use crate::project::{load_project, ProjectError};
 use crate::source;
 use bytes::{Bytes, BytesMut};
@@ -249,58 +250,49 @@ impl Worker {
             .await
             .map_err(|e| retryable(Failure::new("STORAGE_ERROR", chain(&e))))?;
 
-        let name = format!(
-            "{}.{}{}",
-            job.project,
-            plan.encoder.extension(),
-            request.compression.suffix()
-        );
         let folder = format!(
             "{}/{}/{}",
             self.settings.exports_prefix, job.project, job.id
         );
-        let key = format!("{folder}/{name}");
-        let upload = self
-            .destination
-            .create_upload(
-                &key,
-                plan.encoder.content_type(),
-                request.compression.content_encoding(),
-            )
-            .await
-            .map_err(|e| retryable(Failure::new("STORAGE_ERROR", chain(&e))))?;
-
+        let base = job.base_name();
         let (chunks_tx, chunks_rx) = mpsc::channel::<Chunk>(4);
         let (progress_tx, progress_rx) = watch::channel(Progress::default());
-        let uploading = tokio::spawn(upload_chunks(upload, chunks_rx));
+        let uploading = tokio::spawn(upload_files(
+            self.destination.clone(),
+            folder.clone(),
+            chunks_rx,
+        ));
         let store = self.store.clone();
         let handle = tokio::runtime::Handle::current();
+        let modified = u64::try_from(job.created_at.timestamp()).unwrap_or(0);
         let encoding = tokio::task::spawn_blocking(move || {
             let sources = source::open_all(store, files, handle);
-            let mut sink = |bytes: &[u8]| {
-                chunks_tx
-                    .blocking_send(Chunk::Data(bytes.to_vec()))
-                    .map_err(|_| "the upload stopped".into())
+            let mut files = ChannelFiles {
+                chunks: chunks_tx.clone(),
+            };
+            let output = Output {
+                files: &mut files,
+                base: &base,
+                modified_unix_secs: modified,
             };
             let mut on_progress = |p: &Progress| {
                 progress_tx.send_replace(p.clone());
             };
-            let summary = plan.run(sources, &mut sink, &mut on_progress);
+            let summary = plan.run(sources, output, &mut on_progress);
             if summary.is_ok() {
                 let _ = chunks_tx.blocking_send(Chunk::End);
             }
-            (summary, plan)
+            summary
         });
         let (encoded, ()) = tokio::join!(encoding, self.report_progress(job, progress_rx));
-        let (summary, plan) = match encoded {
-            Ok((Ok(summary), plan)) => (summary, plan),
-            Ok((Err(e), _)) => {
-                // Dropping the sender ends the upload task, which aborts the upload.
-                let retry = !matches!(e, PipelineError::InvalidLine { .. });
+        let summary = match encoded {
+            Ok(Ok(summary)) => summary,
+            Ok(Err(e)) => {
+                // Dropping the sender ends the upload task, which aborts the uploads.
                 let _ = uploading.await;
                 return Err(Attempt {
                     failure: e.to_failure(),
-                    retryable: retry,
+                    retryable: e.is_retryable(),
                 });
             }
             Err(join) => {
@@ -321,14 +313,18 @@ impl Worker {
                 )))
             }
         };
-        let file = ResultFile {
-            name,
-            key,
-            bytes: uploaded.bytes,
-            sha256: uploaded.sha256,
-            content_type: plan.encoder.content_type().to_owned(),
-            content_encoding: request.compression.content_encoding().map(str::to_owned),
-        };
+        let files: Vec<ResultFile> = uploaded
+            .into_iter()
+            .zip(&summary.written.files)
+            .map(|(file, started)| ResultFile {
+                name: file.name,
+                key: file.key,
+                bytes: file.bytes,
+                sha256: file.sha256,
+                content_type: started.content_type.clone(),
+                role: started.role,
+            })
+            .collect();
         let manifest_key = format!("{folder}/manifest.json");
         let manifest = Manifest {
             schema_version: 1,
@@ -336,12 +332,13 @@ impl Worker {
             export_id: &job.id,
             project: &job.project,
             format: request.format.as_str(),
+            options: &request.options,
             compression: request.compression,
             states: request.effective_states(),
             stages: request.effective_stages(),
             fields: request.fields,
             counts: &summary.progress,
-            files: std::slice::from_ref(&file),
+            files: &files,
             skipped_lines: &summary.skipped,
             created_at: job.created_at,
             finished_at: Utc::now(),
@@ -360,7 +357,7 @@ impl Worker {
             .await
             .map_err(|e| retryable(Failure::new("STORAGE_ERROR", chain(&e))))?;
         let result = ExportResult {
-            files: vec![file],
+            files,
             manifest_key,
             manifest,
             skipped_lines: summary.skipped,
@@ -398,70 +395,175 @@ impl Worker {
     }
 }
 
-/// What the pipeline hands the uploader: bytes, then `End` only when it succeeded.
+/// What the pipeline hands the uploader: a file, its bytes, the next file, ..., then
+/// `End` only when it succeeded.
 enum Chunk {
+    Start { name: String, content_type: String },
     Data(Vec<u8>),
     End,
 }
 
+/// The pipeline's [`Files`], on its blocking thread: chunks over a bounded channel to
+/// the async uploader.
+struct ChannelFiles {
+    chunks: mpsc::Sender<Chunk>,
+}
+
+impl Files for ChannelFiles {
+    fn start(&mut self, name: &str, content_type: &str) -> Result<(), BoxError> {
+        self.send(Chunk::Start {
+            name: name.to_owned(),
+            content_type: content_type.to_owned(),
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), BoxError> {
+        self.send(Chunk::Data(bytes.to_vec()))
+    }
+}
+
+impl ChannelFiles {
+    fn send(&self, chunk: Chunk) -> Result<(), BoxError> {
+        self.chunks
+            .blocking_send(chunk)
+            .map_err(|_| "the upload stopped".into())
+    }
+}
+
+/// One uploaded file.
 struct Uploaded {
+    name: String,
+    key: String,
     bytes: u64,
     sha256: String,
 }
 
-/// Cuts the stream into parts, hashing as it goes. Completes the upload only on `End`;
-/// a stream that stops without it (the pipeline failed) or a failed part aborts it, so
-/// nothing half-written ever becomes visible.
-async fn upload_chunks(
-    mut upload: Box<dyn Upload>,
-    mut chunks: mpsc::Receiver<Chunk>,
-) -> Result<Uploaded, Failure> {
-    let mut hasher = Sha256::new();
-    let mut bytes = 0u64;
-    let mut part = BytesMut::with_capacity(MIN_PART_SIZE + (1 << 20));
-    let outcome = loop {
-        match chunks.recv().await {
-            Some(Chunk::Data(chunk)) => {
-                hasher.update(&chunk);
-                bytes += chunk.len() as u64;
-                part.extend_from_slice(&chunk);
-                if part.len() >= MIN_PART_SIZE {
-                    if let Err(e) = upload.put_part(part.split().freeze()).await {
-                        break Err(Failure::new("STORAGE_ERROR", chain(&e)));
-                    }
-                }
-            }
-            Some(Chunk::End) => break Ok(()),
-            None => {
-                break Err(Failure::new(
-                    "INTERNAL_ERROR",
-                    "the export stopped before its end",
-                ))
+/// A file being uploaded: its multipart upload, the part being filled, its hash.
+struct Uploading {
+    upload: Box<dyn Upload>,
+    file: Uploaded,
+    hasher: Sha256,
+    part: BytesMut,
+}
+
+impl Uploading {
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), Failure> {
+        self.hasher.update(chunk);
+        self.file.bytes += chunk.len() as u64;
+        self.part.extend_from_slice(chunk);
+        if self.part.len() >= MIN_PART_SIZE {
+            self.upload
+                .put_part(self.part.split().freeze())
+                .await
+                .map_err(|e| Failure::new("STORAGE_ERROR", chain(&e)))?;
+        }
+        Ok(())
+    }
+
+    /// Uploads the last part (an empty file still needs one), leaving the upload to
+    /// complete with the others.
+    async fn close(mut self) -> Result<(Box<dyn Upload>, Uploaded), (Box<dyn Upload>, Failure)> {
+        if !self.part.is_empty() || self.file.bytes == 0 {
+            if let Err(e) = self.upload.put_part(self.part.split().freeze()).await {
+                return Err((self.upload, Failure::new("STORAGE_ERROR", chain(&e))));
             }
         }
-    };
-    let finished = match outcome {
-        // An empty export still needs one (empty) part to complete.
-        Ok(()) if !part.is_empty() || bytes == 0 => upload
-            .put_part(part.freeze())
-            .await
-            .map_err(|e| Failure::new("STORAGE_ERROR", chain(&e))),
-        other => other,
-    };
-    if let Err(failure) = finished {
-        if let Err(e) = upload.abort().await {
-            tracing::warn!(error = %chain(&e), "aborting the upload failed; the bucket's lifecycle rule removes its parts");
+        self.file.sha256 = hex::encode(self.hasher.finalize());
+        Ok((self.upload, self.file))
+    }
+}
+
+/// Uploads each file the pipeline starts as its own multipart upload under `folder`,
+/// cutting parts and hashing as it goes. Every upload is completed only after `End`,
+/// so no file of the export is visible before all are written; a stream that stops
+/// without `End` (the pipeline failed) or a failed part aborts them all.
+async fn upload_files(
+    destination: Arc<dyn ObjectStore>,
+    folder: String,
+    mut chunks: mpsc::Receiver<Chunk>,
+) -> Result<Vec<Uploaded>, Failure> {
+    let mut closed: Vec<(Box<dyn Upload>, Uploaded)> = Vec::new();
+    let mut current: Option<Uploading> = None;
+    let mut abandoned: Vec<Box<dyn Upload>> = Vec::new();
+    let outcome: Result<(), Failure> = async {
+        loop {
+            match chunks.recv().await {
+                Some(Chunk::Start { name, content_type }) => {
+                    if let Some(open) = current.take() {
+                        match open.close().await {
+                            Ok(done) => closed.push(done),
+                            Err((upload, failure)) => {
+                                abandoned.push(upload);
+                                return Err(failure);
+                            }
+                        }
+                    }
+                    let key = format!("{folder}/{name}");
+                    let upload = destination
+                        .create_upload(&key, &content_type)
+                        .await
+                        .map_err(|e| Failure::new("STORAGE_ERROR", chain(&e)))?;
+                    current = Some(Uploading {
+                        upload,
+                        file: Uploaded {
+                            name,
+                            key,
+                            bytes: 0,
+                            sha256: String::new(),
+                        },
+                        hasher: Sha256::new(),
+                        part: BytesMut::with_capacity(MIN_PART_SIZE + (1 << 20)),
+                    });
+                }
+                Some(Chunk::Data(chunk)) => match current.as_mut() {
+                    Some(open) => open.write(&chunk).await?,
+                    None => {
+                        return Err(Failure::new(
+                            "INTERNAL_ERROR",
+                            "the export wrote bytes before starting a file",
+                        ))
+                    }
+                },
+                Some(Chunk::End) => break,
+                None => {
+                    return Err(Failure::new(
+                        "INTERNAL_ERROR",
+                        "the export stopped before its end",
+                    ))
+                }
+            }
+        }
+        if let Some(open) = current.take() {
+            match open.close().await {
+                Ok(done) => closed.push(done),
+                Err((upload, failure)) => {
+                    abandoned.push(upload);
+                    return Err(failure);
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(failure) = outcome {
+        abandoned.extend(current.take().map(|open| open.upload));
+        abandoned.extend(closed.into_iter().map(|(upload, _)| upload));
+        for upload in abandoned {
+            if let Err(e) = upload.abort().await {
+                tracing::warn!(error = %chain(&e), "aborting an upload failed; the bucket's lifecycle rule removes its parts");
+            }
         }
         return Err(failure);
     }
-    upload
-        .complete()
-        .await
-        .map_err(|e| Failure::new("STORAGE_ERROR", chain(&e)))?;
-    Ok(Uploaded {
-        bytes,
-        sha256: hex::encode(hasher.finalize()),
-    })
+    let mut uploaded = Vec::with_capacity(closed.len());
+    for (upload, file) in closed {
+        upload
+            .complete()
+            .await
+            .map_err(|e| Failure::new("STORAGE_ERROR", chain(&e)))?;
+        uploaded.push(file);
+    }
+    Ok(uploaded)
 }
 
 #[derive(Serialize)]
@@ -472,6 +574,8 @@ struct Manifest<'a> {
     export_id: &'a str,
     project: &'a str,
     format: &'a str,
+    #[serde(flatten)]
+    options: &'a labelport_encoders::FormatOptions,
     compression: labelport_encoders::Compression,
     #[serde(skip_serializing_if = "Option::is_none")]
     states: Option<Vec<labelport_model::TaskState>>,

@@ -43,12 +43,14 @@ impl Compression {
         }
     }
 
-    /// The HTTP Content-Encoding of the output, if any.
-    pub fn content_encoding(self) -> Option<&'static str> {
+    /// The MIME type of a compressed file (`application/gzip`), whatever it holds. A
+    /// compressed export is stored and served as the archive it is, never with a
+    /// `Content-Encoding` that would make HTTP clients unpack it on the fly.
+    pub fn content_type(self) -> Option<&'static str> {
         match self {
             Compression::None => None,
-            Compression::Gzip => Some("gzip"),
-            Compression::Zstd => Some("zstd"),
+            Compression::Gzip => Some("application/gzip"),
+            Compression::Zstd => Some("application/zstd"),
         }
     }
 
@@ -149,9 +151,9 @@ mod tests {
         assert_eq!(Compression::Gzip.suffix(), ".gz");
         assert_eq!(Compression::Zstd.suffix(), ".zst");
         assert_eq!(Compression::None.suffix(), "");
-        assert_eq!(Compression::Gzip.content_encoding(), Some("gzip"));
-        assert_eq!(Compression::Zstd.content_encoding(), Some("zstd"));
-        assert_eq!(Compression::None.content_encoding(), None);
+        assert_eq!(Compression::Gzip.content_type(), Some("application/gzip"));
+        assert_eq!(Compression::Zstd.content_type(), Some("application/zstd"));
+        assert_eq!(Compression::None.content_type(), None);
     }
 
     #[test]

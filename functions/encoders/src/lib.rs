@@ -1,46 +1,174 @@
-//! Output formats. One format is one file behind the [`Encoder`] trait; compression
-//! is a separate layer ([`Compression`]) that any format's bytes pass through.
+//! Output formats. One format is one file in `formats/` behind the [`Encoder`] trait,
+//! described by a [`FormatSpec`] and registered by one line in `formats/mod.rs`.
+//! Everything the rest of labelport knows about a format (its name, the modes it fits,
+//! its default filters, its options, how its output is laid out) comes from that spec,
+//! so nothing else matches on formats and a new one needs no other edit.
 //!
-//! An encoder is built once per export from the request ([`build`]), which is where a
-//! format refuses options it cannot honour, so a bad request fails at request time
-//! and never per record. `encode` takes `&self`: the worker shares one encoder
-//! between threads, each writing into its own reused buffer.
+//! Layers, kept apart: an encoder turns one task into bytes ([`Encoder::encode`]); the
+//! [`Container`] it names says whether those bytes make one file, a set of parts or a
+//! ZIP of named entries; compression ([`Compression`]) is applied to the bytes after.
+//!
+//! An encoder is built once per export ([`FormatSpec::build`]), which is where a format
+//! refuses options it cannot honour, so a bad request fails at request time and never
+//! per record. `encode` takes `&self`: the pipeline shares one encoder between threads,
+//! each writing into its own reused [`Out`].
 #![deny(missing_docs)]
 
 mod compression;
-mod csv;
-mod ndjson;
+pub mod csv_text;
+mod formats;
+pub mod json_text;
+mod options;
+mod out;
+mod task_json;
 
 pub use compression::Compression;
+pub use options::{FormatOptions, Structure};
+pub use out::{Out, Piece};
 
-use labelport_model::{Project, Task};
+use labelport_model::{Mode, Project, Task, TaskState};
 use serde::{Deserialize, Serialize};
 
-/// The formats labelport writes. Matched without a wildcard arm everywhere, so a
-/// new format does not compile until every place that must know it does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Format {
-    /// The campaign CSV of seed 000: one line per task, mode-dependent columns.
-    Csv,
-    /// One task per line in the structure of seed 003.
-    Ndjson,
+/// Everything labelport knows about one format.
+pub struct FormatSpec {
+    /// The name used in requests, file names and the CLI (`NDJSON_SPLIT`).
+    pub name: &'static str,
+    /// One line for `labelport formats` and the docs.
+    pub summary: &'static str,
+    /// The project modes the format can express; `None`: every mode.
+    pub modes: Option<&'static [Mode]>,
+    /// Task states kept when the request names none; `None`: every state.
+    pub default_states: Option<&'static [TaskState]>,
+    /// The only states a request may ask for; `None`: any.
+    pub allowed_states: Option<&'static [TaskState]>,
+    /// Workflow stages kept when the request names none; `None`: every stage.
+    pub default_stages: Option<&'static [&'static str]>,
+    /// Top-level request keys the format reads (`structure`, `split`).
+    pub options: &'static [&'static str],
+    /// Builds the encoder for one export, refusing what it cannot honour.
+    pub build: fn(&Settings<'_>) -> Result<Box<dyn Encoder>, ConfigError>,
 }
 
-impl Format {
-    /// Every format.
-    pub const ALL: [Format; 2] = [Format::Csv, Format::Ndjson];
-
-    /// The name used in requests.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Csv => "CSV",
-            Format::Ndjson => "NDJSON",
-        }
+impl FormatSpec {
+    /// Whether the format can express a project of `mode`.
+    pub fn fits(&self, mode: Mode) -> bool {
+        self.modes.is_none_or(|modes| modes.contains(&mode))
     }
 }
 
-/// The field toggles of seed 003.
+/// A registered format, as requests name it. Serializes as its name; parsing an
+/// unknown name lists the known ones.
+#[derive(Clone, Copy)]
+pub struct Format(&'static FormatSpec);
+
+impl Format {
+    /// Every registered format, in registration order.
+    pub fn all() -> impl Iterator<Item = Format> {
+        formats::REGISTRY.iter().map(|spec| Format(spec))
+    }
+
+    /// The format called `name` (exact, upper case).
+    pub fn by_name(name: &str) -> Option<Format> {
+        Format::all().find(|f| f.0.name == name)
+    }
+
+    /// The format's description.
+    pub fn spec(self) -> &'static FormatSpec {
+        self.0
+    }
+
+    /// The name used in requests (`CSV`).
+    pub fn as_str(self) -> &'static str {
+        self.0.name
+    }
+
+    /// Builds the encoder for one export.
+    pub fn build(self, settings: &Settings<'_>) -> Result<Box<dyn Encoder>, ConfigError> {
+        if !self.0.fits(settings.project.mode) {
+            let modes: Vec<&str> = self
+                .0
+                .modes
+                .unwrap_or(&[])
+                .iter()
+                .map(|m| m.as_str())
+                .collect();
+            return Err(ConfigError::new(
+                "format",
+                format!(
+                    "{} cannot express {} projects; it fits {}",
+                    self.0.name,
+                    settings.project.mode,
+                    modes.join(", ")
+                ),
+            ));
+        }
+        for key in settings.options.keys() {
+            if !self.0.options.contains(&key.as_str()) {
+                let takes = if self.0.options.is_empty() {
+                    "no options".to_owned()
+                } else {
+                    self.0.options.join(", ")
+                };
+                return Err(ConfigError::new(
+                    key.clone(),
+                    format!("not an option of {}; it takes {takes}", self.0.name),
+                ));
+            }
+        }
+        (self.0.build)(settings)
+    }
+}
+
+impl PartialEq for Format {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name == other.0.name
+    }
+}
+
+impl Eq for Format {}
+
+impl std::fmt::Debug for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.name)
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.name)
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Format::by_name(&s.to_ascii_uppercase()).ok_or_else(|| {
+            let names: Vec<&str> = Format::all().map(Format::as_str).collect();
+            format!("unknown format `{s}`, expected one of {}", names.join(", "))
+        })
+    }
+}
+
+impl Serialize for Format {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.name)
+    }
+}
+
+impl<'de> Deserialize<'de> for Format {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Format::by_name(&name).ok_or_else(|| {
+            let names: Vec<&str> = Format::all().map(Format::as_str).collect();
+            serde::de::Error::custom(format!(
+                "unknown variant `{name}`, expected one of {}",
+                names.join(", ")
+            ))
+        })
+    }
+}
+
+/// The field toggles: optional parts of each record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FieldToggles {
@@ -55,6 +183,36 @@ pub struct FieldToggles {
     pub only_key_frames: bool,
 }
 
+impl FieldToggles {
+    /// Refuses every toggle that is on, for a format that has no room for any.
+    pub fn refuse_all(self, format: &str) -> Result<(), ConfigError> {
+        let toggles = [
+            (self.annotation_metadata, "fields.annotationMetadata"),
+            (self.stage_history, "fields.stageHistory"),
+            (self.only_key_frames, "fields.onlyKeyFrames"),
+        ];
+        match toggles.iter().find(|(on, _)| *on) {
+            Some((_, field)) => Err(ConfigError::new(
+                *field,
+                format!("not available in the {format} format; use NDJSON or JSON"),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What an encoder is built from: the project and the request's format-related parts.
+pub struct Settings<'a> {
+    /// The project exported.
+    pub project: &'a Project,
+    /// The field toggles.
+    pub fields: FieldToggles,
+    /// The output compression.
+    pub compression: Compression,
+    /// The request's format options (the keys of [`FormatSpec::options`]).
+    pub options: &'a FormatOptions,
+}
+
 /// An option a format cannot honour, found when the encoder is built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
@@ -65,35 +223,76 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// A task an encoder cannot express. The worker reports it with file and line.
+impl ConfigError {
+    /// An error about `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A task an encoder cannot write at all. The pipeline reports it with file and line.
+/// (An annotation it cannot express is not an error: see [`Out::refuse`].)
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct EncodeError(pub String);
 
-/// Turns tasks into bytes of one format.
-pub trait Encoder: Send + Sync {
-    /// The format this encoder writes.
-    fn format(&self) -> Format;
-    /// The file extension, without compression (`csv`).
-    fn extension(&self) -> &'static str;
-    /// The MIME type of the uncompressed file.
-    fn content_type(&self) -> &'static str;
-    /// Bytes that open the file (a CSV header). Called once.
-    fn header(&self, out: &mut Vec<u8>);
-    /// Appends one task. Must not allocate per task beyond growing `out`.
-    fn encode(&self, task: &Task<'_>, out: &mut Vec<u8>) -> Result<(), EncodeError>;
-    /// Bytes that close the file. Called once, after the last task.
-    fn footer(&self, out: &mut Vec<u8>);
+/// One task to encode, with what the pipeline knows about it.
+pub struct Record<'r, 'a> {
+    /// The task.
+    pub task: &'r Task<'a>,
+    /// The source text of the record when it is a task record v1 (the native source),
+    /// so a format that re-emits the record keeps every field, known or not.
+    pub raw: Option<&'r str>,
+    /// The record's position in the export's sources, from 0, counting every record of
+    /// every file in order: the same on every run (stable ids, unique entry names).
+    pub ordinal: u64,
 }
 
-/// Builds the encoder for `format`, checking the options against the project.
-pub fn build(
-    format: Format,
-    fields: FieldToggles,
-    project: &Project,
-) -> Result<Box<dyn Encoder>, ConfigError> {
-    match format {
-        Format::Csv => Ok(Box::new(csv::CsvEncoder::new(fields, project)?)),
-        Format::Ndjson => Ok(Box::new(ndjson::NdjsonEncoder::new(fields, project)?)),
+/// How an export's bytes become files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    /// One file, `{base}.{extension}`: header, records, footer; compressed as asked.
+    File {
+        /// Extension without compression (`csv`).
+        extension: &'static str,
+        /// MIME type of the uncompressed file.
+        content_type: &'static str,
+    },
+    /// Records cut into parts of at most `max_bytes` (uncompressed) and `max_records`
+    /// each, `{base}-00001.{extension}`, ...; each part has the header and footer.
+    Parts {
+        /// Extension without compression.
+        extension: &'static str,
+        /// MIME type of the uncompressed parts.
+        content_type: &'static str,
+        /// A part holds at most this many bytes before compression (at least one record).
+        max_bytes: u64,
+        /// A part holds at most this many records.
+        max_records: u64,
+    },
+    /// One ZIP, `{base}.zip`, of the entries the encoder names ([`Out::entry`]).
+    Zip,
+}
+
+/// Turns tasks into bytes of one format.
+pub trait Encoder: Send + Sync {
+    /// How the bytes are laid out in files.
+    fn container(&self) -> Container;
+    /// Bytes that open each file of a `File` or `Parts` container (a CSV header, `[`).
+    fn header(&self, _out: &mut Vec<u8>) {}
+    /// Bytes between two records of a file (`,\n` in a JSON array).
+    fn separator(&self) -> &'static [u8] {
+        b""
     }
+    /// Writes one record into `out` ([`Out::record`] or [`Out::entry`]). Must not
+    /// allocate per record beyond growing `out`.
+    fn encode(&self, record: &Record<'_, '_>, out: &mut Out) -> Result<(), EncodeError>;
+    /// Bytes that close each file of a `File` or `Parts` container.
+    fn footer(&self, _out: &mut Vec<u8>) {}
+    /// Entries written once, after every record, into a `Zip` container (a README,
+    /// a class list).
+    fn closing_entries(&self, _out: &mut Out) {}
 }

@@ -1,14 +1,20 @@
-//! `labelport export`: one project folder to one file, with the worker's pipeline,
-//! encoders and filters but no queue and no job record.
+//! `labelport export`: one project folder to the export's files, with the worker's
+//! source listing, decoders, pipeline, encoders and filters, but no queue and no job
+//! record.
 
+use crate::store::FsStore;
 use anyhow::Context;
-use labelport_core::pipeline::{Options, PipelineError, Plan, Source};
+use labelport_core::output::{FileRole, Files, REPORT_NAME};
+use labelport_core::pipeline::{Options, Output, Plan};
+use labelport_core::ports::BoxError;
 use labelport_core::request::{ExportRequest, Filters, InvalidLines};
-use labelport_core::source::{decompress, is_task_file};
-use labelport_encoders::{Compression, FieldToggles, Format};
+use labelport_core::source;
+use labelport_encoders::{Compression, FieldToggles, Format, FormatOptions};
 use labelport_model::{Project, TaskState};
-use std::io::Write;
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Options of `labelport export`.
@@ -17,10 +23,12 @@ pub struct Args {
     /// The project folder (holding project.json and tasks/).
     #[arg(long)]
     project: PathBuf,
-    /// CSV or NDJSON.
-    #[arg(long, value_parser = parse_format)]
+    /// The format, by name (`labelport formats` lists them).
+    #[arg(long)]
     format: Format,
-    /// The file to write (written whole or not at all).
+    /// Where to write: the file of a one-file format; for a format that writes parts,
+    /// the name they take after (`--out x.ndjson` gives x-00001.ndjson, ...). An errors
+    /// report, if any, goes beside it as `{name}.errors.ndjson`. Written whole or not at all.
     #[arg(long)]
     out: PathBuf,
     /// none, gzip or zstd.
@@ -32,25 +40,25 @@ pub struct Args {
     /// Workflow stages to keep, comma-separated (default: the format's).
     #[arg(long, value_delimiter = ',')]
     stages: Option<Vec<String>>,
-    /// NDJSON: include each annotation's metadata.
+    /// The format's options as the API takes them, a JSON object
+    /// (`{"structure":"legacy"}`, `{"split":{"maxTasksPerFile":1000}}`).
+    #[arg(long, value_parser = parse_options)]
+    options: Option<FormatOptions>,
+    /// JSON family: include each annotation's metadata.
     #[arg(long)]
     annotation_metadata: bool,
-    /// NDJSON: include every submission, stage by stage.
+    /// JSON family: include every submission, stage by stage.
     #[arg(long)]
     stage_history: bool,
-    /// NDJSON: video key frames only.
+    /// JSON family: video key frames only.
     #[arg(long)]
     only_key_frames: bool,
-    /// Skip malformed lines (counted and listed) instead of failing.
+    /// Skip malformed lines (counted, and listed in the errors report) instead of failing.
     #[arg(long)]
     skip_invalid_lines: bool,
     /// Encoder threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
-}
-
-fn parse_format(s: &str) -> Result<Format, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_uppercase())).map_err(|e| e.to_string())
 }
 
 fn parse_compression(s: &str) -> Result<Compression, String> {
@@ -59,6 +67,10 @@ fn parse_compression(s: &str) -> Result<Compression, String> {
 
 fn parse_state(s: &str) -> Result<TaskState, String> {
     serde_json::from_value(serde_json::Value::String(s.to_lowercase())).map_err(|e| e.to_string())
+}
+
+fn parse_options(s: &str) -> Result<FormatOptions, String> {
+    serde_json::from_str(s).map_err(|e| format!("not a JSON object: {e}"))
 }
 
 /// Runs the export.
@@ -90,6 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         } else {
             InvalidLines::Fail
         },
+        options: args.options.unwrap_or_default(),
     }
     .validate(&project, "")
     .map_err(|e| anyhow::anyhow!("--{}: {}", flag_of(&e.field), e.message))?;
@@ -97,41 +110,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let plan = Plan::new(&request, &project, threads)
         .map_err(|e| anyhow::anyhow!("--{}: {}", flag_of(&e.field), e.message))?;
 
-    let tasks_dir = args.project.join("tasks");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&tasks_dir)
-        .with_context(|| format!("listing {}", tasks_dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(is_task_file)
-        })
-        .collect();
-    files.sort();
-    let sources = files.into_iter().map(|path| {
-        let name = path.display().to_string();
-        let file = std::fs::File::open(&path).map_err(|source| PipelineError::Read {
-            file: name.clone(),
-            source,
-        })?;
-        let reader = decompress(&name, Box::new(file)).map_err(|source| PipelineError::Read {
-            file: name.clone(),
-            source,
-        })?;
-        Ok(Source { name, reader })
-    });
+    // The same listing and opening as the worker's, over the project folder.
+    let store: Arc<FsStore> = Arc::new(FsStore::new(&args.project));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let sources = runtime
+        .block_on(source::list_sources(store.as_ref(), "tasks/"))
+        .with_context(|| format!("listing {}", args.project.join("tasks").display()))?;
+    let sources = source::open_all(store, sources, runtime.handle().clone());
 
-    // Written beside the target and renamed at the end: a failed export leaves no file.
-    let tmp = args.out.with_extension("partial");
-    let mut out = std::io::BufWriter::with_capacity(
-        1 << 20,
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
-    );
-    let mut written = 0u64;
-    let mut sink = |bytes: &[u8]| -> Result<(), labelport_core::ports::BoxError> {
-        written += bytes.len() as u64;
-        out.write_all(bytes).map_err(Into::into)
-    };
+    let mut files = FolderFiles::new(&args.out);
+    let base = files.base.clone();
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
@@ -147,48 +137,163 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ));
         bar.tick();
     };
-    let outcome = plan.run(sources, &mut sink, &mut on_progress);
+    let modified = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let output = Output {
+        files: &mut files,
+        base: &base,
+        modified_unix_secs: modified,
+    };
+    let outcome = plan.run(sources, output, &mut on_progress);
     bar.finish_and_clear();
     let summary = match outcome {
         Ok(summary) => summary,
         Err(e) => {
-            drop(out);
-            let _ = std::fs::remove_file(&tmp);
+            files.discard();
             return Err(anyhow::anyhow!(labelport_core::error::chain(&e)));
         }
     };
-    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    std::fs::rename(&tmp, &args.out)?;
+    let written = files.commit()?;
     let secs = started.elapsed().as_secs_f64();
     let p = &summary.progress;
+    let bytes_out: u64 = written.iter().map(|(_, bytes)| bytes).sum();
     eprintln!(
-        "exported {} of {} tasks ({} filtered out, {} lines skipped) from {} files: {:.1} MB read, {:.1} MB written in {secs:.2} s ({:.0} MB/s, {:.0} tasks/s) → {}",
+        "exported {} of {} tasks ({} filtered out, {} lines skipped, {} annotations refused) from {} files: {:.1} MB read, {:.1} MB written in {secs:.2} s ({:.0} MB/s, {:.0} tasks/s)",
         p.tasks_exported,
         p.tasks_read,
         p.tasks_filtered,
         p.lines_skipped,
+        p.annotations_refused,
         p.files_read,
         p.bytes_read as f64 / 1e6,
-        written as f64 / 1e6,
+        bytes_out as f64 / 1e6,
         p.bytes_read as f64 / 1e6 / secs,
         p.tasks_read as f64 / secs,
-        args.out.display()
     );
-    for skip in &summary.skipped {
-        eprintln!(
-            "skipped {}, line {}: {}",
-            skip.file, skip.line, skip.message
-        );
+    for ((path, bytes), file) in written.iter().zip(&summary.written.files) {
+        let what = match file.role {
+            FileRole::Export => "",
+            FileRole::Errors => " (errors report: what was skipped or left out, one line each)",
+        };
+        eprintln!("→ {} ({bytes} bytes){what}", path.display());
     }
     Ok(())
 }
 
+/// The export's files in a folder: each written as `.partial` beside its final name and
+/// renamed into place by [`FolderFiles::commit`], so a failed export leaves nothing.
+struct FolderFiles {
+    /// `--out` itself.
+    out: PathBuf,
+    /// `--out` without its extensions: what parts and the report are named after.
+    base: String,
+    dir: PathBuf,
+    current: Option<(PathBuf, BufWriter<File>, u64)>,
+    /// (partial, final, bytes) of every file started.
+    files: Vec<(PathBuf, PathBuf, u64)>,
+}
+
+impl FolderFiles {
+    fn new(out: &Path) -> Self {
+        let file_name = out.file_name().and_then(|n| n.to_str()).unwrap_or("export");
+        let base = file_name
+            .split('.')
+            .next()
+            .filter(|b| !b.is_empty())
+            .unwrap_or("export");
+        FolderFiles {
+            out: out.to_path_buf(),
+            base: base.to_owned(),
+            dir: out.parent().map(Path::to_path_buf).unwrap_or_default(),
+            current: None,
+            files: Vec::new(),
+        }
+    }
+
+    fn close_current(&mut self) -> std::io::Result<()> {
+        if let Some((_, writer, bytes)) = self.current.take() {
+            writer
+                .into_inner()
+                .map_err(|e| e.into_error())?
+                .sync_all()?;
+            if let Some(last) = self.files.last_mut() {
+                last.2 = bytes;
+            }
+        }
+        Ok(())
+    }
+
+    /// Renames every file into place; returns each final path and size.
+    fn commit(mut self) -> anyhow::Result<Vec<(PathBuf, u64)>> {
+        self.close_current()?;
+        let mut done = Vec::new();
+        for (partial, path, bytes) in std::mem::take(&mut self.files) {
+            std::fs::rename(&partial, &path)
+                .with_context(|| format!("renaming {} into place", partial.display()))?;
+            done.push((path, bytes));
+        }
+        Ok(done)
+    }
+
+    fn discard(mut self) {
+        self.current = None;
+        for (partial, _, _) in std::mem::take(&mut self.files) {
+            let _ = std::fs::remove_file(partial);
+        }
+    }
+}
+
+impl Files for FolderFiles {
+    fn start(&mut self, name: &str, _content_type: &str) -> Result<(), BoxError> {
+        self.close_current()?;
+        let path = if name == REPORT_NAME {
+            self.dir.join(format!("{}.errors.ndjson", self.base))
+        } else if self.files.is_empty() && !name.starts_with(&format!("{}-", self.base)) {
+            // The one file of a one-file format is exactly what --out names.
+            self.out.clone()
+        } else {
+            self.dir.join(name)
+        };
+        let mut partial = path.clone().into_os_string();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let file =
+            File::create(&partial).map_err(|e| format!("creating {}: {e}", partial.display()))?;
+        self.current = Some((partial.clone(), BufWriter::with_capacity(1 << 20, file), 0));
+        self.files.push((partial, path, 0));
+        Ok(())
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), BoxError> {
+        match self.current.as_mut() {
+            Some((_, writer, written)) => {
+                *written += bytes.len() as u64;
+                writer.write_all(bytes).map_err(Into::into)
+            }
+            None => Err("a write before any file was started".into()),
+        }
+    }
+}
+
 /// The CLI flag for a request field (`filters.states[0]` → `states`).
 fn flag_of(field: &str) -> String {
-    let last = field.rsplit('.').next().unwrap_or(field);
-    let last = last.split('[').next().unwrap_or(last);
+    let first = field.split(['.', '[']).next().unwrap_or(field);
+    if matches!(first, "filters" | "fields") {
+        let last = field.rsplit('.').next().unwrap_or(field);
+        let last = last.split('[').next().unwrap_or(last);
+        return kebab(last);
+    }
+    if matches!(first, "format" | "compression" | "invalidLines") {
+        return kebab(first);
+    }
+    // Anything else is a format option.
+    format!("options: {field}")
+}
+
+fn kebab(name: &str) -> String {
     let mut flag = String::new();
-    for c in last.chars() {
+    for c in name.chars() {
         if c.is_ascii_uppercase() {
             flag.push('-');
             flag.push(c.to_ascii_lowercase());

@@ -17,7 +17,7 @@ use labelport_generate::{self as generate, SourceCompression};
 use labelport_model::Mode;
 use std::path::PathBuf;
 
-/// labelport: export labelled data as CSV or NDJSON, locally or on AWS Lambda.
+/// labelport: export labelled data (CSV, NDJSON, JSON, ...), locally or on AWS Lambda.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
@@ -69,6 +69,8 @@ enum Command {
     },
     /// Export a project folder to a file, in one shot: no queue, same encoders and filters.
     Export(export::Args),
+    /// List every format: its name, the project modes it fits, its options.
+    Formats,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -122,6 +124,25 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Export(args) => export::run(args),
+        Command::Formats => {
+            for format in labelport_encoders::Format::all() {
+                let spec = format.spec();
+                let modes = match spec.modes {
+                    None => "every mode".to_owned(),
+                    Some(modes) => modes
+                        .iter()
+                        .map(|m| m.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                };
+                println!("{:<13} {}", spec.name, spec.summary);
+                println!("{:<13} modes: {modes}", "");
+                if !spec.options.is_empty() {
+                    println!("{:<13} options: {}", "", spec.options.join(", "));
+                }
+            }
+            Ok(())
+        }
     }
 }
 

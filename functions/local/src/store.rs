@@ -178,11 +178,21 @@ impl ObjectStore for FsStore {
         Ok(Box::new(file))
     }
 
+    fn open_blocking(
+        &self,
+        key: &str,
+    ) -> Option<Result<Box<dyn std::io::Read + Send>, StoreError>> {
+        // A plain file read beats bridging tokio's file, which hops threads per read.
+        let opened = self
+            .path(key)
+            .and_then(|path| std::fs::File::open(path).map_err(|e| io_error("open", key, e)));
+        Some(opened.map(|file| Box::new(file) as Box<dyn std::io::Read + Send>))
+    }
+
     async fn create_upload(
         &self,
         key: &str,
         _content_type: &str,
-        _content_encoding: Option<&str>,
     ) -> Result<Box<dyn Upload>, StoreError> {
         let path = self.path(key)?;
         let parent = path.parent().unwrap_or(&self.root).to_path_buf();
@@ -301,7 +311,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("labelport-store-{}", uuid::Uuid::new_v4()));
         let store = FsStore::new(&dir);
         let mut upload = store
-            .create_upload("exports/x.csv", "text/csv", None)
+            .create_upload("exports/x.csv", "text/csv")
             .await
             .unwrap();
         upload.put_part(Bytes::from_static(b"half")).await.unwrap();

@@ -9,7 +9,6 @@
 //! ```
 #![deny(missing_docs)]
 
-
 mod project;
 mod task;
 

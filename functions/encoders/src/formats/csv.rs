@@ -10,29 +10,42 @@
 //! The encoder does not filter: the caller decides which tasks are exported (seed
 //! 000: annotated and validated tasks only, no preview tasks).
 
-use crate::{ConfigError, EncodeError, Encoder, FieldToggles, Format};
-use labelport_model::{Annotation, AnnotationKind, Mode, Project, Task};
+use crate::csv_text::{write_cell as write_cell_with, write_joined as write_joined_with};
+use crate::{ConfigError, Container, EncodeError, Encoder, FormatSpec, Out, Record, Settings};
+use labelport_model::{Annotation, AnnotationKind, Mode, Project, TaskState};
+
+/// The campaign CSV.
+pub static FORMAT: FormatSpec = FormatSpec {
+    name: "CSV",
+    summary: "one row per task: identity, state, assignee, dates, time, comments, links, then mode columns",
+    modes: None,
+    default_states: Some(&[TaskState::Annotated, TaskState::Validated]),
+    allowed_states: Some(&[TaskState::Annotated, TaskState::Validated]),
+    default_stages: None,
+    options: &[],
+    build: |settings| Ok(Box::new(CsvEncoder::new(settings)?)),
+};
 
 /// The columns every campaign CSV starts with.
 const BASE_HEADER: &str =
     "id,state,assignee_email,created_at,duration_seconds,comment_count,task_url,element_url";
 
-/// What the CSV format tells a user who asks for a toggle it cannot honour.
-const NOT_AVAILABLE: &str = "not available in the CSV format; use NDJSON";
-
 /// Writes the campaign CSV of seed 000.
 ///
-/// Built through [`build`](crate::build), which refuses the field toggles a CSV
+/// Built through its [`Format`](crate::Format), which refuses the field toggles a CSV
 /// cannot carry:
 ///
 /// ```
-/// use labelport_encoders::{build, FieldToggles, Format};
+/// use labelport_encoders::{FieldToggles, Format, FormatOptions, Out, Record, Settings};
 /// use labelport_model::{Project, Task};
 ///
 /// let project: Project = serde_json::from_str(
 ///     r#"{"schemaVersion":1,"id":"p","name":"P","mode":"classification","state":"running"}"#,
 /// ).unwrap();
-/// let encoder = build(Format::Csv, FieldToggles::default(), &project).unwrap();
+/// let options = FormatOptions::default();
+/// let settings = |fields| Settings { project: &project, fields, compression: Default::default(), options: &options };
+/// let csv: Format = "CSV".parse().unwrap();
+/// let encoder = csv.build(&settings(FieldToggles::default())).unwrap();
 ///
 /// let line = r#"{"id":"t1","asset":{"url":"s3://b/1.jpg"},"state":"validated",
 ///     "stage":"Complete","createdAt":"2024-01-01T00:00:00Z","durationMs":18069,
@@ -41,18 +54,22 @@ const NOT_AVAILABLE: &str = "not available in the CSV format; use NDJSON";
 ///                    {"id":"a2","type":"class","label":"pet, small"}]}]}"#;
 /// let task: Task<'_> = serde_json::from_str(line).unwrap();
 ///
-/// let mut out = Vec::new();
-/// encoder.header(&mut out);
-/// encoder.encode(&task, &mut out).unwrap();
-/// encoder.footer(&mut out);
+/// let mut file = Vec::new();
+/// encoder.header(&mut file);
+/// let mut out = Out::new(encoder.separator());
+/// out.begin_record();
+/// encoder.encode(&Record { task: &task, raw: None, ordinal: 0 }, &mut out).unwrap();
+/// out.end_record();
+/// file.extend_from_slice(out.bytes());
+/// encoder.footer(&mut file);
 /// assert_eq!(
-///     String::from_utf8(out).unwrap(),
+///     String::from_utf8(file).unwrap(),
 ///     "id,state,assignee_email,created_at,duration_seconds,comment_count,task_url,element_url,class\n\
 ///      t1,validated,,2024-01-01T00:00:00Z,18.069,0,,,\"cat|pet, small\"\n"
 /// );
 ///
 /// let history = FieldToggles { stage_history: true, ..FieldToggles::default() };
-/// let err = build(Format::Csv, history, &project).err().unwrap();
+/// let err = csv.build(&settings(history)).err().unwrap();
 /// assert_eq!(err.field, "fields.stageHistory");
 /// ```
 pub struct CsvEncoder {
@@ -64,18 +81,9 @@ pub struct CsvEncoder {
 impl CsvEncoder {
     /// Builds the encoder for `project`'s mode. Every field toggle is refused: the
     /// CSV has one line per task and no room for metadata, history or frames.
-    pub fn new(fields: FieldToggles, project: &Project) -> Result<Self, ConfigError> {
-        let refused = [
-            (fields.annotation_metadata, "fields.annotationMetadata"),
-            (fields.stage_history, "fields.stageHistory"),
-            (fields.only_key_frames, "fields.onlyKeyFrames"),
-        ];
-        if let Some((_, field)) = refused.iter().find(|(on, _)| *on) {
-            return Err(ConfigError {
-                field: (*field).to_owned(),
-                message: NOT_AVAILABLE.to_owned(),
-            });
-        }
+    pub fn new(settings: &Settings<'_>) -> Result<Self, ConfigError> {
+        settings.fields.refuse_all(FORMAT.name)?;
+        let project: &Project = settings.project;
         let form_fields = match project.mode {
             Mode::EntityForm => project.labels.form_fields.clone(),
             Mode::Classification
@@ -96,16 +104,11 @@ impl CsvEncoder {
 }
 
 impl Encoder for CsvEncoder {
-    fn format(&self) -> Format {
-        Format::Csv
-    }
-
-    fn extension(&self) -> &'static str {
-        "csv"
-    }
-
-    fn content_type(&self) -> &'static str {
-        "text/csv; charset=utf-8"
+    fn container(&self) -> Container {
+        Container::File {
+            extension: "csv",
+            content_type: "text/csv; charset=utf-8",
+        }
     }
 
     fn header(&self, out: &mut Vec<u8>) {
@@ -132,8 +135,10 @@ impl Encoder for CsvEncoder {
         out.push(b'\n');
     }
 
-    fn encode(&self, task: &Task<'_>, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    fn encode(&self, record: &Record<'_, '_>, out: &mut Out) -> Result<(), EncodeError> {
         let mut n = itoa::Buffer::new();
+        let task = record.task;
+        let out = out.record();
 
         write_cell(out, &task.id);
         out.push(b',');
@@ -200,8 +205,6 @@ impl Encoder for CsvEncoder {
         out.push(b'\n');
         Ok(())
     }
-
-    fn footer(&self, _out: &mut Vec<u8>) {}
 }
 
 /// The labels of the annotations of `kind`, in order.
@@ -258,61 +261,32 @@ fn write_seconds(out: &mut Vec<u8>, ms: u64) {
     }
 }
 
-/// Whether a cell holding `s` must be quoted.
-fn needs_quotes(s: &str) -> bool {
-    s.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
-}
-
-/// Writes `s` with every `"` doubled, without the surrounding quotes.
-fn write_quoted_inner(out: &mut Vec<u8>, s: &str) {
-    let mut rest = s.as_bytes();
-    while let Some(i) = rest.iter().position(|&b| b == b'"') {
-        out.extend_from_slice(&rest[..=i]);
-        out.push(b'"');
-        rest = &rest[i + 1..];
-    }
-    out.extend_from_slice(rest);
-}
-
-/// Writes one cell, quoted if it needs to be.
+/// One comma-separated cell.
 fn write_cell(out: &mut Vec<u8>, s: &str) {
-    if needs_quotes(s) {
-        out.push(b'"');
-        write_quoted_inner(out, s);
-        out.push(b'"');
-    } else {
-        out.extend_from_slice(s.as_bytes());
-    }
+    write_cell_with(out, s, b',');
 }
 
-/// Writes `parts` joined by `sep` as one cell. The cell is quoted if any part needs
-/// it (`sep` itself never does), which is decided in a first pass over the parts.
-fn write_joined<'s>(out: &mut Vec<u8>, parts: impl Iterator<Item = &'s str> + Clone, sep: u8) {
-    debug_assert!(!matches!(sep, b',' | b'"' | b'\r' | b'\n'));
-    let quote = parts.clone().any(needs_quotes);
-    if quote {
-        out.push(b'"');
-    }
-    for (i, part) in parts.enumerate() {
-        if i > 0 {
-            out.push(sep);
-        }
-        if quote {
-            write_quoted_inner(out, part);
-        } else {
-            out.extend_from_slice(part.as_bytes());
-        }
-    }
-    if quote {
-        out.push(b'"');
-    }
+/// Parts joined by `separator` as one comma-separated cell.
+fn write_joined<'s>(out: &mut Vec<u8>, parts: impl Iterator<Item = &'s str> + Clone, separator: u8) {
+    write_joined_with(out, parts, separator, b',');
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::formats::testing;
+    use crate::{FieldToggles, FormatOptions};
     use labelport_model::Project;
+
+    fn csv_encoder(fields: FieldToggles, project: &Project) -> Result<CsvEncoder, ConfigError> {
+        CsvEncoder::new(&Settings {
+            project,
+            fields,
+            compression: Default::default(),
+            options: &FormatOptions::default(),
+        })
+    }
 
     const BASE: &str =
         "id,state,assignee_email,created_at,duration_seconds,comment_count,task_url,element_url";
@@ -346,13 +320,8 @@ mod tests {
     }
 
     fn encode(project: &Project, task_json: &str) -> String {
-        let task: Task<'_> = serde_json::from_str(task_json).unwrap();
-        let encoder = CsvEncoder::new(FieldToggles::default(), project).unwrap();
-        let mut out = Vec::new();
-        encoder.header(&mut out);
-        encoder.encode(&task, &mut out).unwrap();
-        encoder.footer(&mut out);
-        String::from_utf8(out).unwrap()
+        let encoder = csv_encoder(FieldToggles::default(), project).unwrap();
+        testing::file(&encoder, &[task_json])
     }
 
     const PREFIX: &str = "t1,validated,ada@example.com,2024-01-01T00:00:00Z,18.069,2,https://app/t/1,https://prov/e/1";
@@ -523,7 +492,7 @@ mod tests {
     fn every_mode_has_a_header_column() {
         for mode in Mode::ALL {
             let p = project(mode.as_str(), &["f"]);
-            let encoder = CsvEncoder::new(FieldToggles::default(), &p).unwrap();
+            let encoder = csv_encoder(FieldToggles::default(), &p).unwrap();
             let mut out = Vec::new();
             encoder.header(&mut out);
             let header = String::from_utf8(out).unwrap();
@@ -560,12 +529,11 @@ mod tests {
             ),
         ];
         for (fields, field) in cases {
-            let err = CsvEncoder::new(fields, &p).err().unwrap();
+            let err = csv_encoder(fields, &p).err().unwrap();
             assert_eq!(err.field, field);
-            assert_eq!(err.message, "not available in the CSV format; use NDJSON");
             assert_eq!(
-                err.to_string(),
-                format!("{field}: not available in the CSV format; use NDJSON")
+                err.message,
+                "not available in the CSV format; use NDJSON or JSON"
             );
         }
         let all = FieldToggles {
@@ -574,19 +542,22 @@ mod tests {
             only_key_frames: true,
         };
         assert_eq!(
-            CsvEncoder::new(all, &p).err().unwrap().field,
+            csv_encoder(all, &p).err().unwrap().field,
             "fields.annotationMetadata"
         );
-        assert!(crate::build(Format::Csv, all, &p).is_err());
     }
 
     #[test]
     fn the_file_reads_back_through_the_csv_crate() {
         let p = project("entity_form", &["na\"me", "notes"]);
-        let encoder = CsvEncoder::new(FieldToggles::default(), &p).unwrap();
-        assert_eq!(encoder.format(), Format::Csv);
-        assert_eq!(encoder.extension(), "csv");
-        assert_eq!(encoder.content_type(), "text/csv; charset=utf-8");
+        let encoder = csv_encoder(FieldToggles::default(), &p).unwrap();
+        assert_eq!(
+            encoder.container(),
+            Container::File {
+                extension: "csv",
+                content_type: "text/csv; charset=utf-8"
+            }
+        );
         let tricky = [
             "plain",
             "comma, inside",
@@ -597,8 +568,6 @@ mod tests {
             "ünïcödé — ✓",
             "",
         ];
-        let mut out = Vec::new();
-        encoder.header(&mut out);
         let mut lines = Vec::new();
         for (i, text) in tricky.iter().enumerate() {
             let anns = serde_json::json!([
@@ -612,11 +581,8 @@ mod tests {
             );
             lines.push(task);
         }
-        for line in &lines {
-            let task: Task<'_> = serde_json::from_str(line).unwrap();
-            encoder.encode(&task, &mut out).unwrap();
-        }
-        encoder.footer(&mut out);
+        let texts: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let out = testing::file(&encoder, &texts).into_bytes();
 
         let mut reader = ::csv::ReaderBuilder::new().from_reader(out.as_slice());
         let headers = reader.headers().unwrap().clone();

@@ -1,0 +1,509 @@
+//! Where the pipeline's bytes go: the files of one export, laid out as the format's
+//! [`Container`] says, plus the errors report.
+//!
+//! Work is split in two. On the encoder threads, [`seal`] finishes a block: it
+//! compresses the block as one gzip member or zstd frame (members concatenate into one
+//! valid file), or deflates and checksums each ZIP entry. On the caller's thread, in
+//! source order, the [`Assembler`] writes sealed blocks into files through [`Files`]:
+//! it adds the separators between blocks, cuts parts at record boundaries, writes ZIP
+//! headers, and spools the errors report. Only the rare block that straddles a part
+//! boundary is compressed again on the caller's thread.
+//!
+//! Bounded memory: a block is at most a few MiB; the ZIP central directory and the
+//! errors report are spooled to temporary files of a fixed bound ([`OutputLimits`]).
+
+use crate::ports::BoxError;
+use labelport_encoders::{Compression, Container, Encoder, Out};
+use labelport_output::{prepare, Method, Prepared, Spool, SpoolError, ZipError, ZipWriter};
+use std::ops::Range;
+use std::path::PathBuf;
+
+/// The errors report's file name, beside the export's files.
+pub const REPORT_NAME: &str = "errors.ndjson";
+
+/// The files an export is written to, one after the other. The worker's are multipart
+/// uploads that become visible together at the end; the CLI's are files renamed into
+/// place at the end. Either way a failed export leaves nothing.
+pub trait Files {
+    /// Ends the current file, if any, and starts the next.
+    fn start(&mut self, name: &str, content_type: &str) -> Result<(), BoxError>;
+    /// Appends bytes to the current file.
+    fn write(&mut self, bytes: &[u8]) -> Result<(), BoxError>;
+}
+
+/// Files kept in memory, for tests and benchmarks: (name, content type, bytes).
+#[derive(Debug, Default)]
+pub struct MemoryFiles {
+    /// Every file started, in order.
+    pub files: Vec<(String, String, Vec<u8>)>,
+}
+
+impl Files for MemoryFiles {
+    fn start(&mut self, name: &str, content_type: &str) -> Result<(), BoxError> {
+        self.files
+            .push((name.to_owned(), content_type.to_owned(), Vec::new()));
+        Ok(())
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), BoxError> {
+        match self.files.last_mut() {
+            Some(file) => {
+                file.2.extend_from_slice(bytes);
+                Ok(())
+            }
+            None => Err("a write before any file was started".into()),
+        }
+    }
+}
+
+/// What a file of an export is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileRole {
+    /// The export (or one part of it).
+    Export,
+    /// The errors report: what was skipped or could not be expressed.
+    Errors,
+}
+
+/// A file the assembler started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartedFile {
+    /// Its name.
+    pub name: String,
+    /// Its MIME type as stored.
+    pub content_type: String,
+    /// What it is.
+    pub role: FileRole,
+}
+
+/// Bounds of the temporary files an export may use.
+#[derive(Debug, Clone)]
+pub struct OutputLimits {
+    /// Folder of the temporary files (`None`: the system's, /tmp on Lambda).
+    pub spool_dir: Option<PathBuf>,
+    /// At most this many bytes in each spool (the ZIP central directory, the errors
+    /// report): 256 MiB by default, half of Lambda's default /tmp, room for ~2 million
+    /// ZIP entries or report lines.
+    pub spool_limit: u64,
+}
+
+impl Default for OutputLimits {
+    fn default() -> Self {
+        OutputLimits {
+            spool_dir: None,
+            spool_limit: 256 << 20,
+        }
+    }
+}
+
+/// Why the output could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The destination refused bytes (worth another attempt).
+    #[error("writing the export")]
+    Sink(#[source] BoxError),
+    /// A bound or a rule of the output was hit (another attempt would hit it too).
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<SpoolError> for OutputError {
+    fn from(e: SpoolError) -> Self {
+        match e {
+            SpoolError::Full { limit } => OutputError::Refused(format!(
+                "the export needs more than {} MiB of temporary space for its ZIP directory or errors report",
+                limit >> 20
+            )),
+            SpoolError::Io(e) => OutputError::Sink(Box::new(e)),
+        }
+    }
+}
+
+impl From<ZipError> for OutputError {
+    fn from(e: ZipError) -> Self {
+        match e {
+            ZipError::Io(e) => OutputError::Sink(Box::new(e)),
+            ZipError::Spool(e) => e.into(),
+            other => OutputError::Refused(other.to_string()),
+        }
+    }
+}
+
+/// The MIME type a file is stored with: the archive's when compressed, so browsers and
+/// HTTP clients save exactly the bytes whose SHA-256 the status lists.
+pub fn stored_content_type(compression: Compression, content_type: &str) -> &str {
+    compression.content_type().unwrap_or(content_type)
+}
+
+/// A block finished on an encoder thread.
+pub struct Sealed {
+    /// What the encoder wrote.
+    pub out: Out,
+    /// `File`/`Parts`: the block's bytes compressed as one member (empty when the
+    /// export is not compressed). `Zip`: every entry's prepared data, one after another.
+    pub packed: Vec<u8>,
+    /// `Zip`: each entry's checksum and sizes, and its data in `packed`.
+    pub entries: Vec<(Prepared, Range<usize>)>,
+}
+
+/// Finishes a block on the encoder thread that wrote it.
+pub fn seal(out: Out, container: Container, compression: Compression) -> Sealed {
+    let mut packed = Vec::new();
+    let mut entries = Vec::new();
+    match container {
+        Container::File { .. } | Container::Parts { .. } => {
+            if compression != Compression::None && !out.bytes().is_empty() {
+                packed.reserve(out.bytes().len() / 3);
+                compression.compress_block(out.bytes(), &mut packed);
+            }
+        }
+        Container::Zip => {
+            packed.reserve(out.bytes().len() / 2);
+            entries.reserve(out.pieces().len());
+            for piece in out.pieces() {
+                let start = packed.len();
+                let prepared = prepare(
+                    &out.bytes()[piece.bytes.clone()],
+                    Method::Deflated,
+                    &mut packed,
+                );
+                entries.push((prepared, start..packed.len()));
+            }
+        }
+    }
+    Sealed {
+        out,
+        packed,
+        entries,
+    }
+}
+
+/// Writes sealed blocks, in order, into the export's files. See the module docs.
+pub struct Assembler<'a> {
+    files: &'a mut dyn Files,
+    encoder: &'a dyn Encoder,
+    container: Container,
+    compression: Compression,
+    base: &'a str,
+    limits: OutputLimits,
+    started: Vec<StartedFile>,
+    file_open: bool,
+    records_in_file: u64,
+    bytes_in_file: u64,
+    zip: Option<ZipWriter>,
+    zip_spooled: u64,
+    report: Option<Spool>,
+    report_lines: u64,
+    scratch: Vec<u8>,
+    run: Vec<u8>,
+}
+
+/// What the assembler wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Every file, in order; the errors report last.
+    pub files: Vec<StartedFile>,
+    /// Bytes held in temporary files along the way.
+    pub bytes_spooled: u64,
+    /// Lines of the errors report.
+    pub report_lines: u64,
+}
+
+impl<'a> Assembler<'a> {
+    /// Starts the export's output: a `File` or `Zip` container opens its file now.
+    /// `base` names the files (`{base}.csv`, `{base}-00001.ndjson`, `{base}.zip`);
+    /// `modified_unix_secs` dates ZIP entries.
+    pub fn start(
+        files: &'a mut dyn Files,
+        encoder: &'a dyn Encoder,
+        compression: Compression,
+        base: &'a str,
+        limits: OutputLimits,
+        modified_unix_secs: u64,
+    ) -> Result<Self, OutputError> {
+        let container = encoder.container();
+        let mut assembler = Assembler {
+            files,
+            encoder,
+            container,
+            compression,
+            base,
+            limits,
+            started: Vec::new(),
+            file_open: false,
+            records_in_file: 0,
+            bytes_in_file: 0,
+            zip: None,
+            zip_spooled: 0,
+            report: None,
+            report_lines: 0,
+            scratch: Vec::new(),
+            run: Vec::new(),
+        };
+        match container {
+            Container::File { .. } => assembler.open_file(None)?,
+            Container::Parts { .. } => {}
+            Container::Zip => {
+                assembler.begin(format!("{base}.zip"), "application/zip".to_owned())?;
+                let spool = Spool::new(
+                    assembler.limits.spool_dir.as_deref(),
+                    assembler.limits.spool_limit,
+                )
+                .map_err(|e| OutputError::Sink(Box::new(e)))?;
+                assembler.zip = Some(ZipWriter::new(spool, modified_unix_secs));
+            }
+        }
+        Ok(assembler)
+    }
+
+    /// Writes one sealed block, and its lines of the errors report.
+    pub fn block(&mut self, block: &Sealed, report: &[u8]) -> Result<(), OutputError> {
+        if !report.is_empty() {
+            self.report_lines += memchr::memchr_iter(b'\n', report).count() as u64;
+            let spool = match &mut self.report {
+                Some(spool) => spool,
+                None => self.report.insert(
+                    Spool::new(self.limits.spool_dir.as_deref(), self.limits.spool_limit)
+                        .map_err(|e| OutputError::Sink(Box::new(e)))?,
+                ),
+            };
+            spool.write(report)?;
+        }
+        match self.container {
+            Container::File { .. } => self.whole_block(block),
+            Container::Parts {
+                max_bytes,
+                max_records,
+                ..
+            } => self.parts_block(block, max_bytes, max_records),
+            Container::Zip => self.zip_block(block),
+        }
+    }
+
+    /// Closes the last file, writes the errors report if there is one, and says what
+    /// was written.
+    pub fn finish(mut self) -> Result<Written, OutputError> {
+        match self.container {
+            Container::File { .. } => self.close_file()?,
+            Container::Parts { .. } => {
+                // An export with no records still has one (empty) part to download.
+                if !self.file_open {
+                    self.open_file(Some(1))?;
+                }
+                self.close_file()?;
+            }
+            Container::Zip => {
+                let mut closing = Out::new(b"");
+                self.encoder.closing_entries(&mut closing);
+                let sealed = seal(closing, Container::Zip, Compression::None);
+                self.zip_block(&sealed)?;
+                if let Some(zip) = self.zip.take() {
+                    self.zip_spooled = zip.spooled_bytes();
+                    let files = &mut *self.files;
+                    zip.finish(&mut |b: &[u8]| files.write(b).map_err(std::io::Error::other))?;
+                }
+            }
+        }
+        let mut bytes_spooled = 0;
+        if let Some(mut report) = self.report.take() {
+            bytes_spooled += report.len();
+            self.begin(REPORT_NAME.to_owned(), "application/x-ndjson".to_owned())?;
+            if let Some(last) = self.started.last_mut() {
+                last.role = FileRole::Errors;
+            }
+            let files = &mut *self.files;
+            report
+                .drain_into(&mut |b: &[u8]| files.write(b).map_err(std::io::Error::other))
+                .map_err(|e| OutputError::Sink(Box::new(e)))?;
+        }
+        bytes_spooled += self.zip_spooled;
+        Ok(Written {
+            files: self.started,
+            bytes_spooled,
+            report_lines: self.report_lines,
+        })
+    }
+}
+
+impl Assembler<'_> {
+    fn begin(&mut self, name: String, content_type: String) -> Result<(), OutputError> {
+        self.files
+            .start(&name, &content_type)
+            .map_err(OutputError::Sink)?;
+        self.started.push(StartedFile {
+            name,
+            content_type,
+            role: FileRole::Export,
+        });
+        Ok(())
+    }
+
+    /// Starts the export file (`part: None`) or part `part`, and writes the header.
+    fn open_file(&mut self, part: Option<u64>) -> Result<(), OutputError> {
+        let (extension, content_type) = match self.container {
+            Container::File {
+                extension,
+                content_type,
+            }
+            | Container::Parts {
+                extension,
+                content_type,
+                ..
+            } => (extension, content_type),
+            Container::Zip => ("zip", "application/zip"),
+        };
+        let suffix = self.compression.suffix();
+        let name = match part {
+            None => format!("{}.{extension}{suffix}", self.base),
+            Some(n) => format!("{}-{n:05}.{extension}{suffix}", self.base),
+        };
+        let stored = stored_content_type(self.compression, content_type).to_owned();
+        self.begin(name, stored)?;
+        self.file_open = true;
+        self.records_in_file = 0;
+        let mut header = std::mem::take(&mut self.scratch);
+        header.clear();
+        self.encoder.header(&mut header);
+        self.bytes_in_file = header.len() as u64;
+        // Even an empty header is written compressed: an empty export is still a valid
+        // gzip or zstd file.
+        let written = self.emit(&header, true);
+        self.scratch = header;
+        written
+    }
+
+    /// Writes the footer of the open file.
+    fn close_file(&mut self) -> Result<(), OutputError> {
+        if !std::mem::take(&mut self.file_open) {
+            return Ok(());
+        }
+        let mut footer = Vec::new();
+        self.encoder.footer(&mut footer);
+        self.emit(&footer, false)
+    }
+
+    /// Writes plain bytes, compressing them as one member when the export is
+    /// compressed. Empty bytes are skipped unless `even_empty`.
+    fn emit(&mut self, plain: &[u8], even_empty: bool) -> Result<(), OutputError> {
+        if plain.is_empty() && !even_empty {
+            return Ok(());
+        }
+        if self.compression == Compression::None {
+            if plain.is_empty() {
+                return Ok(());
+            }
+            return self.files.write(plain).map_err(OutputError::Sink);
+        }
+        let mut packed = Vec::with_capacity(plain.len() / 3 + 64);
+        self.compression.compress_block(plain, &mut packed);
+        self.files.write(&packed).map_err(OutputError::Sink)
+    }
+
+    /// The block's bytes as they are stored: compressed on the encoder thread, or plain.
+    fn write_sealed(&mut self, block: &Sealed) -> Result<(), OutputError> {
+        let bytes = if self.compression == Compression::None {
+            block.out.bytes()
+        } else {
+            &block.packed
+        };
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.files.write(bytes).map_err(OutputError::Sink)
+    }
+
+    fn whole_block(&mut self, block: &Sealed) -> Result<(), OutputError> {
+        let records = block.out.records() as u64;
+        if records == 0 {
+            return Ok(());
+        }
+        if self.records_in_file > 0 {
+            self.emit(self.encoder.separator(), false)?;
+        }
+        self.write_sealed(block)?;
+        self.records_in_file += records;
+        self.bytes_in_file += block.out.bytes().len() as u64;
+        Ok(())
+    }
+
+    fn parts_block(
+        &mut self,
+        block: &Sealed,
+        max_bytes: u64,
+        max_records: u64,
+    ) -> Result<(), OutputError> {
+        let records = block.out.records() as u64;
+        if records == 0 {
+            return Ok(());
+        }
+        if !self.file_open {
+            self.open_file(Some(1))?;
+        }
+        let separator = self.encoder.separator();
+        let mut footer = Vec::new();
+        self.encoder.footer(&mut footer);
+        let footer = footer.len() as u64;
+        let joint = if self.records_in_file > 0 {
+            separator.len() as u64
+        } else {
+            0
+        };
+        let fits = self.bytes_in_file + joint + block.out.bytes().len() as u64 + footer
+            <= max_bytes
+            && self.records_in_file + records <= max_records;
+        if fits {
+            return self.whole_block(block);
+        }
+        // The block straddles a part boundary: cut it between records, compressing each
+        // run of records that lands in one part as one member.
+        let mut run = std::mem::take(&mut self.run);
+        run.clear();
+        let bytes = block.out.bytes();
+        for piece in block.out.pieces().iter().filter(|p| p.name.is_none()) {
+            let record = &bytes[piece.bytes.clone()];
+            let joint = if self.records_in_file > 0 {
+                separator.len() as u64
+            } else {
+                0
+            };
+            let full = self.bytes_in_file + joint + record.len() as u64 + footer > max_bytes
+                || self.records_in_file + 1 > max_records;
+            if full && self.records_in_file > 0 {
+                self.emit(&run, false)?;
+                run.clear();
+                self.close_file()?;
+                let next = self.started.len() as u64 + 1;
+                self.open_file(Some(next))?;
+            }
+            if self.records_in_file > 0 {
+                run.extend_from_slice(separator);
+                self.bytes_in_file += separator.len() as u64;
+            }
+            run.extend_from_slice(record);
+            self.bytes_in_file += record.len() as u64;
+            self.records_in_file += 1;
+        }
+        let written = self.emit(&run, false);
+        self.run = run;
+        written
+    }
+
+    fn zip_block(&mut self, block: &Sealed) -> Result<(), OutputError> {
+        let Some(zip) = self.zip.as_mut() else {
+            return Ok(());
+        };
+        let files = &mut *self.files;
+        let mut sink = |b: &[u8]| files.write(b).map_err(std::io::Error::other);
+        for (piece, (prepared, data)) in block.out.pieces().iter().zip(&block.entries) {
+            let Some(name) = block.out.name(piece) else {
+                return Err(OutputError::Refused(format!(
+                    "the format wrote bytes outside any ZIP entry (at {})",
+                    zip.entries()
+                )));
+            };
+            zip.add(name, prepared, &block.packed[data.clone()], &mut sink)?;
+        }
+        Ok(())
+    }
+}

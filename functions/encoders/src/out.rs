@@ -1,0 +1,259 @@
+//! The buffer an encoder writes a block of records into: the bytes, cut into pieces
+//! (a record of the file, or a named entry of a ZIP), and the annotations it refused.
+//! One `Out` per pipeline thread, cleared and reused block after block, so encoding
+//! allocates nothing per record once the buffers have grown.
+
+use crate::json_text::write_str;
+use std::ops::Range;
+
+/// A run of bytes in an [`Out`]: one record of the file, or one named entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    /// The piece's bytes in [`Out::bytes`] (a separator before it is not included).
+    pub bytes: Range<usize>,
+    /// The entry's name in [`Out::names`]; `None` for a record of the file.
+    pub name: Option<Range<usize>>,
+}
+
+/// Where an encoder writes. See the module documentation.
+///
+/// ```
+/// use labelport_encoders::Out;
+/// let mut out = Out::new(b",");
+/// for text in ["a", "b"] {
+///     out.begin_record();
+///     out.record().extend_from_slice(text.as_bytes());
+///     out.end_record();
+/// }
+/// assert_eq!(out.bytes(), b"a,b");
+/// assert_eq!(out.pieces().len(), 2);
+/// ```
+#[derive(Debug, Default)]
+pub struct Out {
+    bytes: Vec<u8>,
+    pieces: Vec<Piece>,
+    names: String,
+    refusals: Vec<u8>,
+    separator: &'static [u8],
+    records: usize,
+    /// Undo marks for [`Out::abort_record`]: lengths when the record began.
+    mark: (usize, usize, usize, usize),
+    open: bool,
+}
+
+impl Out {
+    /// An empty buffer whose file records are separated by `separator`.
+    pub fn new(separator: &'static [u8]) -> Self {
+        Out {
+            separator,
+            ..Out::default()
+        }
+    }
+
+    /// An empty buffer with room for `capacity` bytes before it grows.
+    pub fn with_capacity(separator: &'static [u8], capacity: usize) -> Self {
+        Out {
+            separator,
+            bytes: Vec::with_capacity(capacity),
+            ..Out::default()
+        }
+    }
+
+    /// Starts the next record. Called by the pipeline.
+    pub fn begin_record(&mut self) {
+        self.close_piece();
+        self.mark = (
+            self.bytes.len(),
+            self.pieces.len(),
+            self.names.len(),
+            self.refusals.len(),
+        );
+    }
+
+    /// Ends the current record. Called by the pipeline.
+    pub fn end_record(&mut self) {
+        self.close_piece();
+    }
+
+    /// Forgets everything written since [`Out::begin_record`] (the record failed).
+    pub fn abort_record(&mut self) {
+        let (bytes, pieces, names, refusals) = self.mark;
+        self.records -= self.pieces[pieces..]
+            .iter()
+            .filter(|p| p.name.is_none())
+            .count();
+        self.bytes.truncate(bytes);
+        self.pieces.truncate(pieces);
+        self.names.truncate(names);
+        self.refusals.truncate(refusals);
+        self.open = false;
+    }
+
+    /// The buffer for this record's bytes in the file (the separator is written first
+    /// when a record precedes it in this block). Calling it again in the same record
+    /// returns the same buffer.
+    pub fn record(&mut self) -> &mut Vec<u8> {
+        let open_record = self.open && self.pieces.last().is_some_and(|p| p.name.is_none());
+        if !open_record {
+            self.close_piece();
+            if self.records > 0 {
+                self.bytes.extend_from_slice(self.separator);
+            }
+            self.records += 1;
+            self.pieces.push(Piece {
+                bytes: self.bytes.len()..self.bytes.len(),
+                name: None,
+            });
+            self.open = true;
+        }
+        &mut self.bytes
+    }
+
+    /// Starts a named entry (a ZIP member) and returns the buffer for its bytes.
+    pub fn entry(&mut self, name: &str) -> &mut Vec<u8> {
+        self.entry_of(&[name])
+    }
+
+    /// Starts an entry named by `parts` joined (`["labels/", stem, ".txt"]`), without
+    /// building the name first.
+    pub fn entry_of(&mut self, parts: &[&str]) -> &mut Vec<u8> {
+        self.close_piece();
+        let start = self.names.len();
+        for part in parts {
+            self.names.push_str(part);
+        }
+        self.pieces.push(Piece {
+            bytes: self.bytes.len()..self.bytes.len(),
+            name: Some(start..self.names.len()),
+        });
+        self.open = true;
+        &mut self.bytes
+    }
+
+    /// Records that the format cannot express annotation `annotation_id` of the current
+    /// record, and why. It goes to the export's errors report; the rest of the record is
+    /// exported.
+    pub fn refuse(&mut self, annotation_id: &str, reason: &str) {
+        // A fragment of the report line: the pipeline adds where the record came from.
+        self.refusals.extend_from_slice(b"\"annotationId\":");
+        write_str(&mut self.refusals, annotation_id);
+        self.refusals.extend_from_slice(b",\"reason\":");
+        write_str(&mut self.refusals, reason);
+        self.refusals.push(b'\n');
+    }
+
+    /// The refusals of the current record, as JSON object members (one per line of
+    /// the returned bytes), since `begin_record`.
+    pub fn record_refusals(&self) -> &[u8] {
+        &self.refusals[self.mark.3..]
+    }
+
+    /// Every byte written since the last [`Out::clear`].
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The pieces, in order.
+    pub fn pieces(&self) -> &[Piece] {
+        &self.pieces
+    }
+
+    /// The name of an entry piece.
+    pub fn name(&self, piece: &Piece) -> Option<&str> {
+        piece.name.clone().map(|r| &self.names[r])
+    }
+
+    /// Records of the file written since the last clear.
+    pub fn records(&self) -> usize {
+        self.records
+    }
+
+    /// Empties the buffer, keeping its capacity.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.pieces.clear();
+        self.names.clear();
+        self.refusals.clear();
+        self.records = 0;
+        self.mark = (0, 0, 0, 0);
+        self.open = false;
+    }
+
+    /// Hands the bytes over and leaves an empty buffer of the same capacity behind.
+    pub fn take_bytes(&mut self) -> Vec<u8> {
+        let capacity = self.bytes.capacity();
+        std::mem::replace(&mut self.bytes, Vec::with_capacity(capacity))
+    }
+
+    fn close_piece(&mut self) {
+        if std::mem::take(&mut self.open) {
+            if let Some(piece) = self.pieces.last_mut() {
+                piece.bytes.end = self.bytes.len();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_separated_and_pieces_exclude_the_separator() {
+        let mut out = Out::new(b",\n");
+        for text in ["{1}", "{2}", "{3}"] {
+            out.begin_record();
+            out.record().extend_from_slice(text.as_bytes());
+            out.record().push(b' ');
+            out.end_record();
+        }
+        assert_eq!(out.bytes(), b"{1} ,\n{2} ,\n{3} ");
+        let texts: Vec<&[u8]> = out
+            .pieces()
+            .iter()
+            .map(|p| &out.bytes()[p.bytes.clone()])
+            .collect();
+        assert_eq!(texts, [&b"{1} "[..], b"{2} ", b"{3} "]);
+    }
+
+    #[test]
+    fn an_aborted_record_leaves_no_trace() {
+        let mut out = Out::new(b",");
+        out.begin_record();
+        out.record().extend_from_slice(b"a");
+        out.end_record();
+        out.begin_record();
+        out.record().extend_from_slice(b"half");
+        out.entry("x.txt").extend_from_slice(b"entry");
+        out.refuse("a1", "no");
+        out.abort_record();
+        out.begin_record();
+        out.record().extend_from_slice(b"b");
+        out.end_record();
+        assert_eq!(out.bytes(), b"a,b");
+        assert_eq!(out.pieces().len(), 2);
+        assert_eq!(out.records(), 2);
+        assert!(out.record_refusals().is_empty());
+    }
+
+    #[test]
+    fn entries_carry_their_names_and_refusals_are_json_members() {
+        let mut out = Out::new(b"");
+        out.begin_record();
+        out.entry("a/1.json").extend_from_slice(b"one");
+        out.entry("b/1.json").extend_from_slice(b"two");
+        out.refuse("ann \"7\"", "a point has no area");
+        let refusal = format!(
+            "{{{}}}",
+            String::from_utf8_lossy(out.record_refusals()).trim_end()
+        );
+        out.end_record();
+        let names: Vec<_> = out.pieces().iter().map(|p| out.name(p).unwrap()).collect();
+        assert_eq!(names, ["a/1.json", "b/1.json"]);
+        assert_eq!(&out.bytes()[out.pieces()[1].bytes.clone()], b"two");
+        let parsed: serde_json::Value = serde_json::from_str(&refusal).unwrap();
+        assert_eq!(parsed["annotationId"], "ann \"7\"");
+        assert_eq!(parsed["reason"], "a point has no area");
+    }
+}
