@@ -274,6 +274,68 @@ impl Stack {
     }
 }
 
+/// `GET /v1/exports/{id}/download?file=NAME` as `email`.
+impl Stack {
+    pub async fn download_file(
+        &self,
+        id: &str,
+        email: &str,
+        file: &str,
+    ) -> (u16, http::HeaderMap, serde_json::Value) {
+        self.call(
+            "GET",
+            &format!("/v1/exports/{id}/download?file={file}"),
+            Some(email),
+            &[],
+            "",
+        )
+        .await
+    }
+
+    /// The presigned URL the download route redirects `file` to.
+    pub async fn download_url(&self, id: &str, file: &str) -> String {
+        let (status, headers, json) = self.download_file(id, MANAGER, file).await;
+        assert_eq!(status, 302, "{file}: {json}");
+        headers["location"].to_str().unwrap().to_owned()
+    }
+}
+
+/// POSTs an export as the manager and returns its id.
+pub async fn request(stack: &Stack, project: &str, body: &str) -> String {
+    let (status, headers, json) = stack
+        .call(
+            "POST",
+            &format!("/v1/projects/{project}/exports"),
+            Some(MANAGER),
+            &[],
+            body,
+        )
+        .await;
+    assert_eq!(status, 202, "{json}");
+    let id = json["id"].as_str().unwrap().to_owned();
+    assert_eq!(headers["location"], format!("/v1/exports/{id}"));
+    id
+}
+
+/// Takes the next export message off the real queue and runs the worker on it.
+pub async fn run_worker(stack: &Stack) -> (String, labelport_core::worker::Outcome) {
+    let body = stack
+        .receive(&stack.export_queue)
+        .await
+        .expect("an export message was queued");
+    let outcome = stack.worker.handle(&body).await.unwrap();
+    (body, outcome)
+}
+
+pub async fn run_notifier(stack: &Stack) -> (String, labelport_core::notify::NotifyOutcome) {
+    let body = stack
+        .receive(&stack.notify_queue)
+        .await
+        .expect("a notify message was queued");
+    let outcome = stack.notifier.handle(&body).await.unwrap();
+    (body, outcome)
+}
+
 /// The request context API Gateway's JWT authorizer attaches, with one `email` claim.
 pub fn claims_context(email: &str) -> lambda_http::request::RequestContext {
     let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();

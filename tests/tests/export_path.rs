@@ -7,49 +7,15 @@ use labelport_core::notify::NotifyOutcome;
 use labelport_core::worker::Outcome;
 use labelport_generate::{Config, SourceCompression};
 use labelport_model::{Mode, ProjectState};
-use labelport_tests::{python, sent_emails, Stack, LABELER, MANAGER};
+use labelport_tests::{
+    python, request, run_notifier, run_worker, sent_emails, Stack, LABELER, MANAGER,
+};
 use std::sync::Arc;
 
 fn config(project: &str, mode: Mode, tasks: u64) -> Config {
     let mut config = Config::new(project, mode, tasks, 7);
     config.tasks_per_file = tasks / 3 + 1;
     config
-}
-
-/// POSTs an export as the manager and returns its id.
-async fn request(stack: &Stack, project: &str, body: &str) -> String {
-    let (status, headers, json) = stack
-        .call(
-            "POST",
-            &format!("/v1/projects/{project}/exports"),
-            Some(MANAGER),
-            &[],
-            body,
-        )
-        .await;
-    assert_eq!(status, 202, "{json}");
-    let id = json["id"].as_str().unwrap().to_owned();
-    assert_eq!(headers["location"], format!("/v1/exports/{id}"));
-    id
-}
-
-/// Takes the next export message off the real queue and runs the worker on it.
-async fn run_worker(stack: &Stack) -> (String, Outcome) {
-    let body = stack
-        .receive(&stack.export_queue)
-        .await
-        .expect("an export message was queued");
-    let outcome = stack.worker.handle(&body).await.unwrap();
-    (body, outcome)
-}
-
-async fn run_notifier(stack: &Stack) -> (String, NotifyOutcome) {
-    let body = stack
-        .receive(&stack.notify_queue)
-        .await
-        .expect("a notify message was queued");
-    let outcome = stack.notifier.handle(&body).await.unwrap();
-    (body, outcome)
 }
 
 #[tokio::test(flavor = "multi_thread")]

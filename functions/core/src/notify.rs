@@ -179,16 +179,16 @@ pub fn compose(job: &Job, recipients: &[String], api_url: &str) -> Email {
                 (
                     format!("{download}?file={}", f.name),
                     format!(
-                        "{} malformed lines were skipped and {} annotations could not be expressed in {format}",
+                        "Source lines skipped as malformed: {}. Annotations {format} cannot express: {}",
                         p.lines_skipped, p.annotations_refused
                     ),
                 )
             });
             let (report_text, report_html) = match &report {
                 Some((link, counts)) => (
-                    format!("\n{counts}; each is listed in the errors report: {link}\n"),
+                    format!("\n{counts}. Each is listed in the errors report: {link}\n"),
                     format!(
-                        "<p>{}; each is listed in the <a href=\"{link}\">errors report</a>.</p>",
+                        "<p>{}. Each is listed in the <a href=\"{link}\">errors report</a>.</p>",
                         html_escape(counts)
                     ),
                 ),

@@ -1,0 +1,349 @@
+//! The formats beyond one stream, end to end against the AWS emulator: requested through
+//! the API (and the S3 drop), written by the worker into multipart uploads, listed by the
+//! status, downloaded through `?file=`, and read back by readers labelport did not write
+//! (Python's json and zipfile, libjq, requests).
+#![allow(clippy::unwrap_used)]
+
+use labelport_core::job::JobState;
+use labelport_core::notify::NotifyOutcome;
+use labelport_core::worker::Outcome;
+use labelport_generate::{self as generate, Config};
+use labelport_model::Mode;
+use labelport_tests::{python, request, run_notifier, run_worker, sent_emails, Stack, MANAGER};
+use serde_json::Value;
+
+fn config(project: &str, mode: Mode, tasks: u64) -> Config {
+    let mut config = Config::new(project, mode, tasks, 5);
+    config.tasks_per_file = tasks / 3 + 1;
+    config
+}
+
+/// Requests an export, runs the worker and the notifier, and returns its status.
+async fn export(stack: &Stack, project: &str, body: &str) -> (String, Value) {
+    let id = request(stack, project, body).await;
+    assert_eq!(run_worker(stack).await.1, Outcome::Ran(JobState::Succeeded));
+    run_notifier(stack).await;
+    let (status, _, json) = stack.status(&id, MANAGER).await;
+    assert_eq!(
+        (status, json["state"].as_str()),
+        (200, Some("SUCCEEDED")),
+        "{json}"
+    );
+    (id, json)
+}
+
+fn files(status: &Value) -> Vec<Value> {
+    status["result"]["files"].as_array().unwrap().clone()
+}
+
+fn name(file: &Value) -> &str {
+    file["name"].as_str().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_family_read_back_by_json_jq_and_byte_for_byte() {
+    let stack = Stack::new().await;
+    let dir = stack.seed(&config("family", Mode::Entity, 1500)).await;
+    let dir = dir.to_str().unwrap();
+
+    // JSON, legacy structure with stage history: Python's json.load reads the whole file.
+    let (id, status) = export(
+        &stack,
+        "family",
+        r#"{"format":"JSON","structure":"legacy","fields":{"stageHistory":true}}"#,
+    )
+    .await;
+    let json_file = &files(&status)[0];
+    assert!(name(json_file).ends_with(".json"), "{json_file}");
+    assert_eq!(json_file["contentType"], "application/json");
+    assert_eq!(status["result"]["manifest"]["structure"], "legacy");
+    let url = stack.download_url(&id, name(json_file)).await;
+    let out = python(
+        "check_formats.py",
+        &["json", &url, dir, "--legacy", "--stage-history"],
+    );
+    assert_eq!(
+        out.trim(),
+        format!("{} elements match", status["progress"]["tasksExported"])
+    );
+
+    // NDJSON_SPLIT: several parts, each within its limits, re-joined by jq, and equal
+    // byte for byte to the NDJSON export of the same tasks.
+    let (split_id, split) = export(
+        &stack,
+        "family",
+        r#"{"format":"NDJSON_SPLIT","split":{"maxFileBytes":400000,"maxTasksPerFile":400}}"#,
+    )
+    .await;
+    let parts = files(&split);
+    assert!(parts.len() >= 3, "{split}");
+    let mut urls = Vec::new();
+    let mut joined = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        assert!(
+            name(part).ends_with(&format!("-{:05}.ndjson", i + 1)),
+            "{part}"
+        );
+        assert_eq!(part["role"], "export");
+        urls.push(stack.download_url(&split_id, name(part)).await);
+        joined.extend(stack.get(part["key"].as_str().unwrap()).await.unwrap());
+    }
+    let mut args = vec![
+        "ndjson-parts",
+        dir,
+        "--max-bytes",
+        "400000",
+        "--max-tasks",
+        "400",
+    ];
+    args.extend(urls.iter().map(String::as_str));
+    let out = python("check_formats.py", &args);
+    assert!(
+        out.contains(&format!("in {} parts match", parts.len())),
+        "{out}"
+    );
+    let (_, whole) = export(&stack, "family", r#"{"format":"NDJSON"}"#).await;
+    let whole = stack
+        .get(files(&whole)[0]["key"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        whole == joined,
+        "the parts concatenated are the NDJSON export"
+    );
+
+    // NATIVE: every source record, as it was, preview tasks aside.
+    let (native_id, native) = export(&stack, "family", r#"{"format":"NATIVE"}"#).await;
+    let url = stack
+        .download_url(&native_id, name(&files(&native)[0]))
+        .await;
+    let out = python("check_formats.py", &["native", &url, dir]);
+    assert!(out.contains("match their source byte for byte"), "{out}");
+    assert_eq!(native["result"]["manifest"]["taskSchemaVersion"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compressed_download_saves_exactly_the_listed_bytes() {
+    let stack = Stack::new().await;
+    stack
+        .seed(&config("zipped", Mode::Classification, 600))
+        .await;
+    let (id, status) = export(
+        &stack,
+        "zipped",
+        r#"{"format":"NDJSON_SPLIT","compression":"zstd","split":{"maxTasksPerFile":100}}"#,
+    )
+    .await;
+    for file in files(&status) {
+        assert!(name(&file).ends_with(".ndjson.zst"), "{file}");
+        let url = stack.download_url(&id, name(&file)).await;
+        let size = file["bytes"].to_string();
+        python(
+            "check_formats.py",
+            &[
+                "download",
+                &url,
+                file["sha256"].as_str().unwrap(),
+                &size,
+                "application/zstd",
+            ],
+        );
+    }
+    let (status, _, json) = stack.download_file(&id, MANAGER, "nope.ndjson").await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (404, Some("FILE_NOT_FOUND"))
+    );
+    assert_eq!(json["error"]["field"], "file");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("-00001.ndjson.zst"),
+        "{json}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_simple_is_a_zip_of_more_than_65535_entries_that_zipfile_tests_clean() {
+    let stack = Stack::new().await;
+    let cfg = config("docs", Mode::Document, 30_500);
+    let dir = stack.seed(&cfg).await;
+    // One document per task plus each labeler's last work on it.
+    let entries: usize = (0..cfg.tasks)
+        .map(|i| generate::task(&cfg, i))
+        .filter(|t| !t.preview)
+        .map(|t| {
+            let mut labelers: Vec<_> = t
+                .submissions
+                .iter()
+                .filter_map(|s| s.labeler.clone())
+                .collect();
+            labelers.sort();
+            labelers.dedup();
+            1 + labelers.len()
+        })
+        .sum();
+    assert!(
+        entries > 65_535,
+        "{entries} entries do not reach Zip64's entry count"
+    );
+    let (id, status) = export(&stack, "docs", r#"{"format":"JSON_SIMPLE"}"#).await;
+    let zip = &files(&status)[0];
+    assert!(
+        name(zip).starts_with("docs-json-simple-") && name(zip).ends_with(".zip"),
+        "{zip}"
+    );
+    assert_eq!(zip["contentType"], "application/zip");
+    assert!(
+        status["progress"]["bytesSpooled"].as_u64().unwrap() > 0,
+        "the directory was spooled"
+    );
+    let url = stack.download_url(&id, name(zip)).await;
+    let out = python(
+        "check_formats.py",
+        &[
+            "json-simple",
+            &url,
+            dir.to_str().unwrap(),
+            "--entries",
+            &entries.to_string(),
+        ],
+    );
+    assert!(out.starts_with(&format!("{entries} entries")), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_errors_report_lists_what_was_skipped_or_left_out_and_the_email_links_it() {
+    let stack = Stack::new().await;
+    let cfg = config("faulty", Mode::Entity, 300);
+    let dir = stack.seed(&cfg).await;
+    // A fault in the second task file, on its 7th line.
+    let key = "projects/faulty/tasks/part-00001.ndjson";
+    let mut text = String::from_utf8(stack.get(key).await.unwrap()).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[6] = r#"{"id":"t-broken","asset":{"url":"u"},"state":"finished"}"#;
+    text = lines.join("\n") + "\n";
+    stack.put(key, text.into_bytes()).await;
+
+    let (id, status) = export(
+        &stack,
+        "faulty",
+        r#"{"format":"JSON_SIMPLE","invalidLines":"skip","delivery":{"method":"EMAIL"}}"#,
+    )
+    .await;
+    let progress = &status["progress"];
+    assert_eq!(progress["linesSkipped"], 1);
+    // JSON_SIMPLE has no relations: each one in a document or a labeler's work is refused.
+    let refused = progress["annotationsRefused"].as_u64().unwrap();
+    assert!(refused > 0, "{progress}");
+    let all = files(&status);
+    let report = all.last().unwrap();
+    assert_eq!(
+        (name(report), report["role"].as_str()),
+        ("errors.ndjson", Some("errors"))
+    );
+    let url = stack.download_url(&id, "errors.ndjson").await;
+    python(
+        "check_formats.py",
+        &[
+            "report",
+            &url,
+            "--skipped",
+            &format!("{key}:7"),
+            "--refused",
+            &refused.to_string(),
+        ],
+    );
+    assert!(dir.exists());
+
+    let emails: Vec<_> = sent_emails()
+        .into_iter()
+        .filter(|m| m["body"].to_string().contains(&id))
+        .collect();
+    assert_eq!(emails.len(), 1);
+    let body = emails[0]["body"].to_string();
+    assert!(
+        body.contains(&format!("/v1/exports/{id}/download?file=errors.ndjson")),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!(
+            "Source lines skipped as malformed: 1. Annotations JSON_SIMPLE cannot express: {refused}."
+        )),
+        "{body}"
+    );
+
+    // An export with nothing to report has no report.
+    stack.seed(&config("clean", Mode::Entity, 100)).await;
+    let (_, clean) = export(
+        &stack,
+        "clean",
+        r#"{"format":"NDJSON","invalidLines":"skip"}"#,
+    )
+    .await;
+    assert!(
+        files(&clean).iter().all(|f| f["role"] == "export"),
+        "{clean}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_request_can_ask_for_any_format_and_its_options() {
+    let stack = Stack::new().await;
+    stack.seed(&config("dropped", Mode::Token, 200)).await;
+    stack
+        .s3
+        .put_object()
+        .bucket(&stack.bucket)
+        .key("requests/dropped/split.json")
+        .metadata("requested-by", MANAGER)
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(
+            br#"{"format":"NDJSON_SPLIT","split":{"maxTasksPerFile":25}}"#,
+        ))
+        .send()
+        .await
+        .unwrap();
+    let outcome = stack
+        .api
+        .accept_dropped_request("requests/dropped/split.json")
+        .await
+        .unwrap();
+    let labelport_core::api::DropOutcome::Accepted(id) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        run_worker(&stack).await.1,
+        Outcome::Ran(JobState::Succeeded)
+    );
+    assert_eq!(run_notifier(&stack).await.1, NotifyOutcome::MarkedAvailable);
+    let (_, _, status) = stack.status(&id, MANAGER).await;
+    let parts = files(&status);
+    let exported = status["progress"]["tasksExported"].as_u64().unwrap();
+    assert_eq!(parts.len() as u64, exported.div_ceil(25), "{status}");
+
+    // A bad option in a dropped file is refused with its path, in the response file.
+    stack
+        .s3
+        .put_object()
+        .bucket(&stack.bucket)
+        .key("requests/dropped/bad.json")
+        .metadata("requested-by", MANAGER)
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(
+            br#"{"format":"NDJSON_SPLIT","split":{"maxTasksPerFile":0}}"#,
+        ))
+        .send()
+        .await
+        .unwrap();
+    stack
+        .api
+        .accept_dropped_request("requests/dropped/bad.json")
+        .await
+        .unwrap();
+    let response: Value =
+        serde_json::from_slice(&stack.get("responses/dropped/bad.json").await.unwrap()).unwrap();
+    assert_eq!(
+        response["error"]["field"], "split.maxTasksPerFile",
+        "{response}"
+    );
+}
