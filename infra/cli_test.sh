@@ -44,6 +44,21 @@ ok "JSON_SIMPLE: the ZIP tests clean in zipfile and holds every document"
 grep -q "errors report" "$data/log" || fail "the command does not point at the report"
 ok "relations JSON_SIMPLE cannot hold are listed in ents.errors.ndjson"
 
+# A task file that is one JSON array (pretty-printed, gzip) reads like its lines.
+arr="$data/projects/arr"
+mkdir -p "$arr/tasks"
+cp "$ents/project.json" "$arr/"
+"$PYTHON" - "$ents/tasks" "$arr/tasks/all.json.gz" <<'PY'
+import gzip, json, os, sys
+folder, out = sys.argv[1], sys.argv[2]
+tasks = [json.loads(line) for name in sorted(os.listdir(folder)) for line in open(os.path.join(folder, name)) if line.strip()]
+with gzip.open(out, "wt") as f:
+    json.dump(tasks, f, indent=2)
+PY
+"$bin" export --project "$arr" --format ndjson --out "$data/from-array.ndjson" 2> "$data/log"
+cmp -s "$data/from-array.ndjson" "$data/whole.ndjson" || fail "a JSON array source exports differently from its lines"
+ok "a task file that is one JSON array (all.json.gz) exports like the same tasks as lines"
+
 if "$bin" export --project "$ents" --format json_simple --compression gzip --out "$data/x.zip" 2> "$data/log"; then
   fail "a ZIP with gzip was accepted"
 fi

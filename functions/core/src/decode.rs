@@ -4,12 +4,16 @@
 //! [`crate::source`].
 
 use labelport_model::Task;
+use std::ops::Range;
 
 /// How a source is cut into records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
     /// One record per line (`\n`, optionally `\r\n`); blank lines are not records.
     Lines,
+    /// The elements of one top-level JSON array, however they are laid out on lines
+    /// (a tool's whole-project export): read element by element, never whole.
+    JsonArray,
 }
 
 /// Why one record could not be decoded.
@@ -87,5 +91,289 @@ impl Decoder for NativeDecoder {
 
     fn is_native(&self) -> bool {
         true
+    }
+}
+
+/// The task record v1, as the elements of one JSON array (`*.json`): a platform's dump
+/// of its tasks. Read element by element ([`ArrayScanner`]), in flat memory.
+pub struct NativeArrayDecoder;
+
+impl Decoder for NativeArrayDecoder {
+    fn framing(&self) -> Framing {
+        Framing::JsonArray
+    }
+
+    fn decode<'a>(&self, text: Option<&'a str>, bytes: &'a [u8]) -> Result<Task<'a>, DecodeError> {
+        NativeDecoder.decode(text, bytes)
+    }
+
+    fn is_native(&self) -> bool {
+        true
+    }
+}
+
+/// Where an [`ArrayScanner`] is in the array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Before the opening `[`.
+    Before,
+    /// Inside the array, between elements (after `[` or `,`).
+    Between,
+    /// Inside an element.
+    Element,
+    /// After an element, before `,` or `]`.
+    AfterElement,
+    /// After the closing `]`.
+    After,
+}
+
+/// Finds the elements of a top-level JSON array in a byte stream that arrives in
+/// pieces, without parsing them: it tracks only strings, escapes and nesting depth.
+/// The reader thread feeds it each block; elements are then decoded on every core.
+///
+/// ```
+/// use labelport_core::decode::ArrayScanner;
+/// let mut scanner = ArrayScanner::default();
+/// let data = br#" [ {"a": "]"}, 2 ,{"b":[1,{}]"#;
+/// let mut found = Vec::new();
+/// scanner.scan(data, &mut found).unwrap();
+/// let texts: Vec<&[u8]> = found.iter().map(|r| &data[r.clone()]).collect();
+/// assert_eq!(texts, [&br#"{"a": "]"}"#[..], b"2"]);
+/// assert_eq!(scanner.pending_from(), Some(18)); // `{"b":[1,{}]` is not closed yet
+/// ```
+#[derive(Debug, Clone)]
+pub struct ArrayScanner {
+    place: Place,
+    depth: u32,
+    in_string: bool,
+    escape: bool,
+    /// Where the current element starts, in the buffer being scanned.
+    start: usize,
+    /// How far the buffer has been scanned.
+    scanned: usize,
+}
+
+impl Default for ArrayScanner {
+    fn default() -> Self {
+        ArrayScanner {
+            place: Place::Before,
+            depth: 0,
+            in_string: false,
+            escape: false,
+            start: 0,
+            scanned: 0,
+        }
+    }
+}
+
+impl ArrayScanner {
+    /// Scans `data` from where the last call stopped (the caller only appends to it),
+    /// and pushes the range of every element completed. An error is a byte that cannot
+    /// be there, with its offset.
+    pub fn scan(
+        &mut self,
+        data: &[u8],
+        found: &mut Vec<Range<usize>>,
+    ) -> Result<(), (usize, String)> {
+        let mut i = self.scanned;
+        while i < data.len() {
+            let b = data[i];
+            if self.place == Place::Element {
+                if self.in_string {
+                    // Jump to the next quote or backslash: strings are most of the bytes.
+                    if self.escape {
+                        self.escape = false;
+                    } else if let Some(j) = memchr::memchr2(b'"', b'\\', &data[i..]) {
+                        i += j;
+                        if data[i] == b'\\' {
+                            self.escape = true;
+                        } else {
+                            self.in_string = false;
+                            if self.depth == 0 {
+                                self.close(i + 1, found);
+                            }
+                        }
+                    } else {
+                        i = data.len();
+                        continue;
+                    }
+                } else {
+                    match b {
+                        b'"' => self.in_string = true,
+                        b'{' | b'[' => self.depth += 1,
+                        b'}' | b']' if self.depth > 0 => {
+                            self.depth -= 1;
+                            if self.depth == 0 {
+                                self.close(i + 1, found);
+                            }
+                        }
+                        // A scalar element ends where the array goes on.
+                        b',' | b']' if self.depth == 0 => {
+                            let end = trim_end(data, self.start, i);
+                            found.push(self.start..end);
+                            self.place = Place::AfterElement;
+                            continue; // the `,` or `]` is the array's
+                        }
+                        b' ' | b'\t' | b'\r' | b'\n' if self.depth == 0 => {
+                            self.close(i, found);
+                        }
+                        _ => {}
+                    }
+                }
+                i += 1;
+                continue;
+            }
+            match (self.place, b) {
+                (_, b' ' | b'\t' | b'\r' | b'\n') => {}
+                (Place::Before, b'[') => self.place = Place::Between,
+                (Place::Between, b']') | (Place::AfterElement, b']') => self.place = Place::After,
+                (Place::AfterElement, b',') => self.place = Place::Between,
+                (Place::Between, b',') => return Err((i, "an empty array element".into())),
+                (Place::Between, _) => {
+                    self.place = Place::Element;
+                    self.start = i;
+                    self.depth = 0;
+                    match b {
+                        b'"' => self.in_string = true,
+                        b'{' | b'[' => self.depth = 1,
+                        _ => {}
+                    }
+                }
+                (Place::Before, _) => {
+                    return Err((i, "expected `[`: the file is not a JSON array".into()))
+                }
+                (Place::AfterElement, _) => {
+                    return Err((i, "expected `,` or `]` after an array element".into()))
+                }
+                (Place::After, _) => return Err((i, "text after the end of the array".into())),
+                (Place::Element, _) => {}
+            }
+            i += 1;
+        }
+        self.scanned = data.len();
+        Ok(())
+    }
+
+    fn close(&mut self, end: usize, found: &mut Vec<Range<usize>>) {
+        found.push(self.start..end);
+        self.place = Place::AfterElement;
+    }
+
+    /// Where the element not yet complete starts (`None`: every byte so far belongs to
+    /// complete elements or to the array's punctuation).
+    pub fn pending_from(&self) -> Option<usize> {
+        (self.place == Place::Element).then_some(self.start)
+    }
+
+    /// The caller dropped the first `cut` bytes of its buffer: shift positions.
+    pub fn rebase(&mut self, cut: usize) {
+        self.scanned = self.scanned.saturating_sub(cut);
+        self.start = self.start.saturating_sub(cut);
+    }
+
+    /// At the end of the source: the array must have been closed.
+    pub fn finish(&self) -> Result<(), String> {
+        match self.place {
+            Place::After => Ok(()),
+            Place::Before => Err("the file is empty, not a JSON array".into()),
+            _ => Err("the file ends inside the JSON array".into()),
+        }
+    }
+}
+
+/// `end` moved back over trailing whitespace, not before `start`.
+fn trim_end(data: &[u8], start: usize, mut end: usize) -> usize {
+    while end > start && data[end - 1].is_ascii_whitespace() {
+        end -= 1;
+    }
+    end
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Feeds `text` to a scanner `step` bytes at a time, as blocks arrive.
+    fn elements(text: &str, step: usize) -> Result<Vec<String>, String> {
+        let data = text.as_bytes();
+        let mut scanner = ArrayScanner::default();
+        let mut found = Vec::new();
+        let mut end = 0;
+        while end < data.len() {
+            end = (end + step).min(data.len());
+            scanner
+                .scan(&data[..end], &mut found)
+                .map_err(|(at, m)| format!("{at}: {m}"))?;
+        }
+        scanner.finish()?;
+        Ok(found.iter().map(|r| text[r.clone()].to_owned()).collect())
+    }
+
+    #[test]
+    fn elements_are_found_whatever_the_layout_and_however_the_bytes_arrive() {
+        let text = "[\n  {\"id\": \"a,]}\\\"\", \"n\": [1, [2]]},\n  \"s\\\\\" , -1.5e3,\ntrue ,null,[],{}\n]\n";
+        let want = [
+            r#"{"id": "a,]}\"", "n": [1, [2]]}"#,
+            r#""s\\""#,
+            "-1.5e3",
+            "true",
+            "null",
+            "[]",
+            "{}",
+        ];
+        for step in [1, 2, 3, 7, 1000] {
+            assert_eq!(elements(text, step).unwrap(), want, "step {step}");
+        }
+        for text in ["[]", " [ ] ", "[\n]\n"] {
+            assert!(elements(text, 1).unwrap().is_empty(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn what_is_not_one_array_is_an_error_with_its_offset() {
+        assert_eq!(
+            elements("{\"a\":1}", 4).unwrap_err(),
+            "0: expected `[`: the file is not a JSON array"
+        );
+        assert_eq!(
+            elements("[1,,2]", 4).unwrap_err(),
+            "3: an empty array element"
+        );
+        assert_eq!(
+            elements("[{} {}]", 4).unwrap_err(),
+            "4: expected `,` or `]` after an array element"
+        );
+        assert_eq!(
+            elements("[1] x", 4).unwrap_err(),
+            "4: text after the end of the array"
+        );
+        assert_eq!(
+            elements("[{\"a\":1}", 4).unwrap_err(),
+            "the file ends inside the JSON array"
+        );
+        assert_eq!(
+            elements("  ", 4).unwrap_err(),
+            "the file is empty, not a JSON array"
+        );
+    }
+
+    #[test]
+    fn pending_and_rebase_let_the_reader_carry_a_partial_element() {
+        let mut scanner = ArrayScanner::default();
+        let mut found = Vec::new();
+        let mut buffer = br#"[{"a":1},{"b":"#.to_vec();
+        scanner.scan(&buffer, &mut found).unwrap();
+        assert_eq!(found, vec![Range { start: 1, end: 8 }]);
+        let cut = scanner.pending_from().unwrap();
+        assert_eq!(cut, 9);
+        buffer.drain(..cut);
+        scanner.rebase(cut);
+        buffer.extend_from_slice(br#"2}]"#);
+        found.clear();
+        scanner.scan(&buffer, &mut found).unwrap();
+        assert_eq!(found, vec![Range { start: 0, end: 7 }]);
+        assert_eq!(&buffer[0..7], br#"{"b":2}"#);
+        scanner.finish().unwrap();
     }
 }

@@ -14,7 +14,7 @@
 
 use crate::ports::BoxError;
 use labelport_encoders::{Compression, Container, Encoder, Out};
-use labelport_output::{prepare, Method, Prepared, Spool, SpoolError, ZipError, ZipWriter};
+use labelport_output::{Deflater, Method, Prepared, Spool, SpoolError, ZipError, ZipWriter};
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -145,12 +145,48 @@ pub struct Sealed {
     pub packed: Vec<u8>,
     /// `Zip`: each entry's checksum and sizes, and its data in `packed`.
     pub entries: Vec<(Prepared, Range<usize>)>,
+    /// Each held-back section's bytes compressed as one member (empty when the export
+    /// is not compressed: the `Out` has them).
+    pub held: Vec<Vec<u8>>,
 }
 
-/// Finishes a block on the encoder thread that wrote it.
-pub fn seal(out: Out, container: Container, compression: Compression) -> Sealed {
+impl Sealed {
+    /// Held-back section `section` as stored, and its element count.
+    fn held(&self, section: usize, compression: Compression) -> (&[u8], usize) {
+        let (plain, elements) = self.out.held_bytes(section);
+        if compression == Compression::None {
+            (plain, elements)
+        } else {
+            (
+                self.held.get(section).map_or(&[][..], Vec::as_slice),
+                elements,
+            )
+        }
+    }
+}
+
+/// Finishes a block on the encoder thread that wrote it, with that thread's
+/// `deflater`. `held_sections`: the encoder's [`Encoder::held_sections`].
+pub fn seal(
+    out: Out,
+    container: Container,
+    compression: Compression,
+    held_sections: usize,
+    deflater: &mut Deflater,
+) -> Sealed {
     let mut packed = Vec::new();
     let mut entries = Vec::new();
+    let mut held = Vec::new();
+    if compression != Compression::None {
+        for section in 0..held_sections {
+            let mut member = Vec::new();
+            let (plain, _) = out.held_bytes(section);
+            if !plain.is_empty() {
+                compression.compress_block(plain, &mut member);
+            }
+            held.push(member);
+        }
+    }
     match container {
         Container::File { .. } | Container::Parts { .. } => {
             if compression != Compression::None && !out.bytes().is_empty() {
@@ -163,7 +199,7 @@ pub fn seal(out: Out, container: Container, compression: Compression) -> Sealed 
             entries.reserve(out.pieces().len());
             for piece in out.pieces() {
                 let start = packed.len();
-                let prepared = prepare(
+                let prepared = deflater.prepare(
                     &out.bytes()[piece.bytes.clone()],
                     Method::Deflated,
                     &mut packed,
@@ -176,6 +212,7 @@ pub fn seal(out: Out, container: Container, compression: Compression) -> Sealed 
         out,
         packed,
         entries,
+        held,
     }
 }
 
@@ -193,6 +230,8 @@ pub struct Assembler<'a> {
     bytes_in_file: u64,
     zip: Option<ZipWriter>,
     zip_spooled: u64,
+    /// Held-back sections: each one's spool and element count so far.
+    held: Vec<(Option<Spool>, u64)>,
     report: Option<Spool>,
     report_lines: u64,
     scratch: Vec<u8>,
@@ -223,6 +262,11 @@ impl<'a> Assembler<'a> {
         modified_unix_secs: u64,
     ) -> Result<Self, OutputError> {
         let container = encoder.container();
+        if encoder.held_sections() > 0 && !matches!(container, Container::File { .. }) {
+            return Err(OutputError::Refused(
+                "a format that holds sections back writes one file".to_owned(),
+            ));
+        }
         let mut assembler = Assembler {
             files,
             encoder,
@@ -236,6 +280,7 @@ impl<'a> Assembler<'a> {
             bytes_in_file: 0,
             zip: None,
             zip_spooled: 0,
+            held: (0..encoder.held_sections()).map(|_| (None, 0)).collect(),
             report: None,
             report_lines: 0,
             scratch: Vec::new(),
@@ -270,6 +315,7 @@ impl<'a> Assembler<'a> {
             };
             spool.write(report)?;
         }
+        self.hold(block)?;
         match self.container {
             Container::File { .. } => self.whole_block(block),
             Container::Parts {
@@ -284,8 +330,25 @@ impl<'a> Assembler<'a> {
     /// Closes the last file, writes the errors report if there is one, and says what
     /// was written.
     pub fn finish(mut self) -> Result<Written, OutputError> {
+        let mut bytes_spooled = 0;
         match self.container {
-            Container::File { .. } => self.close_file()?,
+            Container::File { .. } => {
+                for section in 0..self.held.len() {
+                    let mut opening = Vec::new();
+                    self.encoder.section_opening(section, &mut opening);
+                    self.emit(&opening, false)?;
+                    if let Some(mut spool) = self.held[section].0.take() {
+                        bytes_spooled += spool.len();
+                        let files = &mut *self.files;
+                        spool
+                            .drain_into(&mut |b: &[u8]| {
+                                files.write(b).map_err(std::io::Error::other)
+                            })
+                            .map_err(|e| OutputError::Sink(Box::new(e)))?;
+                    }
+                }
+                self.close_file()?
+            }
             Container::Parts { .. } => {
                 // An export with no records still has one (empty) part to download.
                 if !self.file_open {
@@ -296,7 +359,13 @@ impl<'a> Assembler<'a> {
             Container::Zip => {
                 let mut closing = Out::new(b"");
                 self.encoder.closing_entries(&mut closing);
-                let sealed = seal(closing, Container::Zip, Compression::None);
+                let sealed = seal(
+                    closing,
+                    Container::Zip,
+                    Compression::None,
+                    0,
+                    &mut Deflater::new(),
+                );
                 self.zip_block(&sealed)?;
                 if let Some(zip) = self.zip.take() {
                     self.zip_spooled = zip.spooled_bytes();
@@ -305,7 +374,6 @@ impl<'a> Assembler<'a> {
                 }
             }
         }
-        let mut bytes_spooled = 0;
         if let Some(mut report) = self.report.take() {
             bytes_spooled += report.len();
             self.begin(REPORT_NAME.to_owned(), "application/x-ndjson".to_owned())?;
@@ -327,6 +395,36 @@ impl<'a> Assembler<'a> {
 }
 
 impl Assembler<'_> {
+    /// Spools the block's elements of each held-back section.
+    fn hold(&mut self, block: &Sealed) -> Result<(), OutputError> {
+        for section in 0..self.held.len() {
+            let (bytes, elements) = block.held(section, self.compression);
+            if elements == 0 {
+                continue;
+            }
+            if self.held[section].0.is_none() {
+                let spool = Spool::new(self.limits.spool_dir.as_deref(), self.limits.spool_limit)
+                    .map_err(|e| OutputError::Sink(Box::new(e)))?;
+                self.held[section].0 = Some(spool);
+            }
+            let separator = self.encoder.separator();
+            let mut joint = Vec::new();
+            if self.held[section].1 > 0 && !separator.is_empty() {
+                if self.compression == Compression::None {
+                    joint.extend_from_slice(separator);
+                } else {
+                    self.compression.compress_block(separator, &mut joint);
+                }
+            }
+            if let (Some(spool), _) = &mut self.held[section] {
+                spool.write(&joint)?;
+                spool.write(bytes)?;
+            }
+            self.held[section].1 += elements as u64;
+        }
+        Ok(())
+    }
+
     fn begin(&mut self, name: String, content_type: String) -> Result<(), OutputError> {
         self.files
             .start(&name, &content_type)

@@ -12,7 +12,7 @@
 //! reader takes one per block and the caller returns it once the block is written, so
 //! no more than `2 × threads + 2` blocks are ever in memory, whatever the export's size.
 
-use crate::decode::{DecodeError, Decoder, Framing};
+use crate::decode::{ArrayScanner, DecodeError, Decoder, Framing};
 use crate::error::Failure;
 use crate::filter::TaskFilter;
 use crate::job::{Progress, SkippedLine};
@@ -20,8 +20,10 @@ use crate::output::{seal, Assembler, Files, OutputError, OutputLimits, Sealed, W
 use crate::request::InvalidLines;
 use labelport_encoders::json_text::{write_int, write_str};
 use labelport_encoders::{Compression, Container, Encoder, Out, Record};
+use labelport_output::Deflater;
 use std::collections::BTreeMap;
 use std::io::{self, Read};
+use std::ops::Range;
 use std::sync::Arc;
 
 /// At most this many skipped lines are listed in a result (the errors report has all).
@@ -215,8 +217,10 @@ struct Block {
     file: Arc<str>,
     decoder: &'static dyn Decoder,
     first_line: u64,
-    /// Lines in every source before this block: the first record's ordinal base.
-    lines_before: u64,
+    /// The ordinal of the block's first line (line files) or element (array files).
+    first_ordinal: u64,
+    /// Array files: each element's bytes in `data`. Line files: empty.
+    records: Vec<Range<usize>>,
     data: Vec<u8>,
     /// The last block of its file: counts a finished file.
     last_of_file: bool,
@@ -272,9 +276,17 @@ where
             let done_tx = done_tx.clone();
             scope.spawn(move || {
                 let capacity = options.block_size + options.block_size / 2;
+                let mut deflater = Deflater::new();
                 for block in block_rx.iter() {
-                    let encoded =
-                        encode_block(&block, encoder, container, filter, options, capacity);
+                    let encoded = encode_block(
+                        &block,
+                        encoder,
+                        container,
+                        filter,
+                        options,
+                        capacity,
+                        &mut deflater,
+                    );
                     if done_tx.send(encoded).is_err() {
                         break;
                     }
@@ -337,7 +349,8 @@ where
     S: Iterator<Item = Result<Source, PipelineError>>,
 {
     let mut seq = 0u64;
-    let mut lines_before = 0u64;
+    // Ordinals: a line file takes one per line, an array file one per element.
+    let mut ordinal = 0u64;
     let mut carry: Vec<u8> = Vec::new();
     for source in sources {
         let Source {
@@ -345,22 +358,27 @@ where
             mut reader,
             decoder,
         } = source?;
-        match decoder.framing() {
-            Framing::Lines => {}
-        }
+        let framing = decoder.framing();
+        let mut scanner = ArrayScanner::default();
         let file: Arc<str> = Arc::from(name.as_str());
         let mut line = 1u64;
         carry.clear();
         let mut eof = false;
+        let invalid = |line: u64, message: String| PipelineError::InvalidLine {
+            file: name.clone(),
+            line,
+            message,
+        };
         while !eof {
             if tokens.recv().is_err() {
                 return Ok(()); // the caller stopped (an error downstream)
             }
             let mut data = Vec::with_capacity(options.block_size + 64 * 1024);
             data.append(&mut carry);
-            // Fill to the block size, then on to the next line end. `read_to_end` on `take`
-            // reads into spare capacity without zeroing it first, and stops only at the
-            // limit or the end of the source.
+            let mut records = Vec::new();
+            // Fill to the block size, then on to the next record end. `read_to_end` on
+            // `take` reads into spare capacity without zeroing it first, and stops only at
+            // the limit or the end of the source.
             loop {
                 let before = data.len();
                 let want = if before < options.block_size {
@@ -375,46 +393,69 @@ where
                         file: name.clone(),
                         source,
                     })?;
-                if n < want {
-                    eof = true;
+                eof = n < want;
+                let cut = match framing {
+                    Framing::Lines if eof => Some(data.len()),
+                    Framing::Lines => (data.len() >= options.block_size)
+                        .then(|| {
+                            memchr::memrchr(b'\n', &data[before..]).map(|end| before + end + 1)
+                        })
+                        .flatten(),
+                    Framing::JsonArray => {
+                        scanner.scan(&data, &mut records).map_err(|(at, message)| {
+                            invalid(line + newlines(&data[..at]), message)
+                        })?;
+                        if eof {
+                            scanner
+                                .finish()
+                                .map_err(|message| invalid(line + newlines(&data), message))?;
+                        }
+                        (eof || (data.len() >= options.block_size && !records.is_empty()))
+                            .then(|| scanner.pending_from().unwrap_or(data.len()))
+                    }
+                };
+                if let Some(cut) = cut {
+                    carry.extend_from_slice(&data[cut..]);
+                    data.truncate(cut);
+                    scanner.rebase(cut);
                     break;
                 }
-                if data.len() >= options.block_size {
-                    if let Some(end) = memchr::memrchr(b'\n', &data[before..]) {
-                        carry.extend_from_slice(&data[before + end + 1..]);
-                        data.truncate(before + end + 1);
-                        break;
-                    }
-                    if data.len() > options.max_line {
-                        return Err(PipelineError::InvalidLine {
-                            file: name.clone(),
-                            line: line + memchr::memchr_iter(b'\n', &data).count() as u64,
-                            message: format!("line longer than {} MiB", options.max_line >> 20),
-                        });
-                    }
+                if data.len() > options.max_line {
+                    return Err(invalid(
+                        line + newlines(&data),
+                        format!("a record longer than {} MiB", options.max_line >> 20),
+                    ));
                 }
             }
-            let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
+            let lines = newlines(&data);
             let block = Block {
                 seq,
                 file: file.clone(),
                 decoder,
                 first_line: line,
-                lines_before,
+                first_ordinal: ordinal,
+                records,
                 data,
                 last_of_file: eof,
             };
+            ordinal += match framing {
+                Framing::Lines => lines,
+                Framing::JsonArray => block.records.len() as u64,
+            };
             seq += 1;
             line += lines;
-            lines_before += lines;
             if blocks.send(block).is_err() {
                 return Ok(());
             }
         }
         // The last line of a file may lack its line end; it still takes an ordinal.
-        lines_before += 1;
+        ordinal += 1;
     }
     Ok(())
+}
+
+fn newlines(data: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', data).count() as u64
 }
 
 /// Why one record was not exported.
@@ -424,6 +465,102 @@ struct Refused {
     task_id: Option<String>,
 }
 
+/// One block's encoding: the output, the report lines and the counts.
+struct BlockEncoder<'a> {
+    block: &'a Block,
+    encoder: &'a dyn Encoder,
+    filter: &'a TaskFilter,
+    options: &'a Options,
+    /// The block as UTF-8, when it is: checked once per block (SIMD in std), so every
+    /// record parses from `&str` where serde_json would otherwise check each borrowed
+    /// string again. A block that fails is parsed from bytes, so the error still names
+    /// its line.
+    text: Option<&'a str>,
+    out: Out,
+    report: Vec<u8>,
+    progress: Progress,
+    skipped: Vec<SkippedLine>,
+}
+
+impl BlockEncoder<'_> {
+    /// Handles the record at `range` of the block. `Err`: the export stops.
+    fn record(
+        &mut self,
+        range: Range<usize>,
+        line: u64,
+        ordinal: u64,
+    ) -> Result<(), PipelineError> {
+        let bytes = &self.block.data[range.clone()];
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        self.progress.tasks_read += 1;
+        // Records end at ASCII bytes, so they never split a UTF-8 sequence.
+        let text = self.text.map(|t| &t[range]);
+        // A record re-emitted as it was (NATIVE) must stay one line.
+        let raw = match self.block.decoder.framing() {
+            Framing::Lines => text,
+            Framing::JsonArray => text.filter(|t| memchr::memchr(b'\n', t.as_bytes()).is_none()),
+        };
+        let outcome = decode_and_encode(
+            bytes,
+            text,
+            raw,
+            ordinal,
+            self.block.decoder,
+            self.encoder,
+            self.filter,
+            &mut self.out,
+        );
+        let file = &self.block.file;
+        let refused = match outcome {
+            Ok(Some(task_id)) => {
+                self.progress.tasks_exported += 1;
+                let refusals = self.out.record_refusals();
+                for fragment in refusals.split(|b| *b == b'\n').filter(|f| !f.is_empty()) {
+                    self.progress.annotations_refused += 1;
+                    report_line(&mut self.report, file, line, None, Some(&task_id), fragment);
+                }
+                return Ok(());
+            }
+            Ok(None) => {
+                self.progress.tasks_filtered += 1;
+                return Ok(());
+            }
+            Err(refused) => refused,
+        };
+        match self.options.invalid_lines {
+            InvalidLines::Skip => {
+                self.progress.tasks_read -= 1;
+                self.progress.lines_skipped += 1;
+                let mut reason = b"\"reason\":".to_vec();
+                write_str(&mut reason, &refused.message);
+                report_line(
+                    &mut self.report,
+                    file,
+                    line,
+                    refused.column,
+                    refused.task_id.as_deref(),
+                    &reason,
+                );
+                if self.skipped.len() < MAX_LISTED_SKIPS {
+                    self.skipped.push(SkippedLine {
+                        file: file.to_string(),
+                        line,
+                        message: refused.message,
+                    });
+                }
+                Ok(())
+            }
+            InvalidLines::Fail => Err(PipelineError::InvalidLine {
+                file: file.to_string(),
+                line,
+                message: refused.message,
+            }),
+        }
+    }
+}
+
 fn encode_block(
     block: &Block,
     encoder: &dyn Encoder,
@@ -431,113 +568,66 @@ fn encode_block(
     filter: &TaskFilter,
     options: &Options,
     capacity: usize,
+    deflater: &mut Deflater,
 ) -> Encoded {
-    let mut out = Out::with_capacity(encoder.separator(), capacity);
-    let mut report = Vec::new();
-    let mut progress = Progress {
-        bytes_read: block.data.len() as u64,
-        files_read: u64::from(block.last_of_file),
-        ..Progress::default()
+    let mut state = BlockEncoder {
+        block,
+        encoder,
+        filter,
+        options,
+        text: std::str::from_utf8(&block.data).ok(),
+        out: Out::with_capacity(encoder.separator(), capacity),
+        report: Vec::new(),
+        progress: Progress {
+            bytes_read: block.data.len() as u64,
+            files_read: u64::from(block.last_of_file),
+            ..Progress::default()
+        },
+        skipped: Vec::new(),
     };
-    let mut skipped = Vec::new();
-    let mut error = None;
-    let mut start = 0usize;
-    let mut line_no = block.first_line;
     let data = &block.data;
-    // One UTF-8 check per block (SIMD in std) lets every line parse from `&str`, where
-    // serde_json would otherwise check each borrowed string again. A block that fails
-    // is parsed from bytes, so the error still names its line.
-    let text = std::str::from_utf8(data).ok();
-    while start < data.len() {
-        let line_start = start;
-        let mut line_end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
-        start = line_end + 1;
-        let this_line = line_no;
-        line_no += 1;
-        if line_end > line_start && data[line_end - 1] == b'\r' {
-            line_end -= 1;
-        }
-        let line = &data[line_start..line_end];
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        progress.tasks_read += 1;
-        // Line ends are ASCII, so they never split a UTF-8 sequence: the slice is valid too.
-        let line_text = text.map(|t| &t[line_start..line_end]);
-        let ordinal = block.lines_before + (this_line - block.first_line);
-        let outcome = decode_and_encode(
-            line,
-            line_text,
-            ordinal,
-            block.decoder,
-            encoder,
-            filter,
-            &mut out,
-        );
-        let refused = match outcome {
-            Ok(Some(task_id)) => {
-                progress.tasks_exported += 1;
-                let refusals = out.record_refusals();
-                if !refusals.is_empty() {
-                    for fragment in refusals.split(|b| *b == b'\n').filter(|f| !f.is_empty()) {
-                        progress.annotations_refused += 1;
-                        report_line(
-                            &mut report,
-                            &block.file,
-                            this_line,
-                            None,
-                            Some(&task_id),
-                            fragment,
-                        );
-                    }
+    let outcome = match block.decoder.framing() {
+        Framing::Lines => (|| {
+            let mut start = 0usize;
+            let mut line = block.first_line;
+            while start < data.len() {
+                let line_start = start;
+                let mut line_end =
+                    memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+                start = line_end + 1;
+                if line_end > line_start && data[line_end - 1] == b'\r' {
+                    line_end -= 1;
                 }
-                continue;
+                let ordinal = block.first_ordinal + (line - block.first_line);
+                state.record(line_start..line_end, line, ordinal)?;
+                line += 1;
             }
-            Ok(None) => {
-                progress.tasks_filtered += 1;
-                continue;
+            Ok(())
+        })(),
+        Framing::JsonArray => (|| {
+            let mut line = block.first_line;
+            let mut counted = 0;
+            for (k, range) in block.records.iter().enumerate() {
+                line += newlines(&data[counted..range.start]);
+                counted = range.start;
+                state.record(range.clone(), line, block.first_ordinal + k as u64)?;
             }
-            Err(refused) => refused,
-        };
-        match options.invalid_lines {
-            InvalidLines::Skip => {
-                progress.tasks_read -= 1;
-                progress.lines_skipped += 1;
-                let mut reason = b"\"reason\":".to_vec();
-                write_str(&mut reason, &refused.message);
-                report_line(
-                    &mut report,
-                    &block.file,
-                    this_line,
-                    refused.column,
-                    refused.task_id.as_deref(),
-                    &reason,
-                );
-                if skipped.len() < MAX_LISTED_SKIPS {
-                    skipped.push(SkippedLine {
-                        file: block.file.to_string(),
-                        line: this_line,
-                        message: refused.message,
-                    });
-                }
-            }
-            InvalidLines::Fail => {
-                error = Some(PipelineError::InvalidLine {
-                    file: block.file.to_string(),
-                    line: this_line,
-                    message: refused.message,
-                });
-                break;
-            }
-        }
-    }
+            Ok(())
+        })(),
+    };
     Encoded {
         seq: block.seq,
-        sealed: seal(out, container, options.compression),
-        report,
-        progress,
-        skipped,
-        error,
+        sealed: seal(
+            state.out,
+            container,
+            options.compression,
+            encoder.held_sections(),
+            deflater,
+        ),
+        report: state.report,
+        progress: state.progress,
+        skipped: state.skipped,
+        error: outcome.err(),
     }
 }
 
@@ -570,9 +660,11 @@ fn report_line(
 
 /// Decodes, filters and encodes one record. `Ok(Some(id))`: exported; `Ok(None)`:
 /// filtered out.
+#[allow(clippy::too_many_arguments)]
 fn decode_and_encode(
     bytes: &[u8],
     text: Option<&str>,
+    raw: Option<&str>,
     ordinal: u64,
     decoder: &dyn Decoder,
     encoder: &dyn Encoder,
@@ -596,7 +688,7 @@ fn decode_and_encode(
     out.begin_record();
     let record = Record {
         task: &task,
-        raw: if decoder.is_native() { text } else { None },
+        raw: if decoder.is_native() { raw } else { None },
         ordinal,
     };
     match encoder.encode(&record, out) {
@@ -1099,5 +1191,189 @@ mod tests {
         );
         let zip = &files.files[0].2;
         assert_eq!(&zip[..4], b"PK\x03\x04");
+    }
+
+    /// A whole-document format in the shape of COCO: `{"items":[..],"notes":[..]}`,
+    /// each task an item and each of its annotations a note held back to the end.
+    struct Document;
+
+    impl Encoder for Document {
+        fn container(&self) -> Container {
+            Container::File {
+                extension: "json",
+                content_type: "application/json",
+            }
+        }
+        fn header(&self, out: &mut Vec<u8>) {
+            out.extend_from_slice(b"{\"items\":[");
+        }
+        fn separator(&self) -> &'static [u8] {
+            b","
+        }
+        fn encode(
+            &self,
+            record: &Record<'_, '_>,
+            out: &mut Out,
+        ) -> Result<(), labelport_encoders::EncodeError> {
+            let task = record.task;
+            let item = out.record();
+            item.extend_from_slice(b"{\"id\":");
+            write_str(item, &task.id);
+            item.push(b'}');
+            for a in task.annotations() {
+                let note = out.held(0);
+                note.extend_from_slice(b"{\"task\":");
+                write_str(note, &task.id);
+                note.extend_from_slice(b",\"annotation\":");
+                write_str(note, &a.id);
+                note.push(b'}');
+            }
+            Ok(())
+        }
+        fn held_sections(&self) -> usize {
+            1
+        }
+        fn section_opening(&self, _section: usize, out: &mut Vec<u8>) {
+            out.extend_from_slice(b"],\"notes\":[");
+        }
+        fn footer(&self, out: &mut Vec<u8>) {
+            out.extend_from_slice(b"]}");
+        }
+    }
+
+    #[test]
+    fn a_held_back_section_is_spooled_and_written_after_the_records() {
+        let (config, data) = generated(Mode::Element, 300);
+        let kept: Vec<_> = (0..300)
+            .map(|i| generate::task(&config, i))
+            .filter(|t| !t.preview)
+            .collect();
+        let items: Vec<serde_json::Value> = kept
+            .iter()
+            .map(|t| serde_json::json!({"id": t.id}))
+            .collect();
+        let notes: Vec<serde_json::Value> = kept
+            .iter()
+            .flat_map(|t| {
+                t.annotations()
+                    .iter()
+                    .map(|a| serde_json::json!({"task": t.id, "annotation": a.id}))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert!(notes.len() > items.len());
+        for compression in [Compression::None, Compression::Gzip] {
+            let options = Options {
+                compression,
+                ..small_blocks(3)
+            };
+            let (result, files) = export_as(
+                &Document,
+                vec![source("f.ndjson", data.clone())],
+                &options,
+                &TaskFilter::default(),
+            );
+            let summary = result.unwrap();
+            let mut bytes = files.files[0].2.clone();
+            if compression == Compression::Gzip {
+                let mut plain = Vec::new();
+                flate2::read::MultiGzDecoder::new(&bytes[..])
+                    .read_to_end(&mut plain)
+                    .unwrap();
+                bytes = plain;
+            }
+            let document: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(document["items"], serde_json::Value::from(items.clone()));
+            assert_eq!(document["notes"], serde_json::Value::from(notes.clone()));
+            assert!(summary.progress.bytes_spooled > 0);
+        }
+        // With nothing to export, the document is still whole.
+        let (result, files) =
+            export_as(&Document, vec![], &small_blocks(1), &TaskFilter::default());
+        result.unwrap();
+        assert_eq!(files.files[0].2, br#"{"items":[],"notes":[]}"#);
+    }
+
+    /// The generated tasks as one pretty-printed JSON array, elements spread over lines.
+    fn as_array(data: &[u8]) -> Vec<u8> {
+        let tasks: Vec<serde_json::Value> = data
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        serde_json::to_vec_pretty(&tasks).unwrap()
+    }
+
+    fn array_source(name: &str, bytes: Vec<u8>) -> Result<Source, PipelineError> {
+        Ok(Source {
+            name: name.into(),
+            reader: Box::new(std::io::Cursor::new(bytes)),
+            decoder: &crate::decode::NativeArrayDecoder,
+        })
+    }
+
+    #[test]
+    fn a_json_array_source_exports_like_its_lines_whatever_the_block_size() {
+        let (_, data) = generated(Mode::Entity, 250);
+        let (result, from_lines) = export(
+            vec![source("f.ndjson", data.clone())],
+            &small_blocks(2),
+            &TaskFilter::default(),
+        );
+        let lines_summary = result.unwrap();
+        for block_size in [300, 4096, 1 << 20] {
+            let options = Options {
+                block_size,
+                ..small_blocks(3)
+            };
+            let (result, from_array) = export(
+                vec![array_source("all.json", as_array(&data))],
+                &options,
+                &TaskFilter::default(),
+            );
+            let summary = result.unwrap();
+            assert_eq!(from_array, from_lines, "block size {block_size}");
+            assert_eq!(
+                summary.progress.tasks_read,
+                lines_summary.progress.tasks_read
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_array_element_is_reported_on_the_line_it_starts() {
+        let (_, data) = generated(Mode::Classification, 30);
+        let mut array = String::from_utf8(as_array(&data)).unwrap();
+        // Break the 11th element: its state becomes unknown.
+        let at = array.match_indices("\n  {").nth(10).unwrap().0;
+        let line = array[..at].matches('\n').count() as u64 + 2;
+        let state = at + array[at..].find("\"state\": \"").unwrap() + 10;
+        array.replace_range(state..state + 1, "X");
+        let (result, _) = export(
+            vec![array_source("all.json", array.into_bytes())],
+            &small_blocks(2),
+            &TaskFilter::default(),
+        );
+        match result {
+            Err(PipelineError::InvalidLine {
+                file,
+                line: got,
+                message,
+            }) => {
+                assert_eq!((file.as_str(), got), ("all.json", line), "{message}");
+                assert!(message.contains("unknown variant"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A file that is not one array fails with where it stops being one.
+        let (result, _) = export(
+            vec![array_source("all.json", b"[{}]\n{}".to_vec())],
+            &small_blocks(1),
+            &TaskFilter::default(),
+        );
+        assert!(
+            matches!(&result, Err(PipelineError::InvalidLine { line: 2, message, .. }) if message.contains("after the end of the array")),
+            "{result:?}"
+        );
     }
 }

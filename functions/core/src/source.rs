@@ -1,7 +1,7 @@
 //! The project's source files: where they are, which decoder reads each, and how to
 //! open them. The worker and `labelport export` list and open sources through here.
 
-use crate::decode::{Decoder, NativeDecoder};
+use crate::decode::{Decoder, NativeArrayDecoder, NativeDecoder};
 use crate::pipeline::{PipelineError, Source};
 use crate::ports::{ObjectInfo, ObjectStore, StoreError};
 use std::io::{BufReader, Read};
@@ -18,6 +18,13 @@ pub fn tasks_prefix(project: &str) -> String {
     format!("projects/{project}/tasks/")
 }
 
+/// Every source this version reads: the file-name endings it is chosen by (before a
+/// `.gz` or `.zst` suffix) and its decoder. One line per source.
+static DECODERS: &[(&[&str], &dyn Decoder)] = &[
+    (&[".ndjson", ".jsonl"], &NativeDecoder),
+    (&[".json"], &NativeArrayDecoder),
+];
+
 /// The decoder for a task file, by its name (compression suffixes aside); `None`
 /// for a file that is not a task file.
 pub fn decoder_for(key: &str) -> Option<&'static dyn Decoder> {
@@ -25,11 +32,10 @@ pub fn decoder_for(key: &str) -> Option<&'static dyn Decoder> {
         .strip_suffix(".gz")
         .or_else(|| key.strip_suffix(".zst"))
         .unwrap_or(key);
-    if plain.ends_with(".ndjson") || plain.ends_with(".jsonl") {
-        Some(&NativeDecoder)
-    } else {
-        None
-    }
+    DECODERS
+        .iter()
+        .find(|(endings, _)| endings.iter().any(|e| plain.ends_with(e)))
+        .map(|(_, decoder)| *decoder)
 }
 
 /// Whether a key is a task file this version reads.
@@ -115,7 +121,9 @@ mod tests {
         for key in ["p/tasks/a.ndjson", "a.jsonl.gz", "a.ndjson.zst"] {
             assert!(is_task_file(key), "{key}");
         }
-        for key in ["a.json", "a.ndjson.bz2", "a.csv", "a.gz", "ndjson"] {
+        assert!(decoder_for("p/tasks/all.json.gz")
+            .is_some_and(|d| d.framing() == crate::decode::Framing::JsonArray));
+        for key in ["a.ndjson.bz2", "a.csv", "a.gz", "ndjson", "a.json.tmp"] {
             assert!(!is_task_file(key), "{key}");
         }
     }

@@ -269,6 +269,7 @@ impl Worker {
             let sources = source::open_all(store, files, handle);
             let mut files = ChannelFiles {
                 chunks: chunks_tx.clone(),
+                pending: Vec::with_capacity(CHUNK),
             };
             let output = Output {
                 files: &mut files,
@@ -278,9 +279,13 @@ impl Worker {
             let mut on_progress = |p: &Progress| {
                 progress_tx.send_replace(p.clone());
             };
-            let summary = plan.run(sources, output, &mut on_progress);
+            let mut summary = plan.run(sources, output, &mut on_progress);
             if summary.is_ok() {
-                let _ = chunks_tx.blocking_send(Chunk::End);
+                if let Err(e) = files.flush() {
+                    summary = Err(crate::pipeline::PipelineError::Sink(e));
+                } else {
+                    let _ = chunks_tx.blocking_send(Chunk::End);
+                }
             }
             summary
         });
@@ -403,14 +408,19 @@ enum Chunk {
     End,
 }
 
-/// The pipeline's [`Files`], on its blocking thread: chunks over a bounded channel to
-/// the async uploader.
+/// The pipeline's [`Files`], on its blocking thread: chunks of about 1 MiB over a
+/// bounded channel to the async uploader (a ZIP writes many small pieces per entry).
 struct ChannelFiles {
     chunks: mpsc::Sender<Chunk>,
+    pending: Vec<u8>,
 }
+
+/// Bytes gathered before they cross to the uploader.
+const CHUNK: usize = 1 << 20;
 
 impl Files for ChannelFiles {
     fn start(&mut self, name: &str, content_type: &str) -> Result<(), BoxError> {
+        self.flush()?;
         self.send(Chunk::Start {
             name: name.to_owned(),
             content_type: content_type.to_owned(),
@@ -418,7 +428,14 @@ impl Files for ChannelFiles {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), BoxError> {
-        self.send(Chunk::Data(bytes.to_vec()))
+        if self.pending.is_empty() && bytes.len() >= CHUNK {
+            return self.send(Chunk::Data(bytes.to_vec()));
+        }
+        self.pending.extend_from_slice(bytes);
+        if self.pending.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(())
     }
 }
 
@@ -427,6 +444,15 @@ impl ChannelFiles {
         self.chunks
             .blocking_send(chunk)
             .map_err(|_| "the upload stopped".into())
+    }
+
+    /// Sends what is gathered.
+    fn flush(&mut self) -> Result<(), BoxError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(CHUNK));
+        self.send(Chunk::Data(chunk))
     }
 }
 

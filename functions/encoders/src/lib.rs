@@ -295,4 +295,13 @@ pub trait Encoder: Send + Sync {
     /// Entries written once, after every record, into a `Zip` container (a README,
     /// a class list).
     fn closing_entries(&self, _out: &mut Out) {}
+    /// How many sections of a `File` the format holds back until the end (COCO's
+    /// annotations, after its images). Records write to them with [`Out::held`]; the
+    /// pipeline spools them to bounded temporary files.
+    fn held_sections(&self) -> usize {
+        0
+    }
+    /// Bytes written before held-back section `section`, after the file's records
+    /// (`],"annotations":[`). The footer follows the last section.
+    fn section_opening(&self, _section: usize, _out: &mut Vec<u8>) {}
 }

@@ -36,9 +36,19 @@ pub struct Out {
     refusals: Vec<u8>,
     separator: &'static [u8],
     records: usize,
+    /// The held-back sections' bytes in this block ([`Out::held`]).
+    held: Vec<Held>,
     /// Undo marks for [`Out::abort_record`]: lengths when the record began.
     mark: (usize, usize, usize, usize),
+    held_marks: Vec<(usize, usize)>,
     open: bool,
+}
+
+/// One held-back section's bytes in a block, and how many elements they hold.
+#[derive(Debug, Default)]
+struct Held {
+    bytes: Vec<u8>,
+    elements: usize,
 }
 
 impl Out {
@@ -68,6 +78,9 @@ impl Out {
             self.names.len(),
             self.refusals.len(),
         );
+        self.held_marks.clear();
+        self.held_marks
+            .extend(self.held.iter().map(|h| (h.bytes.len(), h.elements)));
     }
 
     /// Ends the current record. Called by the pipeline.
@@ -86,6 +99,11 @@ impl Out {
         self.pieces.truncate(pieces);
         self.names.truncate(names);
         self.refusals.truncate(refusals);
+        for (i, held) in self.held.iter_mut().enumerate() {
+            let (len, elements) = self.held_marks.get(i).copied().unwrap_or((0, 0));
+            held.bytes.truncate(len);
+            held.elements = elements;
+        }
         self.open = false;
     }
 
@@ -107,6 +125,30 @@ impl Out {
             self.open = true;
         }
         &mut self.bytes
+    }
+
+    /// The buffer for one element of held-back section `section` (COCO's annotations,
+    /// written after every image): the separator is written first when an element of
+    /// the section precedes it in this block. Each call starts a new element. The
+    /// section is spooled and written, after the file's records and
+    /// [`Encoder::section_opening`](crate::Encoder::section_opening), at the end.
+    pub fn held(&mut self, section: usize) -> &mut Vec<u8> {
+        if self.held.len() <= section {
+            self.held.resize_with(section + 1, Held::default);
+        }
+        let held = &mut self.held[section];
+        if held.elements > 0 {
+            held.bytes.extend_from_slice(self.separator);
+        }
+        held.elements += 1;
+        &mut held.bytes
+    }
+
+    /// The bytes of held-back section `section` in this block, and its element count.
+    pub fn held_bytes(&self, section: usize) -> (&[u8], usize) {
+        self.held
+            .get(section)
+            .map_or((&[][..], 0), |h| (h.bytes.as_slice(), h.elements))
     }
 
     /// Starts a named entry (a ZIP member) and returns the buffer for its bytes.
@@ -174,6 +216,10 @@ impl Out {
         self.pieces.clear();
         self.names.clear();
         self.refusals.clear();
+        for held in &mut self.held {
+            held.bytes.clear();
+            held.elements = 0;
+        }
         self.records = 0;
         self.mark = (0, 0, 0, 0);
         self.open = false;
@@ -255,5 +301,26 @@ mod tests {
         let parsed: serde_json::Value = serde_json::from_str(&refusal).unwrap();
         assert_eq!(parsed["annotationId"], "ann \"7\"");
         assert_eq!(parsed["reason"], "a point has no area");
+    }
+
+    #[test]
+    fn held_sections_separate_their_elements_and_forget_an_aborted_record() {
+        let mut out = Out::new(b",");
+        for (i, text) in ["a", "b", "c"].iter().enumerate() {
+            out.begin_record();
+            out.record().extend_from_slice(text.as_bytes());
+            out.held(1).extend_from_slice(format!("{text}1").as_bytes());
+            out.held(1).extend_from_slice(format!("{text}2").as_bytes());
+            if i == 1 {
+                out.abort_record();
+            } else {
+                out.end_record();
+            }
+        }
+        assert_eq!(out.bytes(), b"a,c");
+        assert_eq!(out.held_bytes(1), (&b"a1,a2,c1,c2"[..], 4));
+        assert_eq!(out.held_bytes(0), (&b""[..], 0));
+        out.clear();
+        assert_eq!(out.held_bytes(1), (&b""[..], 0));
     }
 }

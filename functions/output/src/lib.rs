@@ -12,4 +12,4 @@ pub mod spool;
 pub mod zip;
 
 pub use spool::{Spool, SpoolError};
-pub use zip::{prepare, Method, Prepared, ZipError, ZipWriter};
+pub use zip::{prepare, Deflater, Method, Prepared, ZipError, ZipWriter};
