@@ -246,8 +246,9 @@ pub struct Record<'r, 'a> {
     /// The source text of the record when it is a task record v1 (the native source),
     /// so a format that re-emits the record keeps every field, known or not.
     pub raw: Option<&'r str>,
-    /// The record's position in the export's sources, from 0, counting every record of
-    /// every file in order: the same on every run (stable ids, unique entry names).
+    /// The record's position in the export's sources, from 0: its line counted over
+    /// every line file before it, or its element in an array file. Unique within the
+    /// export and the same on every run (stable ids, unique entry names); not dense.
     pub ordinal: u64,
 }
 
