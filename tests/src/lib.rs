@@ -140,6 +140,26 @@ impl Stack {
         }
     }
 
+    /// Drops a request file as `requested_by` (its `x-amz-meta-requested-by`) and hands
+    /// it to the API as the S3 event would.
+    pub async fn drop_request(
+        &self,
+        key: &str,
+        requested_by: &str,
+        body: &'static [u8],
+    ) -> labelport_core::api::DropOutcome {
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .metadata("requested-by", requested_by)
+            .body(ByteStream::from_static(body))
+            .send()
+            .await
+            .unwrap();
+        self.api.accept_dropped_request(key).await.unwrap()
+    }
+
     pub async fn put(&self, key: &str, body: Vec<u8>) {
         self.s3
             .put_object()

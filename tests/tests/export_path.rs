@@ -504,23 +504,13 @@ async fn duplicate_deliveries_run_once_and_mail_once() {
 async fn a_dropped_request_file_starts_the_same_export_once() {
     let stack = Stack::new().await;
     stack.seed(&config("drop", Mode::Entity, 50)).await;
-    stack
-        .s3
-        .put_object()
-        .bucket(&stack.bucket)
-        .key("requests/drop/nightly.json")
-        .metadata("requested-by", MANAGER)
-        .body(aws_sdk_s3::primitives::ByteStream::from_static(
-            br#"{"format":"CSV"}"#,
-        ))
-        .send()
-        .await
-        .unwrap();
     let first = stack
-        .api
-        .accept_dropped_request("requests/drop/nightly.json")
-        .await
-        .unwrap();
+        .drop_request(
+            "requests/drop/nightly.json",
+            MANAGER,
+            br#"{"format":"CSV"}"#,
+        )
+        .await;
     let again = stack
         .api
         .accept_dropped_request("requests/drop/nightly.json")

@@ -292,23 +292,13 @@ async fn the_errors_report_lists_what_was_skipped_or_left_out_and_the_email_link
 async fn a_dropped_request_can_ask_for_any_format_and_its_options() {
     let stack = Stack::new().await;
     stack.seed(&config("dropped", Mode::Token, 200)).await;
-    stack
-        .s3
-        .put_object()
-        .bucket(&stack.bucket)
-        .key("requests/dropped/split.json")
-        .metadata("requested-by", MANAGER)
-        .body(aws_sdk_s3::primitives::ByteStream::from_static(
-            br#"{"format":"NDJSON_SPLIT","split":{"maxTasksPerFile":25}}"#,
-        ))
-        .send()
-        .await
-        .unwrap();
     let outcome = stack
-        .api
-        .accept_dropped_request("requests/dropped/split.json")
-        .await
-        .unwrap();
+        .drop_request(
+            "requests/dropped/split.json",
+            MANAGER,
+            br#"{"format":"NDJSON_SPLIT","split":{"maxTasksPerFile":25}}"#,
+        )
+        .await;
     let labelport_core::api::DropOutcome::Accepted(id) = outcome else {
         panic!("{outcome:?}")
     };
@@ -324,22 +314,12 @@ async fn a_dropped_request_can_ask_for_any_format_and_its_options() {
 
     // A bad option in a dropped file is refused with its path, in the response file.
     stack
-        .s3
-        .put_object()
-        .bucket(&stack.bucket)
-        .key("requests/dropped/bad.json")
-        .metadata("requested-by", MANAGER)
-        .body(aws_sdk_s3::primitives::ByteStream::from_static(
+        .drop_request(
+            "requests/dropped/bad.json",
+            MANAGER,
             br#"{"format":"NDJSON_SPLIT","split":{"maxTasksPerFile":0}}"#,
-        ))
-        .send()
-        .await
-        .unwrap();
-    stack
-        .api
-        .accept_dropped_request("requests/dropped/bad.json")
-        .await
-        .unwrap();
+        )
+        .await;
     let response: Value =
         serde_json::from_slice(&stack.get("responses/dropped/bad.json").await.unwrap()).unwrap();
     assert_eq!(

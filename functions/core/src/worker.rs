@@ -499,6 +499,32 @@ impl Uploading {
     }
 }
 
+/// The uploads of one export: those closed (waiting to complete together), the one
+/// being written, and any that failed (to abort).
+#[derive(Default)]
+struct Uploads {
+    closed: Vec<(Box<dyn Upload>, Uploaded)>,
+    current: Option<Uploading>,
+    abandoned: Vec<Box<dyn Upload>>,
+}
+
+impl Uploads {
+    /// Closes the file being written, if any: its last part goes up; its upload waits
+    /// to complete with the others.
+    async fn close_current(&mut self) -> Result<(), Failure> {
+        if let Some(open) = self.current.take() {
+            match open.close().await {
+                Ok(done) => self.closed.push(done),
+                Err((upload, failure)) => {
+                    self.abandoned.push(upload);
+                    return Err(failure);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Uploads each file the pipeline starts as its own multipart upload under `folder`,
 /// cutting parts and hashing as it goes. Every upload is completed only after `End`,
 /// so no file of the export is visible before all are written; a stream that stops
@@ -508,28 +534,18 @@ async fn upload_files(
     folder: String,
     mut chunks: mpsc::Receiver<Chunk>,
 ) -> Result<Vec<Uploaded>, Failure> {
-    let mut closed: Vec<(Box<dyn Upload>, Uploaded)> = Vec::new();
-    let mut current: Option<Uploading> = None;
-    let mut abandoned: Vec<Box<dyn Upload>> = Vec::new();
+    let mut uploads = Uploads::default();
     let outcome: Result<(), Failure> = async {
         loop {
             match chunks.recv().await {
                 Some(Chunk::Start { name, content_type }) => {
-                    if let Some(open) = current.take() {
-                        match open.close().await {
-                            Ok(done) => closed.push(done),
-                            Err((upload, failure)) => {
-                                abandoned.push(upload);
-                                return Err(failure);
-                            }
-                        }
-                    }
+                    uploads.close_current().await?;
                     let key = format!("{folder}/{name}");
                     let upload = destination
                         .create_upload(&key, &content_type)
                         .await
                         .map_err(|e| Failure::new("STORAGE_ERROR", chain(&e)))?;
-                    current = Some(Uploading {
+                    uploads.current = Some(Uploading {
                         upload,
                         file: Uploaded {
                             name,
@@ -541,7 +557,7 @@ async fn upload_files(
                         part: BytesMut::with_capacity(MIN_PART_SIZE + (1 << 20)),
                     });
                 }
-                Some(Chunk::Data(chunk)) => match current.as_mut() {
+                Some(Chunk::Data(chunk)) => match uploads.current.as_mut() {
                     Some(open) => open.write(&chunk).await?,
                     None => {
                         return Err(Failure::new(
@@ -559,20 +575,16 @@ async fn upload_files(
                 }
             }
         }
-        if let Some(open) = current.take() {
-            match open.close().await {
-                Ok(done) => closed.push(done),
-                Err((upload, failure)) => {
-                    abandoned.push(upload);
-                    return Err(failure);
-                }
-            }
-        }
-        Ok(())
+        uploads.close_current().await
     }
     .await;
+    let Uploads {
+        closed,
+        current,
+        mut abandoned,
+    } = uploads;
     if let Err(failure) = outcome {
-        abandoned.extend(current.take().map(|open| open.upload));
+        abandoned.extend(current.map(|open| open.upload));
         abandoned.extend(closed.into_iter().map(|(upload, _)| upload));
         for upload in abandoned {
             if let Err(e) = upload.abort().await {
