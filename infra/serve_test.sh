@@ -17,16 +17,19 @@ fail() { echo "FAIL: $1"; cat "$data/serve.log"; exit 1; }
 passed=0
 ok() { passed=$((passed + 1)); echo "ok: $1"; }
 
+json="Content-Type: application/json"
 token=$("$bin" token --email manager@example.com --data "$data")
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$api/v1/projects/demo/exports" -d '{"format":"CSV"}')
 [ "$code" = 401 ] || fail "no token: $code"; ok "no token: 401"
 labeler=$("$bin" token --email labeler1@example.com --data "$data")
-code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$api/v1/projects/demo/exports" -H "Authorization: Bearer $labeler" -d '{"format":"CSV"}')
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$api/v1/projects/demo/exports" -H "$json" -H "Authorization: Bearer $labeler" -d '{"format":"CSV"}')
 [ "$code" = 403 ] || fail "labeler: $code"; ok "a labeler: 403"
-body=$(curl -s -X POST "$api/v1/projects/demo/exports" -H "Authorization: Bearer $token" -d '{"format":"CSV","filters":{"states":["nope"]}}')
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$api/v1/projects/demo/exports" -H "Authorization: Bearer $token" -d '{"format":"CSV"}')
+[ "$code" = 415 ] || fail "a form-encoded body: $code"; ok "a body sent without Content-Type: application/json: 415"
+body=$(curl -s -X POST "$api/v1/projects/demo/exports" -H "$json" -H "Authorization: Bearer $token" -d '{"format":"CSV","filters":{"states":["nope"]}}')
 echo "$body" | grep -q '"field":"filters.states\[0\]"' || fail "bad filter: $body"; ok "a bad filter: 400 naming filters.states[0]"
 
-id=$(curl -s -X POST "$api/v1/projects/demo/exports" -H "Authorization: Bearer $token" -d '{"format":"CSV"}' \
+id=$(curl -s -X POST "$api/v1/projects/demo/exports" -H "$json" -H "Authorization: Bearer $token" -d '{"format":"CSV"}' \
   | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 ok "export $id accepted"
 for _ in $(seq 1 100); do
@@ -43,7 +46,7 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "${location/signature=/signature=0
 [ "$code" = 403 ] || fail "tampered link: $code"; ok "a tampered download link: 403"
 
 # A format of several files: every part is listed and downloads through ?file=.
-id=$(curl -s -X POST "$api/v1/projects/demo/exports" -H "Authorization: Bearer $token" \
+id=$(curl -s -X POST "$api/v1/projects/demo/exports" -H "$json" -H "Authorization: Bearer $token" \
   -d '{"format":"NDJSON_SPLIT","split":{"maxTasksPerFile":1500}}' \
   | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 for _ in $(seq 1 150); do

@@ -76,6 +76,7 @@ impl Stack {
             ApiSettings {
                 public_url: API_URL.into(),
                 download_ttl: Duration::from_secs(300),
+                exports_prefix: "exports".into(),
             },
         ));
         let router = labelport_core::api::router(api.clone());
@@ -250,6 +251,13 @@ impl Stack {
     ) -> (u16, http::HeaderMap, serde_json::Value) {
         use tower::ServiceExt;
         let mut request = http::Request::builder().method(method).uri(path);
+        // A JSON body goes with its media type, as clients send it, unless the test sets one.
+        let typed = headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+        if !body.is_empty() && !typed {
+            request = request.header("content-type", "application/json");
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }

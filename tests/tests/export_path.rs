@@ -76,12 +76,12 @@ async fn csv_export_by_email_from_request_to_download() {
         "no errors report"
     );
     let key = file["key"].as_str().unwrap();
-    assert_eq!(key, format!("exports/campaign/{id}/{name}"));
+    assert_eq!(key, format!("exports/campaign/{id}/attempt-1/{name}"));
     let body = stack.get(key).await.unwrap();
     assert_eq!(file["bytes"], body.len());
     let manifest: serde_json::Value = serde_json::from_slice(
         &stack
-            .get(&format!("exports/campaign/{id}/manifest.json"))
+            .get(&format!("exports/campaign/{id}/attempt-1/manifest.json"))
             .await
             .unwrap(),
     )
@@ -583,34 +583,68 @@ async fn one_bad_message_in_a_batch_fails_alone() {
     assert_eq!(failed, ["m-bad", "m-unknown"]);
 }
 
-/// The real S3 store, except that upload parts fail: a storage outage mid-export.
-struct PartsFail(Arc<labelport_aws::S3Store>);
+/// The real S3 store, except that every upload it starts is wrapped by `wrap`: a way to
+/// inject what the emulator cannot do (an outage mid-export, a slow attempt).
+struct WrappedUploads<F>(Arc<labelport_aws::S3Store>, F);
 
-struct FailingUpload(Box<dyn labelport_core::ports::Upload>);
+type BoxUpload = Box<dyn labelport_core::ports::Upload>;
+type StoreResult<T> = Result<T, labelport_core::ports::StoreError>;
+
+/// Upload parts fail: a storage outage mid-export.
+fn parts_fail(s3: Arc<labelport_aws::S3Store>) -> impl labelport_core::ports::ObjectStore {
+    WrappedUploads(s3, |upload: BoxUpload| -> BoxUpload {
+        Box::new(FailingUpload(upload))
+    })
+}
+
+struct FailingUpload(BoxUpload);
 
 #[async_trait::async_trait]
 impl labelport_core::ports::Upload for FailingUpload {
-    async fn put_part(&mut self, _: bytes::Bytes) -> Result<(), labelport_core::ports::StoreError> {
+    async fn put_part(&mut self, _: bytes::Bytes) -> StoreResult<()> {
         Err(labelport_core::ports::StoreError::Backend {
             operation: "upload part",
             key: "injected".into(),
             source: "503 Slow Down (injected)".into(),
         })
     }
-    async fn complete(self: Box<Self>) -> Result<(), labelport_core::ports::StoreError> {
+    async fn complete(self: Box<Self>) -> StoreResult<()> {
         self.0.complete().await
     }
-    async fn abort(self: Box<Self>) -> Result<(), labelport_core::ports::StoreError> {
+    async fn abort(self: Box<Self>) -> StoreResult<()> {
         self.0.abort().await
     }
 }
 
+/// An upload that, before completing, says so and waits to be let go: an attempt that
+/// stalls at its very end while another takes the job over.
+struct GatedUpload {
+    upload: BoxUpload,
+    reached: Arc<tokio::sync::Notify>,
+    gate: Arc<tokio::sync::Notify>,
+}
+
 #[async_trait::async_trait]
-impl labelport_core::ports::ObjectStore for PartsFail {
-    async fn get(
-        &self,
-        key: &str,
-    ) -> Result<labelport_core::ports::Object, labelport_core::ports::StoreError> {
+impl labelport_core::ports::Upload for GatedUpload {
+    async fn put_part(&mut self, part: bytes::Bytes) -> StoreResult<()> {
+        self.upload.put_part(part).await
+    }
+    async fn complete(self: Box<Self>) -> StoreResult<()> {
+        self.reached.notify_one();
+        self.gate.notified().await;
+        self.upload.complete().await
+    }
+    async fn abort(self: Box<Self>) -> StoreResult<()> {
+        self.upload.abort().await
+    }
+}
+
+#[async_trait::async_trait]
+impl<F> labelport_core::ports::ObjectStore for WrappedUploads<F>
+where
+    F: Fn(BoxUpload) -> BoxUpload + Send + Sync + 'static,
+{
+    async fn get(&self, key: &str) -> StoreResult<labelport_core::ports::Object> {
         self.0.get(key).await
     }
     async fn put(
@@ -619,29 +653,18 @@ impl labelport_core::ports::ObjectStore for PartsFail {
         body: bytes::Bytes,
         content_type: &str,
         condition: labelport_core::ports::Condition,
-    ) -> Result<String, labelport_core::ports::StoreError> {
+    ) -> StoreResult<String> {
         self.0.put(key, body, content_type, condition).await
     }
-    async fn list(
-        &self,
-        prefix: &str,
-    ) -> Result<Vec<labelport_core::ports::ObjectInfo>, labelport_core::ports::StoreError> {
+    async fn list(&self, prefix: &str) -> StoreResult<Vec<labelport_core::ports::ObjectInfo>> {
         self.0.list(prefix).await
     }
-    async fn open(
-        &self,
-        key: &str,
-    ) -> Result<Box<dyn tokio::io::AsyncRead + Send + Unpin>, labelport_core::ports::StoreError>
-    {
+    async fn open(&self, key: &str) -> StoreResult<Box<dyn tokio::io::AsyncRead + Send + Unpin>> {
         self.0.open(key).await
     }
-    async fn create_upload(
-        &self,
-        key: &str,
-        content_type: &str,
-    ) -> Result<Box<dyn labelport_core::ports::Upload>, labelport_core::ports::StoreError> {
+    async fn create_upload(&self, key: &str, content_type: &str) -> StoreResult<BoxUpload> {
         let upload = self.0.create_upload(key, content_type).await?;
-        Ok(Box::new(FailingUpload(upload)))
+        Ok((self.1)(upload))
     }
 }
 
@@ -663,7 +686,7 @@ async fn a_storage_failure_aborts_the_upload_requeues_and_the_retry_succeeds() {
     ));
     let flaky = labelport_core::worker::Worker::new(
         s3.clone(),
-        Arc::new(PartsFail(s3.clone())),
+        Arc::new(parts_fail(s3.clone())),
         notify,
         labelport_core::worker::WorkerSettings::default(),
     );
@@ -709,4 +732,298 @@ async fn a_storage_failure_aborts_the_upload_requeues_and_the_retry_succeeds() {
         json.get("error").is_none(),
         "the retry's success clears the error: {json}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outsiders_get_404_and_a_body_that_is_not_json_gets_415() {
+    let stack = Stack::new().await;
+    stack
+        .seed(&config("private", Mode::Classification, 10))
+        .await;
+    let body = r#"{"format":"CSV"}"#;
+    let outsider = "someone@elsewhere.example";
+    // Someone outside the project gets what a missing project gets.
+    let (status, _, json) = stack
+        .call(
+            "POST",
+            "/v1/projects/private/exports",
+            Some(outsider),
+            &[],
+            body,
+        )
+        .await;
+    let (missing_status, _, missing) = stack
+        .call(
+            "POST",
+            "/v1/projects/absent/exports",
+            Some(outsider),
+            &[],
+            body,
+        )
+        .await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (404, Some("PROJECT_NOT_FOUND"))
+    );
+    assert_eq!(missing_status, 404);
+    assert_eq!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("private", "absent"),
+        missing["error"]["message"].as_str().unwrap()
+    );
+    let id = request(&stack, "private", body).await;
+    let unknown = "01a20f73-0000-7000-8000-000000000000";
+    for path in [
+        format!("/v1/exports/{id}"),
+        format!("/v1/exports/{id}/download"),
+    ] {
+        let (status, _, json) = stack.call("GET", &path, Some(outsider), &[], "").await;
+        assert_eq!(
+            (status, json["error"]["code"].as_str()),
+            (404, Some("EXPORT_NOT_FOUND")),
+            "{path}"
+        );
+        let other = path.replace(&id, unknown);
+        let (_, _, missing) = stack.call("GET", &other, Some(outsider), &[], "").await;
+        assert_eq!(
+            json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .replace(&id, unknown),
+            missing["error"]["message"].as_str().unwrap()
+        );
+    }
+    // A member who is not a manager still learns why.
+    let (status, _, _) = stack.status(&id, LABELER).await;
+    assert_eq!(status, 403);
+
+    for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+        let (status, _, json) = stack
+            .call(
+                "POST",
+                "/v1/projects/private/exports",
+                Some(MANAGER),
+                &[("content-type", content_type)],
+                body,
+            )
+            .await;
+        assert_eq!(
+            (status, json["error"]["field"].as_str()),
+            (415, Some("Content-Type")),
+            "{json}"
+        );
+    }
+    let (status, _, _) = stack
+        .call(
+            "POST",
+            "/v1/projects/private/exports",
+            Some(MANAGER),
+            &[("content-type", "application/json; charset=utf-8")],
+            body,
+        )
+        .await;
+    assert_eq!(status, 202);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_key_outside_the_exports_folder_is_never_presigned() {
+    let stack = Stack::new().await;
+    stack
+        .seed(&config("fenced", Mode::Classification, 10))
+        .await;
+    let id = request(&stack, "fenced", r#"{"format":"CSV"}"#).await;
+    assert_eq!(
+        run_worker(&stack).await.1,
+        Outcome::Ran(JobState::Succeeded)
+    );
+    let jobs = JobStore::new(Arc::new(labelport_aws::S3Store::new(
+        stack.s3.clone(),
+        &stack.bucket,
+    )));
+    let (status, _, _) = stack.download(&id, MANAGER).await;
+    assert_eq!(status, 302, "the export's own file is served");
+    // A record whose key was changed to point at another object.
+    for key in [
+        "projects/fenced/project.json".to_owned(),
+        format!("exports/fenced/{id}/../../other/secret.csv"),
+        format!("exports/other/{id}/x.csv"),
+    ] {
+        let current = jobs.get(&id).await.unwrap();
+        let mut tampered = current.job.clone();
+        tampered.result.as_mut().unwrap().files[0].key = key.clone();
+        jobs.swap(&current, tampered).await.unwrap();
+        let (status, headers, json) = stack.download(&id, MANAGER).await;
+        assert_eq!(
+            (status, json["error"]["code"].as_str()),
+            (404, Some("FILE_NOT_FOUND")),
+            "{key}"
+        );
+        assert!(headers.get("location").is_none());
+    }
+}
+
+/// The export's store and notify queue, for workers built by a test.
+fn backends(stack: &Stack) -> (Arc<labelport_aws::S3Store>, Arc<labelport_aws::SqsQueue>) {
+    (
+        Arc::new(labelport_aws::S3Store::new(stack.s3.clone(), &stack.bucket)),
+        Arc::new(labelport_aws::SqsQueue::new(
+            stack.sqs.clone(),
+            &stack.notify_queue,
+        )),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_whose_last_attempt_died_ends_failed_and_the_customer_is_told() {
+    let stack = Stack::new().await;
+    stack
+        .seed(&config("doomed", Mode::Classification, 20))
+        .await;
+    let id = request(
+        &stack,
+        "doomed",
+        r#"{"format":"CSV","delivery":{"method":"EMAIL"}}"#,
+    )
+    .await;
+    let body = stack.receive(&stack.export_queue).await.unwrap();
+    // The third attempt was killed (a time-out): RUNNING, attempts used up, lease long past.
+    let (s3, _) = backends(&stack);
+    let jobs = JobStore::new(s3);
+    let current = jobs.get(&id).await.unwrap();
+    let mut killed = current.job.clone();
+    killed.state = JobState::Running;
+    killed.attempts = labelport_core::worker::MAX_ATTEMPTS;
+    killed.started_at = Some(chrono::Utc::now() - chrono::Duration::hours(2));
+    jobs.swap(&current, killed).await.unwrap();
+
+    // SQS delivers the message once more (the queue allows more receives than attempts).
+    assert_eq!(
+        stack.worker.handle(&body).await.unwrap(),
+        Outcome::Ran(JobState::Failed)
+    );
+    let (_, _, json) = stack.status(&id, MANAGER).await;
+    assert_eq!(json["state"], "FAILED", "{json}");
+    assert_eq!(json["error"]["code"], "TOO_MANY_ATTEMPTS");
+    assert_eq!(run_notifier(&stack).await.1, NotifyOutcome::Emailed);
+    let emails: Vec<_> = sent_emails()
+        .into_iter()
+        .filter(|m| m["body"].to_string().contains(&id))
+        .collect();
+    assert_eq!(emails.len(), 1);
+    assert_eq!(emails[0]["subject"], "Your CSV export of doomed failed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_project_and_a_corrupt_source_fail_at_once_and_say_why() {
+    let stack = Stack::new().await;
+    let project = labelport_generate::project(&config("empty", Mode::Classification, 1));
+    stack.set_manifest(&project).await;
+    let id = request(&stack, "empty", r#"{"format":"NDJSON"}"#).await;
+    assert_eq!(run_worker(&stack).await.1, Outcome::Ran(JobState::Failed));
+    let (_, _, json) = stack.status(&id, MANAGER).await;
+    assert_eq!(json["error"]["code"], "NO_TASK_FILES", "{json}");
+    assert!(json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("projects/empty/tasks/"));
+
+    // A task file that is not the gzip its name says: a data error on the first attempt,
+    // not three retries.
+    stack
+        .seed(&config("broken", Mode::Classification, 30))
+        .await;
+    stack
+        .put(
+            "projects/broken/tasks/part-00009.ndjson.GZ",
+            b"not gzip at all".to_vec(),
+        )
+        .await;
+    let id = request(&stack, "broken", r#"{"format":"NDJSON"}"#).await;
+    assert_eq!(run_worker(&stack).await.1, Outcome::Ran(JobState::Failed));
+    let (_, _, json) = stack.status(&id, MANAGER).await;
+    assert_eq!(
+        (json["error"]["code"].as_str(), json["attempts"].as_u64()),
+        (Some("SOURCE_CORRUPT"), Some(1)),
+        "{json}"
+    );
+    assert_eq!(
+        json["error"]["file"],
+        "projects/broken/tasks/part-00009.ndjson.GZ"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_attempt_never_replaces_the_file_a_newer_attempt_recorded() {
+    let stack = Stack::new().await;
+    stack.seed(&config("race", Mode::Classification, 300)).await;
+    let id = request(&stack, "race", r#"{"format":"NDJSON"}"#).await;
+    let body = stack.receive(&stack.export_queue).await.unwrap();
+    let (s3, notify) = backends(&stack);
+    let reached = Arc::new(tokio::sync::Notify::new());
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let (r, g) = (reached.clone(), gate.clone());
+    let slow = labelport_core::worker::Worker::new(
+        s3.clone(),
+        Arc::new(WrappedUploads(
+            s3.clone(),
+            move |upload: BoxUpload| -> BoxUpload {
+                Box::new(GatedUpload {
+                    upload,
+                    reached: r.clone(),
+                    gate: g.clone(),
+                })
+            },
+        )),
+        notify.clone(),
+        labelport_core::worker::WorkerSettings::default(),
+    );
+    // Attempt 1 writes everything, then stalls before completing its upload.
+    let first = tokio::spawn(async move { slow.handle(&body).await });
+    reached.notified().await;
+
+    // Meanwhile the project changes, and a second worker, seeing attempt 1's lease as
+    // expired, exports it again and records its file.
+    let more = stack
+        .get("projects/race/tasks/part-00000.ndjson")
+        .await
+        .unwrap();
+    stack
+        .put("projects/race/tasks/part-00009.ndjson", more)
+        .await;
+    let takeover = labelport_core::worker::Worker::new(
+        s3.clone(),
+        s3.clone(),
+        notify,
+        labelport_core::worker::WorkerSettings {
+            lease: std::time::Duration::ZERO,
+            ..labelport_core::worker::WorkerSettings::default()
+        },
+    );
+    let message = format!(r#"{{"exportId":"{id}"}}"#);
+    assert_eq!(
+        takeover.handle(&message).await.unwrap(),
+        Outcome::Ran(JobState::Succeeded)
+    );
+
+    // Attempt 1 finishes late: its upload completes, its result is refused.
+    gate.notify_one();
+    assert_eq!(first.await.unwrap().unwrap(), Outcome::HeldElsewhere);
+    let job = JobStore::new(s3).get(&id).await.unwrap().job;
+    assert_eq!((job.state, job.attempts), (JobState::Succeeded, 2));
+    let file = &job.result.as_ref().unwrap().files[0];
+    let stored = stack.get(&file.key).await.unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        (
+            stored.len() as u64,
+            hex::encode(sha2::Sha256::digest(&stored))
+        ),
+        (file.bytes, file.sha256.clone()),
+        "the recorded size and SHA-256 are those of the object that stays"
+    );
+    let keys = stack.keys(&format!("exports/race/{id}/")).await;
+    assert!(keys.iter().any(|k| k.contains("/attempt-1/")), "{keys:?}");
+    assert!(file.key.contains("/attempt-2/"), "{}", file.key);
 }

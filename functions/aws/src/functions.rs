@@ -7,9 +7,9 @@
 //! | `NOTIFY_QUEUE_URL` | worker | where ended exports are announced |
 //! | `PUBLIC_API_URL` | api, notifier | base of links in responses and e-mails |
 //! | `SENDER_EMAIL` | notifier | the SES-verified sender |
-//! | `EXPORTS_PREFIX` | worker | folder of exports in the bucket (`exports`) |
+//! | `EXPORTS_PREFIX` | worker, api | folder of exports in the bucket (`exports`) |
 //! | `DOWNLOAD_TTL_SECONDS` | api | life of a presigned download URL (300) |
-//! | `WORKER_LEASE_SECONDS` | worker | age at which a RUNNING job counts as abandoned (900) |
+//! | `WORKER_LEASE_SECONDS` | worker | age at which a RUNNING job counts as abandoned (960: the 900 s timeout and a minute) |
 //! | `EMAIL_CLAIM` | api | JWT claim holding the caller's e-mail (`email`) |
 
 use crate::config::{self, optional, required, seconds, ConfigError};
@@ -37,6 +37,7 @@ pub async fn api() -> Result<Arc<Api>, ConfigError> {
     let settings = ApiSettings {
         public_url: required("PUBLIC_API_URL")?,
         download_ttl: seconds("DOWNLOAD_TTL_SECONDS", 300)?,
+        exports_prefix: optional("EXPORTS_PREFIX", "exports"),
     };
     Ok(Arc::new(Api::new(
         store.clone(),
@@ -60,7 +61,7 @@ pub async fn worker() -> Result<Worker, ConfigError> {
     ));
     let settings = WorkerSettings {
         exports_prefix: optional("EXPORTS_PREFIX", "exports"),
-        lease: seconds("WORKER_LEASE_SECONDS", 900)?,
+        lease: seconds("WORKER_LEASE_SECONDS", 960)?,
         ..WorkerSettings::default()
     };
     Ok(Worker::new(store.clone(), store, notify, settings))
@@ -82,4 +83,46 @@ pub async fn notifier() -> Result<Notifier, ConfigError> {
         claim_timeout: Duration::from_secs(5 * 60),
     };
     Ok(Notifier::new(store, mailer, settings))
+}
+
+#[cfg(test)]
+mod tests {
+    use labelport_core::worker::MAX_ATTEMPTS;
+
+    const TEMPLATE: &str = include_str!("../../../template.yaml");
+
+    /// The value after `key:` in the lines of resource `resource` (up to the next resource).
+    fn setting(resource: &str, key: &str) -> Option<u64> {
+        let start = TEMPLATE.find(&format!("\n  {resource}:\n"))?;
+        let body = &TEMPLATE[start + resource.len() + 5..];
+        let end = body
+            .find("\n  \n")
+            .or_else(|| body.find("\n\n"))
+            .unwrap_or(body.len());
+        body[..end].lines().find_map(|line| {
+            let value = line.trim().strip_prefix(key)?.strip_prefix(':')?;
+            let value = value.split('#').next()?.trim().trim_matches('"');
+            value.parse().ok()
+        })
+    }
+
+    #[test]
+    fn the_queue_outlasts_the_worker_attempts_and_the_lease_outlasts_the_timeout() {
+        let receives = setting("ExportQueue", "maxReceiveCount").expect("maxReceiveCount");
+        assert!(
+            receives > u64::from(MAX_ATTEMPTS),
+            "maxReceiveCount {receives} must exceed the worker's {MAX_ATTEMPTS} attempts, or a job whose last attempt died stays RUNNING"
+        );
+        let timeout = setting("ExportWorkerFunction", "Timeout").expect("Timeout");
+        let lease = setting("ExportWorkerFunction", "WORKER_LEASE_SECONDS").expect("lease");
+        let visibility = setting("ExportQueue", "VisibilityTimeout").expect("VisibilityTimeout");
+        assert!(
+            lease > timeout,
+            "lease {lease} s must exceed the timeout {timeout} s"
+        );
+        assert!(
+            visibility > lease,
+            "a redelivery must come after the lease expired"
+        );
+    }
 }

@@ -49,6 +49,9 @@ pub struct ApiSettings {
     pub public_url: String,
     /// How long a download URL lives (it is made fresh at every click).
     pub download_ttl: Duration,
+    /// The folder the worker writes exports under: a file is only presigned if its key
+    /// lies under `{exports_prefix}/{project}/{id}/`.
+    pub exports_prefix: String,
 }
 
 /// The API and what it needs.
@@ -215,6 +218,20 @@ async fn create_export(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "UNSUPPORTED_MEDIA_TYPE",
+            field: Some("Content-Type".to_owned()),
+            message: "the request body is JSON: send it with Content-Type: application/json"
+                .to_owned(),
+        });
+    }
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => Some(
@@ -301,6 +318,28 @@ async fn download(
         None => files.first(),
         Some(name) => files.iter().find(|f| f.name == name),
     };
+    let own_folder = format!(
+        "{}/{}/{}/",
+        api.settings.exports_prefix.trim_end_matches('/'),
+        job.project,
+        job.id
+    );
+    if let Some(file) = file {
+        // The key comes from a record in the bucket; presign it only where this export
+        // writes, so a tampered record cannot hand out any other object.
+        let inside = file.key.starts_with(&own_folder)
+            && file.key[own_folder.len()..]
+                .split('/')
+                .all(|segment| !segment.is_empty() && segment != "..");
+        if !inside {
+            tracing::error!(export_id = %id, "a file key lies outside the export's folder; not presigned");
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "FILE_NOT_FOUND",
+                format!("export {id} has no such file"),
+            ));
+        }
+    }
     let Some(file) = file else {
         let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
         return Err(ApiError {
@@ -389,33 +428,46 @@ impl Api {
                 ProjectError::Invalid { .. } => ApiError::internal("reading the project", &e),
                 ProjectError::Store(ref s) => ApiError::internal("reading the project", s),
             })?;
-        if manifest.role_of(&caller.email) != Some(Role::Manager) {
-            return Err(ApiError::new(
+        match manifest.role_of(&caller.email) {
+            Some(Role::Manager) => Ok(manifest),
+            // A project is not disclosed to anyone outside it: the same answer as for a
+            // project that does not exist.
+            None => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "PROJECT_NOT_FOUND",
+                ProjectError::NotFound(project.to_owned()).to_string(),
+            )),
+            Some(_) => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "FORBIDDEN",
                 format!("only managers of project {project} can export it"),
-            ));
+            )),
         }
-        Ok(manifest)
     }
 
     async fn authorized_job(&self, caller: &Caller, id: &str) -> Result<Job, ApiError> {
         if !is_export_id(id) {
             return Err(RequestError::new("id", "not an export id").into());
         }
+        let not_found = || {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "EXPORT_NOT_FOUND",
+                format!("no export {id}"),
+            )
+        };
         let job = match self.jobs.get(id).await {
             Ok(v) => v.job,
-            Err(JobError::NotFound(_)) => {
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "EXPORT_NOT_FOUND",
-                    format!("no export {id}"),
-                ))
-            }
+            Err(JobError::NotFound(_)) => return Err(not_found()),
             Err(e) => return Err(ApiError::internal("reading the export", &e)),
         };
-        self.authorize(caller, &job.project).await?;
-        Ok(job)
+        // Someone outside the project learns nothing of its exports, not even that
+        // they exist.
+        match self.authorize(caller, &job.project).await {
+            Err(e) if e.code == "PROJECT_NOT_FOUND" => Err(not_found()),
+            Err(e) => Err(e),
+            Ok(_) => Ok(job),
+        }
     }
 
     /// Validates, authorizes and queues an export. With an idempotency key, a repeated

@@ -159,6 +159,19 @@ pub enum PipelineError {
     /// The output hit one of its bounds or rules.
     #[error("{0}")]
     Output(String),
+    /// A source's bytes do not decompress (a corrupt or truncated gzip or zstd file).
+    #[error("{file}, near line {line}: {message}")]
+    Corrupt {
+        /// The source file.
+        file: String,
+        /// The line reached when it broke.
+        line: u64,
+        /// Why.
+        message: String,
+    },
+    /// A bug: an encoder or the reader panicked. The export stops rather than hangs.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<OutputError> for PipelineError {
@@ -197,6 +210,13 @@ impl PipelineError {
             },
             PipelineError::Sink(_) => Failure::new("STORAGE_ERROR", crate::error::chain(self)),
             PipelineError::Output(message) => Failure::new("OUTPUT_LIMIT", message.clone()),
+            PipelineError::Corrupt { file, line, .. } => Failure {
+                code: "SOURCE_CORRUPT".into(),
+                message: self.to_string(),
+                file: Some(file.clone()),
+                line: Some(*line),
+            },
+            PipelineError::Internal(message) => Failure::new("INTERNAL_ERROR", message.clone()),
         }
     }
 }
@@ -278,15 +298,20 @@ where
                 let capacity = options.block_size + options.block_size / 2;
                 let mut deflater = Deflater::new();
                 for block in block_rx.iter() {
-                    let encoded = encode_block(
-                        &block,
-                        encoder,
-                        container,
-                        filter,
-                        options,
-                        capacity,
-                        &mut deflater,
-                    );
+                    // A panic must end the export, not leave a hole in the block order
+                    // that every other thread would wait on until the function times out.
+                    let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        encode_block(
+                            &block,
+                            encoder,
+                            container,
+                            filter,
+                            options,
+                            capacity,
+                            &mut deflater,
+                        )
+                    }))
+                    .unwrap_or_else(|panic| Encoded::panicked(block.seq, panic.as_ref()));
                     if done_tx.send(encoded).is_err() {
                         break;
                     }
@@ -319,13 +344,47 @@ where
         drop(token_tx);
         match reader.join() {
             Ok(result) => result,
-            Err(panic) => std::panic::resume_unwind(panic),
+            Err(panic) => Err(PipelineError::Internal(format!(
+                "the source reader stopped on a bug ({}); please report it",
+                panic_text(panic.as_ref())
+            ))),
         }
     });
     outcome?;
     summary.written = assembler.finish()?;
     summary.progress.bytes_spooled = summary.written.bytes_spooled;
     Ok(summary)
+}
+
+impl Encoded {
+    /// The block whose encoding panicked: it fails the export.
+    fn panicked(seq: u64, panic: &(dyn std::any::Any + Send)) -> Self {
+        Encoded {
+            seq,
+            sealed: Sealed {
+                out: Out::new(b""),
+                packed: Vec::new(),
+                entries: Vec::new(),
+                held: Vec::new(),
+            },
+            report: Vec::new(),
+            progress: Progress::default(),
+            skipped: Vec::new(),
+            error: Some(PipelineError::Internal(format!(
+                "the encoder stopped on a bug ({}); nothing was written. Please report it",
+                panic_text(panic)
+            ))),
+        }
+    }
+}
+
+/// A panic's message, when it has one.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
 }
 
 fn add(total: &mut Progress, block: &Progress) {
@@ -389,9 +448,21 @@ where
                 let n = (&mut reader)
                     .take(want as u64)
                     .read_to_end(&mut data)
-                    .map_err(|source| PipelineError::Read {
-                        file: name.clone(),
-                        source,
+                    .map_err(|source| {
+                        if crate::source::is_storage_error(&source) {
+                            PipelineError::Read {
+                                file: name.clone(),
+                                source,
+                            }
+                        } else {
+                            PipelineError::Corrupt {
+                                file: name.clone(),
+                                line: line + newlines(&data),
+                                message: format!(
+                                    "the file cannot be read as it is named: {source}"
+                                ),
+                            }
+                        }
                     })?;
                 eof = n < want;
                 let cut = match framing {
@@ -1375,5 +1446,84 @@ mod tests {
             matches!(&result, Err(PipelineError::InvalidLine { line: 2, message, .. }) if message.contains("after the end of the array")),
             "{result:?}"
         );
+    }
+
+    /// An encoder with a bug: it panics on one task.
+    struct Panicking;
+
+    impl Encoder for Panicking {
+        fn container(&self) -> Container {
+            Container::File {
+                extension: "txt",
+                content_type: "text/plain",
+            }
+        }
+        #[allow(clippy::panic)]
+        fn encode(
+            &self,
+            record: &Record<'_, '_>,
+            out: &mut Out,
+        ) -> Result<(), labelport_encoders::EncodeError> {
+            if record.ordinal == 123 {
+                panic!("index out of bounds in a format");
+            }
+            out.record().push(b'.');
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_encoder_that_panics_fails_the_export_instead_of_hanging_it() {
+        let (_, data) = generated(Mode::Classification, 400);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        // On its own thread, so a hang shows as a failed receive rather than a stuck test run.
+        std::thread::spawn(move || {
+            let (result, _) = export_as(
+                &Panicking,
+                vec![source("f.ndjson", data)],
+                &small_blocks(2),
+                &TaskFilter::default(),
+            );
+            let _ = sender.send(result.map(|_| ()).map_err(|e| e.to_failure()));
+        });
+        let failure = receiver
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the export ended")
+            .unwrap_err();
+        assert_eq!(failure.code, "INTERNAL_ERROR");
+        assert!(
+            failure.message.contains("index out of bounds in a format"),
+            "{}",
+            failure.message
+        );
+    }
+
+    #[test]
+    fn a_corrupt_compressed_source_is_a_data_error_with_its_place() {
+        let (_, data) = generated(Mode::Classification, 300);
+        let mut gz = Vec::new();
+        Compression::Gzip.compress_block(&data, &mut gz);
+        let truncated = gz[..gz.len() * 2 / 3].to_vec();
+        for (bytes, what) in [
+            (truncated, "truncated"),
+            (b"plain text, not gzip\n".to_vec(), "not gzip"),
+        ] {
+            let reader = crate::source::decompress(
+                "p/tasks/f.ndjson.gz",
+                Box::new(std::io::Cursor::new(bytes)),
+            )
+            .unwrap();
+            let sources = vec![Ok(Source {
+                name: "p/tasks/f.ndjson.gz".into(),
+                reader,
+                decoder: &NativeDecoder,
+            })];
+            let (result, _) = export(sources, &small_blocks(2), &TaskFilter::default());
+            let error = result.unwrap_err();
+            assert!(!error.is_retryable(), "{what}: {error}");
+            let failure = error.to_failure();
+            assert_eq!(failure.code, "SOURCE_CORRUPT", "{what}: {failure:?}");
+            assert_eq!(failure.file.as_deref(), Some("p/tasks/f.ndjson.gz"));
+        }
     }
 }

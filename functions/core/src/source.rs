@@ -25,17 +25,25 @@ static DECODERS: &[(&[&str], &dyn Decoder)] = &[
     (&[".json"], &NativeArrayDecoder),
 ];
 
-/// The decoder for a task file, by its name (compression suffixes aside); `None`
-/// for a file that is not a task file.
+/// The decoder for a task file, by its name: its ending, compared without case, after
+/// any `.gz` or `.zst`; `None` for a file that is not a task file.
 pub fn decoder_for(key: &str) -> Option<&'static dyn Decoder> {
-    let plain = key
-        .strip_suffix(".gz")
-        .or_else(|| key.strip_suffix(".zst"))
+    let plain = strip_suffix_ignore_case(key, ".gz")
+        .or_else(|| strip_suffix_ignore_case(key, ".zst"))
         .unwrap_or(key);
     DECODERS
         .iter()
-        .find(|(endings, _)| endings.iter().any(|e| plain.ends_with(e)))
+        .find(|(endings, _)| {
+            endings
+                .iter()
+                .any(|e| strip_suffix_ignore_case(plain, e).is_some())
+        })
         .map(|(_, decoder)| *decoder)
+}
+
+fn strip_suffix_ignore_case<'a>(s: &'a str, suffix: &str) -> Option<&'a str> {
+    let cut = s.len().checked_sub(suffix.len())?;
+    (s.is_char_boundary(cut) && s[cut..].eq_ignore_ascii_case(suffix)).then(|| &s[..cut])
 }
 
 /// Whether a key is a task file this version reads.
@@ -51,14 +59,45 @@ pub async fn list_task_files(
     list_sources(store, &tasks_prefix(project)).await
 }
 
-/// Lists the task files under `prefix` in key order.
+/// Lists the task files under `prefix` in key order, by the same rule on S3 and on
+/// disk: every key under it, in nested folders too, whose name is a task file's
+/// ([`decoder_for`]), except where a path segment starts with `.` (temporary files,
+/// uploads in progress).
 pub async fn list_sources(
     store: &dyn ObjectStore,
     prefix: &str,
 ) -> Result<Vec<ObjectInfo>, StoreError> {
     let mut files = store.list(prefix).await?;
-    files.retain(|f| is_task_file(&f.key));
+    files.retain(|f| {
+        let hidden = f.key[prefix.len().min(f.key.len())..]
+            .split('/')
+            .any(|segment| segment.starts_with('.'));
+        !hidden && is_task_file(&f.key)
+    });
     Ok(files)
+}
+
+/// A read error of the storage underneath a source, as opposed to bytes that do not
+/// decompress: the first is worth another attempt, the second is the data's fault.
+#[derive(Debug, thiserror::Error)]
+#[error("reading from storage: {0}")]
+pub struct StorageReadError(#[source] pub std::io::Error);
+
+/// Whether an error reading a source came from the storage (see [`StorageReadError`]).
+pub fn is_storage_error(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.is::<StorageReadError>())
+}
+
+/// Marks the errors of the raw object stream as storage errors.
+struct FromStorage<R>(R);
+
+impl<R: Read> Read for FromStorage<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| std::io::Error::new(e.kind(), StorageReadError(e)))
+    }
 }
 
 /// Wraps a raw reader in the decompressor its name calls for.
@@ -68,9 +107,9 @@ pub fn decompress(
 ) -> Result<Box<dyn Read + Send>, std::io::Error> {
     // 256 KiB reads keep S3 and the decompressor busy with few calls.
     let raw = BufReader::with_capacity(256 * 1024, raw);
-    Ok(if name.ends_with(".gz") {
+    Ok(if strip_suffix_ignore_case(name, ".gz").is_some() {
         Box::new(flate2::bufread::MultiGzDecoder::new(raw))
-    } else if name.ends_with(".zst") {
+    } else if strip_suffix_ignore_case(name, ".zst").is_some() {
         Box::new(zstd::stream::read::Decoder::with_buffer(raw)?)
     } else {
         Box::new(raw)
@@ -103,7 +142,7 @@ pub fn open_all(
                 ))
             }
         };
-        let reader = decompress(&file.key, raw).map_err(read_error)?;
+        let reader = decompress(&file.key, Box::new(FromStorage(raw))).map_err(read_error)?;
         Ok(Source {
             name: file.key.clone(),
             reader,
@@ -118,7 +157,13 @@ mod tests {
 
     #[test]
     fn task_files_are_chosen_by_name_with_or_without_compression() {
-        for key in ["p/tasks/a.ndjson", "a.jsonl.gz", "a.ndjson.zst"] {
+        for key in [
+            "p/tasks/a.ndjson",
+            "a.jsonl.gz",
+            "a.ndjson.zst",
+            "A.NDJSON",
+            "b.JsonL.GZ",
+        ] {
             assert!(is_task_file(key), "{key}");
         }
         assert!(decoder_for("p/tasks/all.json.gz")

@@ -24,9 +24,10 @@ pub const MAX_ATTEMPTS: u32 = 3;
 /// How the worker runs.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
-    /// Exports are written under `{exports_prefix}/{project}/{export_id}/`.
+    /// Exports are written under `{exports_prefix}/{project}/{export_id}/attempt-{n}/`.
     pub exports_prefix: String,
-    /// A RUNNING job older than this is taken to be abandoned (the function's timeout).
+    /// A RUNNING job older than this is taken to be abandoned: the function's timeout
+    /// and a margin, so a slow attempt is never taken over while it can still finish.
     pub lease: Duration,
     /// How often progress is written to the job record.
     pub progress_interval: Duration,
@@ -38,7 +39,7 @@ impl Default for WorkerSettings {
     fn default() -> Self {
         WorkerSettings {
             exports_prefix: "exports".into(),
-            lease: Duration::from_secs(15 * 60),
+            lease: Duration::from_secs(16 * 60),
             progress_interval: Duration::from_secs(5),
             threads: Options::default().threads,
         }
@@ -124,15 +125,18 @@ impl Worker {
         if current.job.state == JobState::Running && !self.lease_expired(&current.job) {
             return Ok(Outcome::HeldElsewhere);
         }
-        let mut claimed = current.job.clone();
-        claimed.attempts += 1;
-        if claimed.attempts > MAX_ATTEMPTS {
+        if current.job.attempts >= MAX_ATTEMPTS {
+            // The last attempt died (a time-out or a crash) without ending the job: end it
+            // now, as the attempt that holds it, and tell the customer. The queue's
+            // receive count is above MAX_ATTEMPTS so that this delivery comes.
             let failure = Failure::new(
                 "TOO_MANY_ATTEMPTS",
-                format!("the export stopped {MAX_ATTEMPTS} times without finishing (time-out or crash); see the worker's logs"),
+                format!("the export stopped {MAX_ATTEMPTS} times without finishing (it ran out of time or crashed); try a smaller export or contact support with the export id"),
             );
-            return self.finish(&id, claimed.attempts, Err(failure)).await;
+            return self.finish(&id, current.job.attempts, Err(failure)).await;
         }
+        let mut claimed = current.job.clone();
+        claimed.attempts += 1;
         claimed.state = JobState::Running;
         claimed.started_at = Some(Utc::now());
         claimed.progress = Progress::default();
@@ -249,10 +253,22 @@ impl Worker {
         let files = source::list_task_files(self.store.as_ref(), &job.project)
             .await
             .map_err(|e| retryable(Failure::new("STORAGE_ERROR", chain(&e))))?;
+        if files.is_empty() {
+            return Err(permanent(Failure::new(
+                "NO_TASK_FILES",
+                format!(
+                    "project {} has no task files under {} (*.ndjson, *.jsonl or *.json, optionally .gz or .zst); there is nothing to export",
+                    job.project,
+                    source::tasks_prefix(&job.project)
+                ),
+            )));
+        }
 
+        // Each attempt writes under its own folder: an attempt that lost its lease and
+        // finishes late can never overwrite the files a newer attempt recorded.
         let folder = format!(
-            "{}/{}/{}",
-            self.settings.exports_prefix, job.project, job.id
+            "{}/{}/{}/attempt-{}",
+            self.settings.exports_prefix, job.project, job.id, job.attempts
         );
         let base = job.base_name();
         let (chunks_tx, chunks_rx) = mpsc::channel::<Chunk>(4);

@@ -52,6 +52,7 @@ impl Embedded {
             ApiSettings {
                 public_url: public_url.to_owned(),
                 download_ttl: Duration::from_secs(300),
+                exports_prefix: "exports".into(),
             },
         ));
         let worker = Worker::new(

@@ -45,7 +45,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "labelport API on {public_url} (data in {})\n\
          TOKEN=$(labelport token --email manager@example.com --data {})\n\
-         curl -X POST {public_url}/v1/projects/demo/exports -H \"Authorization: Bearer $TOKEN\" -d '{{\"format\":\"CSV\"}}'",
+         curl -X POST {public_url}/v1/projects/demo/exports -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"format\":\"CSV\"}}'",
         args.data.display(),
         args.data.display()
     );
