@@ -1,6 +1,6 @@
 # Sourced by the scripts: starts two moto servers on free loopback ports (one for S3, SQS
 # and STS, one for SES alone: moto's data endpoint fails once a server has seen multipart
-# uploads, see ../shared/EMULATOR.md), points the AWS SDK at them, and stops them on exit.
+# uploads), points the AWS SDK at them, and stops them on exit.
 free_port() { "$LABELPORT_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 EMULATOR_LOGS=${EMULATOR_LOGS:-$(mktemp -d)}
 MOTO_PORT=$(free_port)

@@ -56,7 +56,7 @@ SQS_TEMPLATE = None
 S3_TEMPLATE = None
 
 
-def http_event(method, path, route, params, email, body=None):
+def http_event(method, path, route, params, email, body=None, verified="true"):
     event = json.loads(json.dumps(HTTP_TEMPLATE))
     event["routeKey"] = f"{method} {route}"
     event["rawPath"] = path
@@ -69,7 +69,8 @@ def http_event(method, path, route, params, email, body=None):
     context["routeKey"] = event["routeKey"]
     context["http"]["method"] = method
     context["http"]["path"] = path
-    context["authorizer"]["jwt"]["claims"] = {"email": email, "sub": "user-1", "iss": "https://idp.example.com"}
+    context["authorizer"]["jwt"]["claims"] = {"email": email, "email_verified": verified, "sub": "user-1",
+                                              "iss": "https://idp.example.com"}
     if body is None:
         event.pop("body", None)
         event["isBase64Encoded"] = False
@@ -187,6 +188,11 @@ def run(s3, sqs, bucket, export_queue, notify_queue, project_dir, port, workdir)
     response = invoke("export-api", http_event("POST", f"/v1/projects/{PROJECT}/exports", route, {"project": PROJECT},
                                                "labeler1@example.com", '{"format":"CSV"}'), port, workdir)
     check(response["statusCode"] == 403, "export-api: a labeler gets 403", response)
+    # A manager's address in a token that does not say it is verified is not the manager.
+    response = invoke("export-api", http_event("POST", f"/v1/projects/{PROJECT}/exports", route, {"project": PROJECT},
+                                               MANAGER, '{"format":"CSV"}', verified="false"), port, workdir)
+    check(response["statusCode"] == 403 and "EMAIL_NOT_VERIFIED" in response["body"],
+          "export-api: an unverified e-mail gets 403", response)
 
     response = invoke("export-api", http_event("POST", f"/v1/projects/{PROJECT}/exports", route, {"project": PROJECT},
                                                MANAGER, '{"format":"CSV","delivery":{"method":"EMAIL"}}'), port, workdir)

@@ -12,7 +12,7 @@ logs=$(mktemp -d)
 count() { grep -a -oE "(test result: ok\. )?[0-9]+ passed" "$1" | grep -oE "[0-9]+" | awk '{s += $1} END {print s + 0}'; }
 
 echo "== cargo test (unit, doc and end-to-end tests against the emulator)"
-cargo test --workspace --locked 2>&1 | tee "$logs/cargo.log"
+cargo test --workspace --locked --features labelport-tests/e2e 2>&1 | tee "$logs/cargo.log"
 
 echo "== task record JSON Schema against generated data (every mode)"
 schema_data=$(mktemp -d)

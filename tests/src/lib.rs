@@ -364,10 +364,18 @@ pub async fn run_notifier(stack: &Stack) -> (String, labelport_core::notify::Not
     (body, outcome)
 }
 
-/// The request context API Gateway's JWT authorizer attaches, with one `email` claim.
+/// The request context API Gateway's JWT authorizer attaches: an `email` claim and a
+/// verified one.
 pub fn claims_context(email: &str) -> lambda_http::request::RequestContext {
+    claims_with(&[("email", email), ("email_verified", "true")])
+}
+
+/// A request context with exactly these JWT claims.
+pub fn claims_with(claims: &[(&str, &str)]) -> lambda_http::request::RequestContext {
     let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
-    jwt.claims.insert("email".into(), email.into());
+    for (name, value) in claims {
+        jwt.claims.insert((*name).into(), (*value).into());
+    }
     let mut authorizer = ApiGatewayRequestAuthorizer::default();
     authorizer.jwt = Some(jwt);
     let mut context = ApiGatewayV2httpRequestContext::default();

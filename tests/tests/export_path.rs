@@ -1,5 +1,8 @@
 //! The export path end to end against the AWS emulator: API router → SQS → worker →
 //! S3 multipart upload → SQS → notifier → SES, through the real AWS SDK adapters.
+//!
+//! Run by `infra/test.sh`, which starts the emulator: `--features labelport-tests/e2e`.
+#![cfg(feature = "e2e")]
 #![allow(clippy::unwrap_used)]
 
 use labelport_core::job::{JobState, JobStore};
@@ -1026,4 +1029,38 @@ async fn a_late_attempt_never_replaces_the_file_a_newer_attempt_recorded() {
     let keys = stack.keys(&format!("exports/race/{id}/")).await;
     assert!(keys.iter().any(|k| k.contains("/attempt-1/")), "{keys:?}");
     assert!(file.key.contains("/attempt-2/"), "{}", file.key);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unverified_address_is_not_the_member_it_names() {
+    use tower::ServiceExt;
+    let stack = Stack::new().await;
+    stack
+        .seed(&config("verified", Mode::Classification, 10))
+        .await;
+    for claims in [
+        vec![("email", MANAGER), ("email_verified", "false")],
+        vec![("email", MANAGER)],
+    ] {
+        let mut request = http::Request::builder()
+            .method("POST")
+            .uri("/v1/projects/verified/exports")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(r#"{"format":"CSV"}"#))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(labelport_tests::claims_with(&claims));
+        let response = stack.router.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            (status, json["error"]["code"].as_str()),
+            (403, Some("EMAIL_NOT_VERIFIED")),
+            "{claims:?}"
+        );
+    }
 }

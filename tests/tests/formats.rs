@@ -2,6 +2,9 @@
 //! the API (and the S3 drop), written by the worker into multipart uploads, listed by the
 //! status, downloaded through `?file=`, and read back by readers labelport did not write
 //! (Python's json and zipfile, libjq, requests).
+//!
+//! Run by `infra/test.sh`, which starts the emulator: `--features labelport-tests/e2e`.
+#![cfg(feature = "e2e")]
 #![allow(clippy::unwrap_used)]
 
 use labelport_core::job::JobState;

@@ -11,6 +11,7 @@
 //! | `DOWNLOAD_TTL_SECONDS` | api | life of a presigned download URL (300) |
 //! | `WORKER_LEASE_SECONDS` | worker | age at which a RUNNING job counts as abandoned (960: the 900 s timeout and a minute) |
 //! | `EMAIL_CLAIM` | api | JWT claim holding the caller's e-mail (`email`) |
+//! | `EMAIL_VERIFIED_CLAIM` | api | claim that must be `true` for the e-mail to count (`email_verified`; empty: the IdP only issues verified addresses) |
 
 use crate::config::{self, optional, required, seconds, ConfigError};
 use crate::{ApiGatewayClaims, S3Store, SesMailer, SqsQueue};
@@ -31,8 +32,10 @@ pub async fn api() -> Result<Arc<Api>, ConfigError> {
         aws_sdk_sqs::Client::new(&aws),
         required("EXPORT_QUEUE_URL")?,
     ));
+    let verified_claim = optional("EMAIL_VERIFIED_CLAIM", "email_verified");
     let auth = Arc::new(ApiGatewayClaims {
         email_claim: optional("EMAIL_CLAIM", "email"),
+        verified_claim: (!verified_claim.is_empty()).then_some(verified_claim),
     });
     let settings = ApiSettings {
         public_url: required("PUBLIC_API_URL")?,

@@ -9,12 +9,17 @@ use lambda_http::request::RequestContext;
 pub struct ApiGatewayClaims {
     /// The claim that holds the e-mail (`email` for Cognito ID tokens and most IdPs).
     pub email_claim: String,
+    /// The claim that says the address is verified (`email_verified`, the OpenID
+    /// Connect standard claim; `"true"` as API Gateway passes it). `None` for an identity
+    /// provider that only ever issues verified addresses and sends no such claim.
+    pub verified_claim: Option<String>,
 }
 
 impl Default for ApiGatewayClaims {
     fn default() -> Self {
         ApiGatewayClaims {
             email_claim: "email".into(),
+            verified_claim: Some("email_verified".into()),
         }
     }
 }
@@ -43,8 +48,13 @@ impl Authenticator for ApiGatewayClaims {
                     self.email_claim
                 ))
             })?;
+        let email_verified = match &self.verified_claim {
+            None => true,
+            Some(claim) => claims.get(claim).is_some_and(|v| v == "true"),
+        };
         Ok(Caller {
             email: email.clone(),
+            email_verified,
         })
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Every route authenticates through the [`Authenticator`] it is given (API Gateway's
 //! JWT claims on AWS, a locally signed JWT on a laptop) and authorizes against the
-//! project's members: only managers create, read and download exports (seed 000).
+//! project's members: only managers create, read and download exports.
 
 use crate::error::{chain, RequestError};
 use crate::job::{is_export_id, ExportResult, Job, JobError, JobState, JobStore, Progress};
@@ -29,6 +29,9 @@ use std::time::Duration;
 pub struct Caller {
     /// The caller's e-mail, as the identity provider asserts it.
     pub email: String,
+    /// Whether the identity provider verified that the caller owns that address.
+    /// Membership keys on the address, so an unverified one is refused (403).
+    pub email_verified: bool,
 }
 
 /// Why a caller could not be identified.
@@ -142,10 +145,20 @@ impl FromRequestParts<Arc<Api>> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, api: &Arc<Api>) -> Result<Self, ApiError> {
-        api.auth
+        let caller = api
+            .auth
             .authenticate(parts)
-            .map(Authenticated)
-            .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", e.0))
+            .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", e.0))?;
+        if !caller.email_verified {
+            // Anyone can sign up with someone else's address at many identity providers;
+            // only a verified one may stand for a project member.
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "EMAIL_NOT_VERIFIED",
+                "the token's e-mail address is not verified; verify it with your identity provider and sign in again",
+            ));
+        }
+        Ok(Authenticated(caller))
     }
 }
 
@@ -626,8 +639,10 @@ impl Api {
                     .into(),
             }),
             Some(email) => {
+                // The platform wrote the requester: it vouches for the address.
                 let caller = Caller {
                     email: email.clone(),
+                    email_verified: true,
                 };
                 // The same object (key and content) is one export, however often S3 reports it.
                 let key_for_object = format!("s3-drop:{key}:{}", object.etag);

@@ -1,4 +1,4 @@
-//! Which tasks an export keeps. Preview tasks (seed 000) are never exported.
+//! Which tasks an export keeps. Preview tasks (a manager's trial runs) are never exported.
 
 use labelport_model::{Task, TaskState};
 

@@ -55,7 +55,7 @@ pub struct Filters {
     pub stages: Option<Vec<String>>,
 }
 
-/// How the result is delivered (seed 002's methods; webhook and external storage come later).
+/// How the result is delivered (webhook and the customer's own storage come later).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
     tag = "method",

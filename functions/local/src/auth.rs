@@ -19,18 +19,38 @@ struct Claims {
     exp: i64,
 }
 
-/// Reads a 32-byte secret from `path`, writing a random one there on first use.
+/// Reads a 32-byte secret from `path`, writing a random one there on first use, readable
+/// by its owner only (0600). A key that exists but cannot be read, or is too short, is
+/// an error: silently making a new one would void every token and link made before.
 pub fn load_or_create_key(path: &Path) -> std::io::Result<Vec<u8>> {
     match std::fs::read(path) {
         Ok(secret) if secret.len() >= 32 => Ok(secret),
-        _ => {
+        Ok(secret) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "{} holds {} bytes, not a 32-byte key; remove it to make a new one (tokens and links made with the old key stop working)",
+                path.display(),
+                secret.len()
+            ),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let secret: [u8; 32] = rand::random();
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            std::fs::write(path, secret)?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(path)?;
+            std::io::Write::write_all(&mut file, &secret)?;
+            file.sync_all()?;
             Ok(secret.to_vec())
         }
+        Err(e) => Err(std::io::Error::new(
+            e.kind(),
+            format!("reading the key {}: {e}", path.display()),
+        )),
     }
 }
 
@@ -86,8 +106,10 @@ impl Authenticator for LocalJwt {
         validation.set_audience(&[AUDIENCE]);
         let data = decode::<Claims>(token, &DecodingKey::from_secret(&self.secret), &validation)
             .map_err(|e| AuthError(format!("invalid token: {e}")))?;
+        // Tokens are issued by whoever runs this instance, for addresses they chose.
         Ok(Caller {
             email: data.claims.email,
+            email_verified: true,
         })
     }
 }
@@ -127,5 +149,36 @@ mod tests {
             .authenticate(&parts(Some(&format!("Bearer {expired}"))))
             .is_err());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_new_key_is_private_and_a_bad_key_is_an_error_not_a_new_key() {
+        let dir = std::env::temp_dir().join(format!("lp-key-{}", uuid::Uuid::new_v4()));
+        let path = dir.join(".keys/jwt.key");
+        let key = load_or_create_key(&path).unwrap();
+        assert_eq!(key.len(), 32);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        assert_eq!(
+            load_or_create_key(&path).unwrap(),
+            key,
+            "the same key next time"
+        );
+        std::fs::write(&path, b"short").unwrap();
+        let e = load_or_create_key(&path).unwrap_err();
+        assert!(e.to_string().contains("not a 32-byte key"), "{e}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"short",
+            "the bad key is left as it is"
+        );
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap(); // a key that cannot be read
+        assert!(load_or_create_key(&path).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -55,6 +55,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut embedded = Embedded::open(&args.data, "http://127.0.0.1:8080")?;
     let caller = Caller {
         email: MANAGER.into(),
+        email_verified: true,
     };
     let requests = [
         r#"{"format":"CSV","delivery":{"method":"EMAIL"}}"#,

@@ -14,7 +14,7 @@ pub struct Project {
     pub name: String,
     /// What kind of labelling the project does.
     pub mode: Mode,
-    /// Where the project is in its life (seed 000: no export while created or archived).
+    /// Where the project is in its life (no export while created or archived).
     pub state: ProjectState,
     /// The project's members and their roles.
     #[serde(default)]
@@ -139,7 +139,7 @@ pub struct Member {
     pub role: Role,
 }
 
-/// A member's role. Only managers may export (seed 000).
+/// A member's role. Only managers may export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {

@@ -21,7 +21,7 @@ pub struct Task<'a> {
     /// What is being labelled.
     #[serde(borrow)]
     pub asset: Asset<'a>,
-    /// The task's state (seed 000: only annotated and validated tasks are exported to CSV).
+    /// The task's state (CSV keeps only annotated and validated tasks).
     pub state: TaskState,
     /// The workflow stage the task is in now (`Complete` once it left the workflow).
     #[serde(borrow)]
