@@ -142,12 +142,13 @@ impl Stack {
     }
 
     /// Drops a request file as `requested_by` (its `x-amz-meta-requested-by`) and hands
-    /// it to the API as the S3 event would.
+    /// it to the API as the S3 event numbered `sequencer` would.
     pub async fn drop_request(
         &self,
         key: &str,
         requested_by: &str,
         body: &'static [u8],
+        sequencer: &str,
     ) -> labelport_core::api::DropOutcome {
         self.s3
             .put_object()
@@ -158,7 +159,10 @@ impl Stack {
             .send()
             .await
             .unwrap();
-        self.api.accept_dropped_request(key).await.unwrap()
+        self.api
+            .accept_dropped_request(key, sequencer)
+            .await
+            .unwrap()
     }
 
     pub async fn put(&self, key: &str, body: Vec<u8>) {

@@ -512,11 +512,12 @@ async fn a_dropped_request_file_starts_the_same_export_once() {
             "requests/drop/nightly.json",
             MANAGER,
             br#"{"format":"CSV"}"#,
+            "0055AED6DCD90281E5",
         )
         .await;
     let again = stack
         .api
-        .accept_dropped_request("requests/drop/nightly.json")
+        .accept_dropped_request("requests/drop/nightly.json", "0055AED6DCD90281E5")
         .await
         .unwrap();
     let labelport_core::api::DropOutcome::Accepted(id) = &first else {
@@ -524,7 +525,7 @@ async fn a_dropped_request_file_starts_the_same_export_once() {
     };
     assert_eq!(
         first, again,
-        "S3 reporting the same object twice is one export"
+        "S3 reporting the same put twice is one export"
     );
     let response: serde_json::Value =
         serde_json::from_slice(&stack.get("responses/drop/nightly.json").await.unwrap()).unwrap();
@@ -537,6 +538,22 @@ async fn a_dropped_request_file_starts_the_same_export_once() {
         stack.receive(&stack.export_queue).await.is_some(),
         "the repeat re-queued the QUEUED job"
     );
+    // Dropping the same file again (same bytes, same ETag) is a new put: a new export.
+    let next = stack
+        .drop_request(
+            "requests/drop/nightly.json",
+            MANAGER,
+            br#"{"format":"CSV"}"#,
+            "0055AED6DCE1A3B2F7",
+        )
+        .await;
+    let labelport_core::api::DropOutcome::Accepted(next_id) = &next else {
+        panic!("{next:?}")
+    };
+    assert_ne!(
+        next_id, id,
+        "tonight's nightly drop is not yesterday's export"
+    );
 
     // Without a requester the drop is refused, and the response file says why.
     stack
@@ -547,7 +564,7 @@ async fn a_dropped_request_file_starts_the_same_export_once() {
         .await;
     let refused = stack
         .api
-        .accept_dropped_request("requests/drop/anonymous.json")
+        .accept_dropped_request("requests/drop/anonymous.json", "0055AED6DCE9000001")
         .await
         .unwrap();
     assert!(
@@ -573,7 +590,7 @@ async fn one_bad_message_in_a_batch_fails_alone() {
         ]
     }))
     .unwrap();
-    let response = labelport_aws::lambda::sqs_batch(event, |body| {
+    let response = labelport_aws::lambda::sqs_batch(event, None, |body| {
         let worker = &stack.worker;
         async move { worker.handle(&body).await }
     })
@@ -1062,5 +1079,86 @@ async fn an_unverified_address_is_not_the_member_it_names() {
             (403, Some("EMAIL_NOT_VERIFIED")),
             "{claims:?}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_message_comes_back_after_a_backoff_not_the_visibility_timeout() {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let stack = Stack::new().await;
+    // Messages of this queue are visible again at once: only the backoff can hide one.
+    let url = stack
+        .sqs
+        .create_queue()
+        .queue_name(format!("backoff-{}", uuid::Uuid::new_v4().simple()))
+        .attributes(QueueAttributeName::VisibilityTimeout, "0")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let backoff = labelport_aws::lambda::Backoff {
+        sqs: stack.sqs.clone(),
+        queue_url: url.clone(),
+        base: std::time::Duration::from_secs(120),
+        max: std::time::Duration::from_secs(120),
+    };
+    let fail = |_body: String| async { Err::<(), _>(std::io::Error::other("503 Slow Down")) };
+    for (with_backoff, body) in [(false, "control"), (true, "retried")] {
+        stack
+            .sqs
+            .send_message()
+            .queue_url(&url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+        let received = stack
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .wait_time_seconds(2)
+            .send()
+            .await
+            .unwrap();
+        let message = &received.messages()[0];
+        let event: aws_lambda_events::event::sqs::SqsEvent =
+            serde_json::from_value(serde_json::json!({"Records": [{
+                "messageId": message.message_id().unwrap(),
+                "receiptHandle": message.receipt_handle().unwrap(),
+                "body": message.body().unwrap(),
+                "attributes": {"ApproximateReceiveCount": "1"}
+            }]}))
+            .unwrap();
+        let response =
+            labelport_aws::lambda::sqs_batch(event, with_backoff.then_some(&backoff), fail).await;
+        assert_eq!(response.batch_item_failures.len(), 1);
+        let again = stack
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        let bodies: Vec<_> = again.messages().iter().filter_map(|m| m.body()).collect();
+        if with_backoff {
+            assert!(
+                bodies.is_empty(),
+                "hidden for the backoff (60 to 120 s): {bodies:?}"
+            );
+        } else {
+            assert_eq!(bodies, ["control"], "without a backoff it is back at once");
+            let receipt = again.messages()[0].receipt_handle().unwrap();
+            stack
+                .sqs
+                .delete_message()
+                .queue_url(&url)
+                .receipt_handle(receipt)
+                .send()
+                .await
+                .unwrap();
+        }
     }
 }

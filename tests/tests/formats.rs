@@ -300,6 +300,7 @@ async fn a_dropped_request_can_ask_for_any_format_and_its_options() {
             "requests/dropped/split.json",
             MANAGER,
             br#"{"format":"NDJSON_SPLIT","split":{"maxTasksPerFile":25}}"#,
+            "00A1",
         )
         .await;
     let labelport_core::api::DropOutcome::Accepted(id) = outcome else {
@@ -321,6 +322,7 @@ async fn a_dropped_request_can_ask_for_any_format_and_its_options() {
             "requests/dropped/bad.json",
             MANAGER,
             br#"{"format":"NDJSON_SPLIT","split":{"maxTasksPerFile":0}}"#,
+            "00A2",
         )
         .await;
     let response: Value =

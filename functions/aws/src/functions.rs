@@ -7,6 +7,7 @@
 //! | `NOTIFY_QUEUE_URL` | worker | where ended exports are announced |
 //! | `PUBLIC_API_URL` | api, notifier | base of links in responses and e-mails |
 //! | `SENDER_EMAIL` | notifier | the SES-verified sender |
+//! | `SOURCE_QUEUE_URL` | worker, notifier | the queue the function consumes: failed messages come back after a backoff (30 s doubling to 15 min) |
 //! | `EXPORTS_PREFIX` | worker, api | folder of exports in the bucket (`exports`) |
 //! | `DOWNLOAD_TTL_SECONDS` | api | life of a presigned download URL (300) |
 //! | `WORKER_LEASE_SECONDS` | worker | age at which a RUNNING job counts as abandoned (960: the 900 s timeout and a minute) |
@@ -49,6 +50,25 @@ pub async fn api() -> Result<Arc<Api>, ConfigError> {
         auth,
         settings,
     )))
+}
+
+/// The retry backoff of a queue consumer: its own queue, `SOURCE_QUEUE_URL`. Without it
+/// a failed message waits out the queue's visibility timeout.
+pub async fn backoff() -> Option<crate::lambda::Backoff> {
+    let queue_url = optional("SOURCE_QUEUE_URL", "");
+    if queue_url.is_empty() {
+        tracing::warn!(
+            "SOURCE_QUEUE_URL is not set: failed messages wait out the visibility timeout"
+        );
+        return None;
+    }
+    let aws = config::aws().await;
+    Some(crate::lambda::Backoff {
+        sqs: aws_sdk_sqs::Client::new(&aws),
+        queue_url,
+        base: Duration::from_secs(30),
+        max: Duration::from_secs(15 * 60),
+    })
 }
 
 /// The export-worker function's worker.

@@ -10,10 +10,61 @@ use lambda_runtime::{Error, LambdaEvent, Service};
 use serde_json::Value;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a failed message waits before SQS delivers it again: exponential in its
+/// receive count with jitter, instead of the queue's visibility timeout (which must cover
+/// the longest run, 90 minutes for exports), so a passing storage hiccup costs seconds.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    /// The client that changes the message's visibility.
+    pub sqs: aws_sdk_sqs::Client,
+    /// The queue the messages come from.
+    pub queue_url: String,
+    /// The wait after the first failure, before jitter.
+    pub base: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The wait before delivery number `receive_count + 1`: `base × 2^(count − 1)`, at
+    /// most `max`, then somewhere between half and all of it, so messages that failed
+    /// together do not come back together.
+    pub fn delay(&self, receive_count: u32) -> Duration {
+        let doublings = receive_count.saturating_sub(1).min(20);
+        let full = self.base.saturating_mul(1 << doublings).min(self.max);
+        full.mul_f64(0.5 + rand::random::<f64>() / 2.0)
+    }
+
+    /// Makes `receipt` visible again after the delay for `receive_count`. A failure only
+    /// means the queue's own visibility timeout applies: logged, not fatal.
+    async fn apply(&self, message_id: &str, receipt: &str, receive_count: u32) {
+        let delay = self.delay(receive_count);
+        let changed = self
+            .sqs
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(i32::try_from(delay.as_secs()).unwrap_or(i32::MAX))
+            .send()
+            .await;
+        match changed {
+            Ok(_) => tracing::info!(message_id, delay_s = delay.as_secs(), "retry scheduled"),
+            Err(e) => {
+                tracing::warn!(message_id, error = %chain(&e), "could not schedule the retry; the queue's visibility timeout applies")
+            }
+        }
+    }
+}
 
 /// Runs `handle` on each message of a batch and reports the ones that failed, so SQS
-/// retries only those (`ReportBatchItemFailures` in template.yaml).
-pub async fn sqs_batch<F, Fut, T, E>(event: SqsEvent, handle: F) -> SqsBatchResponse
+/// retries only those (`ReportBatchItemFailures` in template.yaml), after `backoff`.
+pub async fn sqs_batch<F, Fut, T, E>(
+    event: SqsEvent,
+    backoff: Option<&Backoff>,
+    handle: F,
+) -> SqsBatchResponse
 where
     F: Fn(String) -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -23,6 +74,11 @@ where
     let mut response = SqsBatchResponse::default();
     for message in event.records {
         let id = message.message_id.unwrap_or_default();
+        let receive_count = message
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
         let outcome = match message.body {
             Some(body) => handle(body).await.map_err(|e| chain(&e)),
             None => Err("message without a body".to_owned()),
@@ -31,6 +87,10 @@ where
             Ok(outcome) => tracing::info!(message_id = %id, ?outcome, "message handled"),
             Err(error) => {
                 tracing::error!(message_id = %id, %error, "message failed; SQS will retry it");
+                if let (Some(backoff), Some(receipt)) = (backoff, message.receipt_handle.as_deref())
+                {
+                    backoff.apply(&id, receipt, receive_count).await;
+                }
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = id;
                 response.batch_item_failures.push(failure);
@@ -55,7 +115,15 @@ pub async fn api_event(
                 continue;
             };
             let key = decode_s3_key(key);
-            match api.accept_dropped_request(&key).await {
+            // S3 may report one put twice; the sequencer tells puts of one key apart.
+            let event_id = record
+                .s3
+                .object
+                .sequencer
+                .as_deref()
+                .or(record.s3.object.version_id.as_deref())
+                .unwrap_or_default();
+            match api.accept_dropped_request(&key, event_id).await {
                 Ok(DropOutcome::Accepted(id)) => {
                     tracing::info!(key, export_id = %id, "dropped request accepted");
                     accepted.push(id);
@@ -129,5 +197,29 @@ mod tests {
         assert!(!is_s3_event(
             &serde_json::json!({"version":"2.0","routeKey":"$default"})
         ));
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_stops_at_its_maximum() {
+        let backoff = Backoff {
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::Config::builder()
+                    .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+                    .build(),
+            ),
+            queue_url: "q".into(),
+            base: Duration::from_secs(30),
+            max: Duration::from_secs(900),
+        };
+        for _ in 0..200 {
+            for (count, full) in [(1, 30), (2, 60), (3, 120), (5, 480), (6, 900), (40, 900)] {
+                let delay = backoff.delay(count).as_secs_f64();
+                let full = f64::from(full);
+                assert!(
+                    delay >= full / 2.0 && delay <= full,
+                    "receive {count}: {delay} s"
+                );
+            }
+        }
     }
 }

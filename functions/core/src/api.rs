@@ -616,7 +616,15 @@ impl Api {
     /// Handles a request file dropped at `requests/{project}/{name}.json` in the
     /// platform bucket: the same export as a POST, by the identity in the object's
     /// `requested-by` metadata. The outcome is written to `responses/{project}/{name}.json`.
-    pub async fn accept_dropped_request(&self, key: &str) -> Result<DropOutcome, StoreError> {
+    ///
+    /// `event_id` identifies the S3 event (its `sequencer`, or the object's version id):
+    /// S3 reporting one put twice is one export, while dropping the same file again,
+    /// the same bytes with the same ETag, is a new put and a new export.
+    pub async fn accept_dropped_request(
+        &self,
+        key: &str,
+        event_id: &str,
+    ) -> Result<DropOutcome, StoreError> {
         let Some((project, name)) = parse_drop_key(key) else {
             return Ok(DropOutcome::Ignored(format!(
                 "{key} is not requests/{{project}}/{{name}}.json"
@@ -644,8 +652,8 @@ impl Api {
                     email: email.clone(),
                     email_verified: true,
                 };
-                // The same object (key and content) is one export, however often S3 reports it.
-                let key_for_object = format!("s3-drop:{key}:{}", object.etag);
+                // One put is one export, however often S3 reports it.
+                let key_for_object = format!("s3-drop:{key}:{event_id}");
                 self.create(&caller, project, &object.body, Some(&key_for_object))
                     .await
             }

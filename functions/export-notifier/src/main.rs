@@ -7,12 +7,12 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 async fn main() -> Result<(), Error> {
     config::init_tracing();
     let notifier = &functions::notifier().await?;
+    let backoff = &functions::backoff().await;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async move {
         Ok::<SqsBatchResponse, Error>(
-            lambda::sqs_batch(
-                event.payload,
-                |body| async move { notifier.handle(&body).await },
-            )
+            lambda::sqs_batch(event.payload, backoff.as_ref(), |body| async move {
+                notifier.handle(&body).await
+            })
             .await,
         )
     }))
