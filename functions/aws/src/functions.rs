@@ -130,6 +130,60 @@ mod tests {
     }
 
     #[test]
+    fn production_is_observable_and_bounded() {
+        for (what, text) in [
+            ("X-Ray on every function", "    Tracing: Active"),
+            (
+                "the worker's concurrency bounded",
+                "MaximumConcurrency: !Ref WorkerMaxConcurrency",
+            ),
+            ("HTTP API access logs", "AccessLogSettings:"),
+            (
+                "failed S3 drops kept",
+                "Destination: !GetAtt DropFailureQueue.Arn",
+            ),
+            (
+                "job records written only by the functions",
+                "Sid: OnlyTheFunctionsWriteJobs",
+            ),
+            (
+                "the export queue's age watched",
+                "Value: !GetAtt ExportQueue.QueueName",
+            ),
+            (
+                "the notify queue's age watched",
+                "Value: !GetAtt NotifyQueue.QueueName",
+            ),
+        ] {
+            assert!(
+                TEMPLATE.contains(text),
+                "template.yaml lacks {what}: `{text}`"
+            );
+        }
+        for function in [
+            "ExportApiFunction",
+            "ExportWorkerFunction",
+            "ExportNotifierFunction",
+        ] {
+            for metric in ["Errors", "Throttles"] {
+                let alarm = format!(
+                    "  {}{metric}Alarm:\n",
+                    function.trim_end_matches("Function")
+                );
+                assert!(
+                    TEMPLATE.contains(&alarm),
+                    "no {metric} alarm for {function}"
+                );
+            }
+        }
+        assert_eq!(
+            TEMPLATE.matches("ApplicationLogLevel: INFO").count(),
+            3,
+            "each function's log level comes from its LoggingConfig"
+        );
+    }
+
+    #[test]
     fn the_queue_outlasts_the_worker_attempts_and_the_lease_outlasts_the_timeout() {
         let receives = setting("ExportQueue", "maxReceiveCount").expect("maxReceiveCount");
         assert!(
