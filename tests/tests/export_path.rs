@@ -704,28 +704,36 @@ async fn a_storage_failure_aborts_the_upload_requeues_and_the_retry_succeeds() {
         stack.sqs.clone(),
         &stack.notify_queue,
     ));
+    let recorded = Arc::new(Recorded::default());
     let flaky = labelport_core::worker::Worker::new(
         s3.clone(),
         Arc::new(parts_fail(s3.clone())),
-        notify,
+        notify.clone(),
         labelport_core::worker::WorkerSettings::default(),
-    );
-    let error = flaky
+    )
+    .with_metrics(recorded.clone());
+    flaky
         .handle(&body)
         .await
         .expect_err("the attempt fails so that SQS retries it");
-    assert!(
-        error.to_string().contains("503 Slow Down (injected)"),
-        "{error}"
-    );
-    let job = JobStore::new(s3).get(&id).await.unwrap().job;
+    let job = JobStore::new(s3.clone()).get(&id).await.unwrap().job;
     assert_eq!(
         job.state,
         JobState::Queued,
         "back in the queue for the retry"
     );
     assert_eq!(job.attempts, 1);
-    assert_eq!(job.error.as_ref().unwrap().code, "STORAGE_ERROR");
+    let failure = job.error.as_ref().unwrap();
+    assert_eq!(failure.code, "STORAGE_ERROR");
+    // What the customer reads: no SDK text, keys or request ids, and what happens next.
+    assert!(
+        !failure.message.contains("503") && !failure.message.contains("injected"),
+        "{failure:?}"
+    );
+    assert!(
+        failure.message.contains("retried automatically"),
+        "{failure:?}"
+    );
     assert_eq!(
         stack.open_multipart_uploads().await,
         0,
@@ -738,8 +746,15 @@ async fn a_storage_failure_aborts_the_upload_requeues_and_the_retry_succeeds() {
     );
 
     // SQS redelivers; storage is back.
+    let healthy = labelport_core::worker::Worker::new(
+        s3.clone(),
+        s3.clone(),
+        notify,
+        labelport_core::worker::WorkerSettings::default(),
+    )
+    .with_metrics(recorded.clone());
     assert_eq!(
-        stack.worker.handle(&body).await.unwrap(),
+        healthy.handle(&body).await.unwrap(),
         Outcome::Ran(JobState::Succeeded)
     );
     let (_, _, json) = stack.status(&id, MANAGER).await;
@@ -751,6 +766,15 @@ async fn a_storage_failure_aborts_the_upload_requeues_and_the_retry_succeeds() {
     assert!(
         json.get("error").is_none(),
         "the retry's success clears the error: {json}"
+    );
+    // Each attempt was reported: the failed one as retried, the second as succeeded.
+    let exported = json["progress"]["tasksExported"].as_u64().unwrap();
+    assert_eq!(
+        *recorded.0.lock().unwrap(),
+        [
+            ("RETRIED".to_owned(), Some("STORAGE_ERROR".to_owned()), 0, 1),
+            ("SUCCEEDED".to_owned(), None, exported, 2),
+        ]
     );
 }
 
@@ -1160,5 +1184,23 @@ async fn a_failed_message_comes_back_after_a_backoff_not_the_visibility_timeout(
                 .await
                 .unwrap();
         }
+    }
+}
+
+/// One export attempt as metrics saw it: outcome, code, tasks, attempt.
+type Attempted = (String, Option<String>, u64, u32);
+
+/// Metrics kept in memory.
+#[derive(Default)]
+struct Recorded(std::sync::Mutex<Vec<Attempted>>);
+
+impl labelport_core::ports::Metrics for Recorded {
+    fn export_ended(&self, ended: &labelport_core::ports::ExportEnded<'_>) {
+        self.0.lock().unwrap().push((
+            ended.outcome.to_owned(),
+            ended.code.map(str::to_owned),
+            ended.tasks,
+            ended.attempt,
+        ));
     }
 }

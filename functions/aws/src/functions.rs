@@ -7,6 +7,7 @@
 //! | `NOTIFY_QUEUE_URL` | worker | where ended exports are announced |
 //! | `PUBLIC_API_URL` | api, notifier | base of links in responses and e-mails |
 //! | `SENDER_EMAIL` | notifier | the SES-verified sender |
+//! | `METRICS_NAMESPACE` | worker | CloudWatch namespace of the export metrics (`labelport`) |
 //! | `SOURCE_QUEUE_URL` | worker, notifier | the queue the function consumes: failed messages come back after a backoff (30 s doubling to 15 min) |
 //! | `EXPORTS_PREFIX` | worker, api | folder of exports in the bucket (`exports`) |
 //! | `DOWNLOAD_TTL_SECONDS` | api | life of a presigned download URL (300) |
@@ -87,7 +88,11 @@ pub async fn worker() -> Result<Worker, ConfigError> {
         lease: seconds("WORKER_LEASE_SECONDS", 960)?,
         ..WorkerSettings::default()
     };
-    Ok(Worker::new(store.clone(), store, notify, settings))
+    let metrics = Arc::new(crate::metrics::EmfMetrics::new(optional(
+        "METRICS_NAMESPACE",
+        "labelport",
+    )));
+    Ok(Worker::new(store.clone(), store, notify, settings).with_metrics(metrics))
 }
 
 /// The export-notifier function's notifier.

@@ -50,6 +50,26 @@ impl Failure {
             line: None,
         }
     }
+
+    /// Storage that did not answer while `doing` something. The SDK's text (keys,
+    /// request ids, endpoints) goes to the log; the job record, the status and the
+    /// e-mail get a code and what it means for the customer.
+    pub fn storage(doing: &str, err: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::warn!(error = %chain(err), "storage error while {doing}");
+        Failure::new(
+            "STORAGE_ERROR",
+            format!("the platform's storage did not answer while {doing}; the export is retried automatically, and ends with this message only if it keeps happening"),
+        )
+    }
+
+    /// A bug, met while `doing` something: the detail goes to the log only.
+    pub fn internal(doing: &str, detail: &str) -> Self {
+        tracing::error!(detail, "internal error while {doing}");
+        Failure::new(
+            "INTERNAL_ERROR",
+            format!("labelport failed while {doing} (an internal error, logged); try again, and if it happens again report it with the export id"),
+        )
+    }
 }
 
 /// Renders an error and its `source()` chain on one line, for logs and failure messages.

@@ -202,13 +202,11 @@ impl PipelineError {
                 file: Some(file.clone()),
                 line: Some(*line),
             },
-            PipelineError::Read { file, .. } => Failure {
-                code: "SOURCE_READ_ERROR".into(),
-                message: crate::error::chain(self),
+            PipelineError::Read { file, source } => Failure {
                 file: Some(file.clone()),
-                line: None,
+                ..Failure::storage(&format!("reading {file}"), source)
             },
-            PipelineError::Sink(_) => Failure::new("STORAGE_ERROR", crate::error::chain(self)),
+            PipelineError::Sink(source) => Failure::storage("writing the export", source.as_ref()),
             PipelineError::Output(message) => Failure::new("OUTPUT_LIMIT", message.clone()),
             PipelineError::Corrupt { file, line, .. } => Failure {
                 code: "SOURCE_CORRUPT".into(),
@@ -216,7 +214,7 @@ impl PipelineError {
                 file: Some(file.clone()),
                 line: Some(*line),
             },
-            PipelineError::Internal(message) => Failure::new("INTERNAL_ERROR", message.clone()),
+            PipelineError::Internal(message) => Failure::internal("encoding the export", message),
         }
     }
 }
@@ -1484,16 +1482,21 @@ mod tests {
                 &small_blocks(2),
                 &TaskFilter::default(),
             );
-            let _ = sender.send(result.map(|_| ()).map_err(|e| e.to_failure()));
+            let _ = sender.send(
+                result
+                    .map(|_| ())
+                    .map_err(|e| (e.to_string(), e.to_failure())),
+            );
         });
-        let failure = receiver
+        let (error, failure) = receiver
             .recv_timeout(std::time::Duration::from_secs(60))
             .expect("the export ended")
             .unwrap_err();
+        assert!(error.contains("index out of bounds in a format"), "{error}");
         assert_eq!(failure.code, "INTERNAL_ERROR");
         assert!(
-            failure.message.contains("index out of bounds in a format"),
-            "{}",
+            !failure.message.contains("index out of bounds"),
+            "the panic is for the log, not the customer: {}",
             failure.message
         );
     }

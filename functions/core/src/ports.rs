@@ -158,3 +158,42 @@ pub trait Presigner: Send + Sync + 'static {
         expires_in: Duration,
     ) -> Result<String, BoxError>;
 }
+
+/// How one export attempt ended, for dashboards and alarms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportEnded<'a> {
+    /// The export.
+    pub export_id: &'a str,
+    /// Its project.
+    pub project: &'a str,
+    /// Its format (`CSV`).
+    pub format: &'a str,
+    /// `SUCCEEDED`, `FAILED`, or `RETRIED` for an attempt that will be tried again.
+    pub outcome: &'a str,
+    /// The failure's code, if it failed.
+    pub code: Option<&'a str>,
+    /// Tasks exported.
+    pub tasks: u64,
+    /// Source bytes read.
+    pub bytes_read: u64,
+    /// Bytes written (every file).
+    pub bytes_written: u64,
+    /// From the attempt's start to its end.
+    pub duration: Duration,
+    /// Which attempt this was.
+    pub attempt: u32,
+}
+
+/// Where the worker reports what it did: CloudWatch metrics on AWS (embedded metric
+/// format), nothing locally.
+pub trait Metrics: Send + Sync + 'static {
+    /// An export attempt ended.
+    fn export_ended(&self, ended: &ExportEnded<'_>);
+}
+
+/// Metrics that go nowhere.
+pub struct NoMetrics;
+
+impl Metrics for NoMetrics {
+    fn export_ended(&self, _: &ExportEnded<'_>) {}
+}

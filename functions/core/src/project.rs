@@ -36,7 +36,7 @@ impl ProjectError {
                 file: Some(manifest_key(project)),
                 line: None,
             },
-            ProjectError::Store(_) => Failure::new("STORAGE_ERROR", chain(self)),
+            ProjectError::Store(e) => Failure::storage("reading the project's manifest", e),
         }
     }
 }

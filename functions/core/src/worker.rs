@@ -7,7 +7,9 @@ use crate::job::{ExportResult, Job, JobError, JobState, JobStore, Progress, Resu
 use crate::messages::{ExportMessage, NotifyMessage};
 use crate::output::Files;
 use crate::pipeline::{Options, Output, Plan};
-use crate::ports::{BoxError, ObjectStore, Queue, Upload, MIN_PART_SIZE};
+use crate::ports::{
+    BoxError, ExportEnded, Metrics, NoMetrics, ObjectStore, Queue, Upload, MIN_PART_SIZE,
+};
 use crate::project::{load_project, ProjectError};
 use crate::source;
 use bytes::{Bytes, BytesMut};
@@ -86,6 +88,7 @@ pub struct Worker {
     jobs: JobStore,
     notify: Arc<dyn Queue>,
     settings: WorkerSettings,
+    metrics: Arc<dyn Metrics>,
 }
 
 /// A failure, and whether another attempt may succeed.
@@ -108,7 +111,37 @@ impl Worker {
             destination,
             notify,
             settings,
+            metrics: Arc::new(NoMetrics),
         }
+    }
+
+    /// Reports every export attempt's end to `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    fn report(&self, job: &Job, outcome: &str, code: Option<&str>, progress: &Progress) {
+        let bytes_written = job
+            .result
+            .as_ref()
+            .map_or(0, |r| r.files.iter().map(|f| f.bytes).sum());
+        let duration = job
+            .started_at
+            .and_then(|started| (Utc::now() - started).to_std().ok())
+            .unwrap_or_default();
+        self.metrics.export_ended(&ExportEnded {
+            export_id: &job.id,
+            project: &job.project,
+            format: job.request.format.as_str(),
+            outcome,
+            code,
+            tasks: progress.tasks_exported,
+            bytes_read: progress.bytes_read,
+            bytes_written,
+            duration,
+            attempt: job.attempts,
+        });
     }
 
     /// Handles one export message body.
@@ -151,6 +184,12 @@ impl Worker {
             Ok(result) => self.finish(&id, attempt, Ok(result)).await,
             Err(Attempt { failure, retryable }) if retryable && attempt < MAX_ATTEMPTS => {
                 tracing::warn!(export_id = %id, attempt, error = %failure, "export attempt failed; will retry");
+                self.report(
+                    &claimed.job,
+                    "RETRIED",
+                    Some(&failure.code),
+                    &Progress::default(),
+                );
                 self.jobs
                     .update(&id, |job| {
                         (job.state == JobState::Running && job.attempts == attempt).then(|| {
@@ -212,6 +251,8 @@ impl Worker {
         let Some(done) = updated else {
             return Ok(Outcome::HeldElsewhere);
         };
+        let code = done.job.error.as_ref().map(|f| f.code.as_str());
+        self.report(&done.job, state_name(state), code, &done.job.progress);
         match &done.job.error {
             Some(failure) if state == JobState::Failed => {
                 tracing::warn!(export_id = %id, code = %failure.code, error = %failure.message, "export failed")
@@ -252,7 +293,7 @@ impl Worker {
             .map_err(|e| permanent(Failure::new("INVALID_REQUEST", e.to_string())))?;
         let files = source::list_task_files(self.store.as_ref(), &job.project)
             .await
-            .map_err(|e| retryable(Failure::new("STORAGE_ERROR", chain(&e))))?;
+            .map_err(|e| retryable(Failure::storage("listing the project's task files", &e)))?;
         if files.is_empty() {
             return Err(permanent(Failure::new(
                 "NO_TASK_FILES",
@@ -318,9 +359,9 @@ impl Worker {
             }
             Err(join) => {
                 let _ = uploading.await;
-                return Err(permanent(Failure::new(
-                    "INTERNAL_ERROR",
-                    format!("the export crashed: {join}"),
+                return Err(permanent(Failure::internal(
+                    "exporting",
+                    &format!("the export task ended abnormally: {join}"),
                 )));
             }
         };
@@ -328,9 +369,9 @@ impl Worker {
             Ok(Ok(uploaded)) => uploaded,
             Ok(Err(failure)) => return Err(retryable(failure)),
             Err(join) => {
-                return Err(permanent(Failure::new(
-                    "INTERNAL_ERROR",
-                    format!("the upload crashed: {join}"),
+                return Err(permanent(Failure::internal(
+                    "uploading the export",
+                    &format!("the upload task ended abnormally: {join}"),
                 )))
             }
         };
@@ -365,9 +406,9 @@ impl Worker {
             finished_at: Utc::now(),
         };
         let manifest = serde_json::to_value(&manifest)
-            .map_err(|e| permanent(Failure::new("INTERNAL_ERROR", e.to_string())))?;
+            .map_err(|e| permanent(Failure::internal("writing the manifest", &e.to_string())))?;
         let body = serde_json::to_vec_pretty(&manifest)
-            .map_err(|e| permanent(Failure::new("INTERNAL_ERROR", e.to_string())))?;
+            .map_err(|e| permanent(Failure::internal("writing the manifest", &e.to_string())))?;
         self.destination
             .put(
                 &manifest_key,
@@ -376,7 +417,7 @@ impl Worker {
                 crate::ports::Condition::None,
             )
             .await
-            .map_err(|e| retryable(Failure::new("STORAGE_ERROR", chain(&e))))?;
+            .map_err(|e| retryable(Failure::storage("writing the manifest", &e)))?;
         let result = ExportResult {
             files,
             manifest_key,
@@ -497,7 +538,7 @@ impl Uploading {
             self.upload
                 .put_part(self.part.split().freeze())
                 .await
-                .map_err(|e| Failure::new("STORAGE_ERROR", chain(&e)))?;
+                .map_err(|e| Failure::storage("uploading the export", &e))?;
         }
         Ok(())
     }
@@ -507,7 +548,7 @@ impl Uploading {
     async fn close(mut self) -> Result<(Box<dyn Upload>, Uploaded), (Box<dyn Upload>, Failure)> {
         if !self.part.is_empty() || self.file.bytes == 0 {
             if let Err(e) = self.upload.put_part(self.part.split().freeze()).await {
-                return Err((self.upload, Failure::new("STORAGE_ERROR", chain(&e))));
+                return Err((self.upload, Failure::storage("uploading the export", &e)));
             }
         }
         self.file.sha256 = hex::encode(self.hasher.finalize());
@@ -560,7 +601,7 @@ async fn upload_files(
                     let upload = destination
                         .create_upload(&key, &content_type)
                         .await
-                        .map_err(|e| Failure::new("STORAGE_ERROR", chain(&e)))?;
+                        .map_err(|e| Failure::storage("starting the upload", &e))?;
                     uploads.current = Some(Uploading {
                         upload,
                         file: Uploaded {
@@ -614,7 +655,7 @@ async fn upload_files(
         upload
             .complete()
             .await
-            .map_err(|e| Failure::new("STORAGE_ERROR", chain(&e)))?;
+            .map_err(|e| Failure::storage("completing the upload", &e))?;
         uploaded.push(file);
     }
     Ok(uploaded)
@@ -642,4 +683,13 @@ struct Manifest<'a> {
     skipped_lines: &'a [crate::job::SkippedLine],
     created_at: chrono::DateTime<Utc>,
     finished_at: chrono::DateTime<Utc>,
+}
+
+fn state_name(state: JobState) -> &'static str {
+    match state {
+        JobState::Queued => "QUEUED",
+        JobState::Running => "RUNNING",
+        JobState::Succeeded => "SUCCEEDED",
+        JobState::Failed => "FAILED",
+    }
 }
