@@ -1204,3 +1204,77 @@ impl labelport_core::ports::Metrics for Recorded {
         ));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_that_cannot_be_queued_never_waits_forever() {
+    use tower::ServiceExt;
+    let stack = Stack::new().await;
+    stack
+        .seed(&config("unqueued", Mode::Classification, 10))
+        .await;
+    // The same API over a queue that does not exist: every enqueue fails.
+    let store = Arc::new(labelport_aws::S3Store::new(stack.s3.clone(), &stack.bucket));
+    let broken = labelport_core::api::router(Arc::new(labelport_core::api::Api::new(
+        store.clone(),
+        Arc::new(labelport_aws::SqsQueue::new(
+            stack.sqs.clone(),
+            format!("{}-gone", stack.export_queue),
+        )),
+        store.clone(),
+        Arc::new(labelport_aws::ApiGatewayClaims::default()),
+        labelport_core::api::ApiSettings {
+            public_url: labelport_tests::API_URL.into(),
+            download_ttl: std::time::Duration::from_secs(300),
+            exports_prefix: "exports".into(),
+        },
+    )));
+    let post = |key: Option<&str>| {
+        let mut request = http::Request::builder()
+            .method("POST")
+            .uri("/v1/projects/unqueued/exports")
+            .header("content-type", "application/json");
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let mut request = request
+            .body(axum::body::Body::from(r#"{"format":"CSV"}"#))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(labelport_tests::claims_context(MANAGER));
+        request
+    };
+    let response = broken.clone().oneshot(post(None)).await.unwrap();
+    assert_eq!(response.status(), 500);
+    let jobs = JobStore::new(store.clone());
+    let keys = stack.keys("jobs/").await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let id = keys[0]
+        .trim_start_matches("jobs/")
+        .trim_end_matches(".json");
+    let job = jobs.get(id).await.unwrap().job;
+    assert_eq!(job.state, JobState::Failed, "not QUEUED forever");
+    assert_eq!(job.error.unwrap().code, "NOT_QUEUED");
+
+    // With an idempotency key the job stays QUEUED, and the client's retry resumes it.
+    let response = broken.oneshot(post(Some("nightly-7"))).await.unwrap();
+    assert_eq!(response.status(), 500);
+    let (status, _, json) = stack
+        .call(
+            "POST",
+            "/v1/projects/unqueued/exports",
+            Some(MANAGER),
+            &[("idempotency-key", "nightly-7")],
+            r#"{"format":"CSV"}"#,
+        )
+        .await;
+    assert_eq!(
+        (status, json["state"].as_str()),
+        (200, Some("QUEUED")),
+        "{json}"
+    );
+    assert_eq!(
+        run_worker(&stack).await.1,
+        Outcome::Ran(JobState::Succeeded)
+    );
+}

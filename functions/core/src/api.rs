@@ -585,7 +585,31 @@ impl Api {
             Ok(_) | Err(JobError::Conflict(_)) => {}
             Err(e) => return Err(ApiError::internal("writing the export", &e)),
         }
-        self.enqueue(&id).await?;
+        if let Err(e) = self.enqueue(&id).await {
+            // Without an idempotency key nobody can resume this job (a retry is a new
+            // export), so it must not sit QUEUED forever: end it, saying why.
+            if idempotency_key.is_none() {
+                let ended = self
+                    .jobs
+                    .update(&id, |j| {
+                        (j.state == JobState::Queued).then(|| {
+                            let mut next = j.clone();
+                            next.state = JobState::Failed;
+                            next.finished_at = Some(chrono::Utc::now());
+                            next.error = Some(crate::error::Failure::new(
+                                "NOT_QUEUED",
+                                "the export could not be queued; request it again (with an Idempotency-Key, a retry resumes it instead)",
+                            ));
+                            next
+                        })
+                    })
+                    .await;
+                if let Err(e) = ended {
+                    tracing::error!(export_id = %id, error = %chain(&e), "an export that could not be queued stays QUEUED");
+                }
+            }
+            return Err(e);
+        }
         tracing::info!(export_id = %id, project, format = job.request.format.as_str(), "export queued");
         Ok(self.accepted(&job, true))
     }
