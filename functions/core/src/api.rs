@@ -321,7 +321,7 @@ async fn download(
                 "EXPORT_NOT_READY",
                 format!(
                     "export {id} is {}; the file is available once it is SUCCEEDED",
-                    state_name(*state)
+                    state.as_str()
                 ),
             ))
         }
@@ -382,15 +382,6 @@ async fn download(
         ],
     )
         .into_response())
-}
-
-fn state_name(state: JobState) -> &'static str {
-    match state {
-        JobState::Queued => "QUEUED",
-        JobState::Running => "RUNNING",
-        JobState::Succeeded => "SUCCEEDED",
-        JobState::Failed => "FAILED",
-    }
 }
 
 impl Api {

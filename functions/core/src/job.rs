@@ -28,6 +28,16 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// The state's name, as the API shows it (`SUCCEEDED`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "QUEUED",
+            JobState::Running => "RUNNING",
+            JobState::Succeeded => "SUCCEEDED",
+            JobState::Failed => "FAILED",
+        }
+    }
+
     /// Whether the job will not change state again.
     pub fn is_terminal(self) -> bool {
         matches!(self, JobState::Succeeded | JobState::Failed)

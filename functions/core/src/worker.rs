@@ -252,7 +252,7 @@ impl Worker {
             return Ok(Outcome::HeldElsewhere);
         };
         let code = done.job.error.as_ref().map(|f| f.code.as_str());
-        self.report(&done.job, state_name(state), code, &done.job.progress);
+        self.report(&done.job, state.as_str(), code, &done.job.progress);
         match &done.job.error {
             Some(failure) if state == JobState::Failed => {
                 tracing::warn!(export_id = %id, code = %failure.code, error = %failure.message, "export failed")
@@ -683,13 +683,4 @@ struct Manifest<'a> {
     skipped_lines: &'a [crate::job::SkippedLine],
     created_at: chrono::DateTime<Utc>,
     finished_at: chrono::DateTime<Utc>,
-}
-
-fn state_name(state: JobState) -> &'static str {
-    match state {
-        JobState::Queued => "QUEUED",
-        JobState::Running => "RUNNING",
-        JobState::Succeeded => "SUCCEEDED",
-        JobState::Failed => "FAILED",
-    }
 }
