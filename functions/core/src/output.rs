@@ -229,12 +229,13 @@ pub struct Assembler<'a> {
     records_in_file: u64,
     bytes_in_file: u64,
     zip: Option<ZipWriter>,
-    zip_spooled: u64,
     /// Held-back sections: each one's spool and element count so far.
     held: Vec<(Option<Spool>, u64)>,
     report: Option<Spool>,
     report_lines: u64,
-    scratch: Vec<u8>,
+    /// The format's header and footer, built once.
+    header: Vec<u8>,
+    footer: Vec<u8>,
     run: Vec<u8>,
 }
 
@@ -279,23 +280,21 @@ impl<'a> Assembler<'a> {
             records_in_file: 0,
             bytes_in_file: 0,
             zip: None,
-            zip_spooled: 0,
             held: (0..encoder.held_sections()).map(|_| (None, 0)).collect(),
             report: None,
             report_lines: 0,
-            scratch: Vec::new(),
+            header: Vec::new(),
+            footer: Vec::new(),
             run: Vec::new(),
         };
+        encoder.header(&mut assembler.header);
+        encoder.footer(&mut assembler.footer);
         match container {
             Container::File { .. } => assembler.open_file(None)?,
             Container::Parts { .. } => {}
             Container::Zip => {
                 assembler.begin(format!("{base}.zip"), "application/zip".to_owned())?;
-                let spool = Spool::new(
-                    assembler.limits.spool_dir.as_deref(),
-                    assembler.limits.spool_limit,
-                )
-                .map_err(|e| OutputError::Sink(Box::new(e)))?;
+                let spool = new_spool(&assembler.limits)?;
                 assembler.zip = Some(ZipWriter::new(spool, modified_unix_secs));
             }
         }
@@ -308,10 +307,7 @@ impl<'a> Assembler<'a> {
             self.report_lines += memchr::memchr_iter(b'\n', report).count() as u64;
             let spool = match &mut self.report {
                 Some(spool) => spool,
-                None => self.report.insert(
-                    Spool::new(self.limits.spool_dir.as_deref(), self.limits.spool_limit)
-                        .map_err(|e| OutputError::Sink(Box::new(e)))?,
-                ),
+                None => self.report.insert(new_spool(&self.limits)?),
             };
             spool.write(report)?;
         }
@@ -336,15 +332,9 @@ impl<'a> Assembler<'a> {
                 for section in 0..self.held.len() {
                     let mut opening = Vec::new();
                     self.encoder.section_opening(section, &mut opening);
-                    self.emit(&opening, false)?;
+                    emit(self.files, self.compression, &opening, false)?;
                     if let Some(mut spool) = self.held[section].0.take() {
-                        bytes_spooled += spool.len();
-                        let files = &mut *self.files;
-                        spool
-                            .drain_into(&mut |b: &[u8]| {
-                                files.write(b).map_err(std::io::Error::other)
-                            })
-                            .map_err(|e| OutputError::Sink(Box::new(e)))?;
+                        bytes_spooled += drain(&mut spool, self.files)?;
                     }
                 }
                 self.close_file()?
@@ -368,30 +358,68 @@ impl<'a> Assembler<'a> {
                 );
                 self.zip_block(&sealed)?;
                 if let Some(zip) = self.zip.take() {
-                    self.zip_spooled = zip.spooled_bytes();
+                    bytes_spooled += zip.spooled_bytes();
                     let files = &mut *self.files;
                     zip.finish(&mut |b: &[u8]| files.write(b).map_err(std::io::Error::other))?;
                 }
             }
         }
         if let Some(mut report) = self.report.take() {
-            bytes_spooled += report.len();
             self.begin(REPORT_NAME.to_owned(), "application/x-ndjson".to_owned())?;
             if let Some(last) = self.started.last_mut() {
                 last.role = FileRole::Errors;
             }
-            let files = &mut *self.files;
-            report
-                .drain_into(&mut |b: &[u8]| files.write(b).map_err(std::io::Error::other))
-                .map_err(|e| OutputError::Sink(Box::new(e)))?;
+            bytes_spooled += drain(&mut report, self.files)?;
         }
-        bytes_spooled += self.zip_spooled;
         Ok(Written {
             files: self.started,
             bytes_spooled,
             report_lines: self.report_lines,
         })
     }
+}
+
+/// A spool within the export's bounds.
+fn new_spool(limits: &OutputLimits) -> Result<Spool, OutputError> {
+    Spool::new(limits.spool_dir.as_deref(), limits.spool_limit)
+        .map_err(|e| OutputError::Sink(Box::new(e)))
+}
+
+/// Copies a spool into the current file; returns how many bytes it held.
+fn drain(spool: &mut Spool, files: &mut dyn Files) -> Result<u64, OutputError> {
+    let held = spool.len();
+    spool
+        .drain_into(&mut |b: &[u8]| files.write(b).map_err(std::io::Error::other))
+        .map_err(|e| OutputError::Sink(Box::new(e)))?;
+    Ok(held)
+}
+
+/// `plain` as the export stores it: as it is, or compressed as one member into `buffer`.
+fn pack<'p>(compression: Compression, plain: &'p [u8], buffer: &'p mut Vec<u8>) -> &'p [u8] {
+    if compression == Compression::None {
+        return plain;
+    }
+    buffer.clear();
+    compression.compress_block(plain, buffer);
+    buffer
+}
+
+/// Writes plain bytes as the export stores them (see [`pack`]). Empty bytes are
+/// skipped, unless `even_empty` and the export is compressed: an empty member still
+/// makes a valid file.
+fn emit(
+    files: &mut dyn Files,
+    compression: Compression,
+    plain: &[u8],
+    even_empty: bool,
+) -> Result<(), OutputError> {
+    if plain.is_empty() && (!even_empty || compression == Compression::None) {
+        return Ok(());
+    }
+    let mut buffer = Vec::new();
+    files
+        .write(pack(compression, plain, &mut buffer))
+        .map_err(OutputError::Sink)
 }
 
 impl Assembler<'_> {
@@ -402,25 +430,18 @@ impl Assembler<'_> {
             if elements == 0 {
                 continue;
             }
-            if self.held[section].0.is_none() {
-                let spool = Spool::new(self.limits.spool_dir.as_deref(), self.limits.spool_limit)
-                    .map_err(|e| OutputError::Sink(Box::new(e)))?;
-                self.held[section].0 = Some(spool);
-            }
+            let (spool, held) = &mut self.held[section];
+            let spool = match spool {
+                Some(spool) => spool,
+                None => spool.insert(new_spool(&self.limits)?),
+            };
             let separator = self.encoder.separator();
-            let mut joint = Vec::new();
-            if self.held[section].1 > 0 && !separator.is_empty() {
-                if self.compression == Compression::None {
-                    joint.extend_from_slice(separator);
-                } else {
-                    self.compression.compress_block(separator, &mut joint);
-                }
+            if *held > 0 && !separator.is_empty() {
+                let mut buffer = Vec::new();
+                spool.write(pack(self.compression, separator, &mut buffer))?;
             }
-            if let (Some(spool), _) = &mut self.held[section] {
-                spool.write(&joint)?;
-                spool.write(bytes)?;
-            }
-            self.held[section].1 += elements as u64;
+            spool.write(bytes)?;
+            *held += elements as u64;
         }
         Ok(())
     }
@@ -460,15 +481,10 @@ impl Assembler<'_> {
         self.begin(name, stored)?;
         self.file_open = true;
         self.records_in_file = 0;
-        let mut header = std::mem::take(&mut self.scratch);
-        header.clear();
-        self.encoder.header(&mut header);
-        self.bytes_in_file = header.len() as u64;
+        self.bytes_in_file = self.header.len() as u64;
         // Even an empty header is written compressed: an empty export is still a valid
         // gzip or zstd file.
-        let written = self.emit(&header, true);
-        self.scratch = header;
-        written
+        emit(self.files, self.compression, &self.header, true)
     }
 
     /// Writes the footer of the open file.
@@ -476,26 +492,7 @@ impl Assembler<'_> {
         if !std::mem::take(&mut self.file_open) {
             return Ok(());
         }
-        let mut footer = Vec::new();
-        self.encoder.footer(&mut footer);
-        self.emit(&footer, false)
-    }
-
-    /// Writes plain bytes, compressing them as one member when the export is
-    /// compressed. Empty bytes are skipped unless `even_empty`.
-    fn emit(&mut self, plain: &[u8], even_empty: bool) -> Result<(), OutputError> {
-        if plain.is_empty() && !even_empty {
-            return Ok(());
-        }
-        if self.compression == Compression::None {
-            if plain.is_empty() {
-                return Ok(());
-            }
-            return self.files.write(plain).map_err(OutputError::Sink);
-        }
-        let mut packed = Vec::with_capacity(plain.len() / 3 + 64);
-        self.compression.compress_block(plain, &mut packed);
-        self.files.write(&packed).map_err(OutputError::Sink)
+        emit(self.files, self.compression, &self.footer, false)
     }
 
     /// The block's bytes as they are stored: compressed on the encoder thread, or plain.
@@ -517,7 +514,12 @@ impl Assembler<'_> {
             return Ok(());
         }
         if self.records_in_file > 0 {
-            self.emit(self.encoder.separator(), false)?;
+            emit(
+                self.files,
+                self.compression,
+                self.encoder.separator(),
+                false,
+            )?;
         }
         self.write_sealed(block)?;
         self.records_in_file += records;
@@ -539,9 +541,7 @@ impl Assembler<'_> {
             self.open_file(Some(1))?;
         }
         let separator = self.encoder.separator();
-        let mut footer = Vec::new();
-        self.encoder.footer(&mut footer);
-        let footer = footer.len() as u64;
+        let footer = self.footer.len() as u64;
         let joint = if self.records_in_file > 0 {
             separator.len() as u64
         } else {
@@ -568,7 +568,7 @@ impl Assembler<'_> {
             let full = self.bytes_in_file + joint + record.len() as u64 + footer > max_bytes
                 || self.records_in_file + 1 > max_records;
             if full && self.records_in_file > 0 {
-                self.emit(&run, false)?;
+                emit(self.files, self.compression, &run, false)?;
                 run.clear();
                 self.close_file()?;
                 let next = self.started.len() as u64 + 1;
@@ -582,7 +582,7 @@ impl Assembler<'_> {
             self.bytes_in_file += record.len() as u64;
             self.records_in_file += 1;
         }
-        let written = self.emit(&run, false);
+        let written = emit(self.files, self.compression, &run, false);
         self.run = run;
         written
     }
