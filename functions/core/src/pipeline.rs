@@ -527,13 +527,6 @@ fn newlines(data: &[u8]) -> u64 {
     memchr::memchr_iter(b'\n', data).count() as u64
 }
 
-/// Why one record was not exported.
-struct Refused {
-    message: String,
-    column: Option<u64>,
-    task_id: Option<String>,
-}
-
 /// One block's encoding: the output, the report lines and the counts.
 struct BlockEncoder<'a> {
     block: &'a Block,
@@ -728,7 +721,8 @@ fn report_line(
 }
 
 /// Decodes, filters and encodes one record. `Ok(Some(id))`: exported; `Ok(None)`:
-/// filtered out.
+/// filtered out; `Err`: why the record was not exported (the encoder's refusal of the
+/// whole task reads like a decoding error, with the task's id).
 #[allow(clippy::too_many_arguments)]
 fn decode_and_encode(
     bytes: &[u8],
@@ -739,18 +733,8 @@ fn decode_and_encode(
     encoder: &dyn Encoder,
     filter: &TaskFilter,
     out: &mut Out,
-) -> Result<Option<String>, Refused> {
-    let task = decoder.decode(text, bytes).map_err(
-        |DecodeError {
-             message,
-             column,
-             task_id,
-         }| Refused {
-            message,
-            column,
-            task_id,
-        },
-    )?;
+) -> Result<Option<String>, DecodeError> {
+    let task = decoder.decode(text, bytes)?;
     if !filter.keep(&task) {
         return Ok(None);
     }
@@ -772,7 +756,7 @@ fn decode_and_encode(
         }
         Err(e) => {
             out.abort_record();
-            Err(Refused {
+            Err(DecodeError {
                 message: format!("task {}: {e}", task.id),
                 column: None,
                 task_id: Some(task.id.to_string()),
