@@ -52,6 +52,18 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// A JSON array of strings.
+pub fn write_str_array<'s>(out: &mut Vec<u8>, items: impl IntoIterator<Item = &'s str>) {
+    out.push(b'[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, item);
+    }
+    out.push(b']');
+}
+
 /// A string or `null`.
 pub fn write_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
@@ -134,6 +146,15 @@ mod tests {
             let theirs = serde_json::to_string(&v).unwrap();
             assert_eq!(text, theirs.replace("e+", "e"));
             assert_eq!(text.parse::<f64>().unwrap().to_bits(), v.to_bits());
+        }
+    }
+
+    #[test]
+    fn string_arrays_match_serde_json() {
+        for items in [&[][..], &["a"], &["x\"y", "", "é"]] {
+            let mut out = Vec::new();
+            write_str_array(&mut out, items.iter().copied());
+            assert_eq!(out, serde_json::to_vec(items).unwrap());
         }
     }
 

@@ -19,7 +19,7 @@
 //! Tools are box, polygon, point, group and span annotations; classifications are
 //! class, answer (`"tool": "text"`) and transcription annotations.
 
-use crate::json_text::{write_finite, write_key, write_opt_str, write_str};
+use crate::json_text::{write_finite, write_key, write_opt_str, write_str, write_str_array};
 use crate::{EncodeError, FieldToggles, Structure};
 use labelport_model::{Annotation, AnnotationKind, Attribute, Relation, Submission, Task};
 
@@ -63,19 +63,14 @@ impl TaskJson {
                 out.extend_from_slice(n.format(value).as_bytes());
             }
         }
-        out.extend_from_slice(b"},\"batches\":[");
-        for (i, batch) in task.batches.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_str(out, batch);
-        }
+        out.extend_from_slice(b"},\"batches\":");
+        write_str_array(out, task.batches.iter().map(|b| b.as_ref()));
 
         let legacy = self.structure == Structure::Legacy;
         out.extend_from_slice(if legacy {
-            b"],\"tasks\":[{\"taskId\":"
+            b",\"tasks\":[{\"taskId\":"
         } else {
-            b"],\"task\":{\"taskId\":"
+            b",\"task\":{\"taskId\":"
         });
         write_str(out, &task.id);
         out.extend_from_slice(b",\"state\":\"");
@@ -239,14 +234,8 @@ impl TaskJson {
                 }
             }
             AnnotationKind::Group => {
-                out.extend_from_slice(b",\"group\":[");
-                for (i, member) in a.members.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    write_str(out, member);
-                }
-                out.push(b']');
+                out.extend_from_slice(b",\"group\":");
+                write_str_array(out, a.members.iter().map(|m| m.as_ref()));
             }
             AnnotationKind::Span => {
                 if let (Some(start), Some(end)) = (a.start, a.end) {

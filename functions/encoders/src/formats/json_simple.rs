@@ -14,7 +14,7 @@
 //! it is safe as a file name; otherwise the unsafe characters become `_` and the
 //! record's ordinal is added, so two names never collide and none leaves its folder.
 
-use crate::json_text::{write_int, write_key, write_str};
+use crate::json_text::{write_int, write_key, write_str, write_str_array};
 use crate::{Container, EncodeError, Encoder, FormatSpec, Out, Record};
 use labelport_model::{Annotation, AnnotationKind, Asset, Mode, Relation};
 use std::borrow::Cow;
@@ -158,14 +158,8 @@ fn write_content(out: &mut Vec<u8>, asset: &Asset<'_>) {
         out.extend_from_slice(b",\"text\":");
         write_str(out, text);
     } else if !asset.tokens.is_empty() {
-        out.extend_from_slice(b",\"tokens\":[");
-        for (i, token) in asset.tokens.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_str(out, token);
-        }
-        out.push(b']');
+        out.extend_from_slice(b",\"tokens\":");
+        write_str_array(out, asset.tokens.iter().map(|t| t.as_ref()));
     } else if !asset.row.is_empty() {
         out.extend_from_slice(b",\"row\":{");
         for (i, cell) in asset.row.iter().enumerate() {
