@@ -331,28 +331,6 @@ async fn download(
         None => files.first(),
         Some(name) => files.iter().find(|f| f.name == name),
     };
-    let own_folder = format!(
-        "{}/{}/{}/",
-        api.settings.exports_prefix.trim_end_matches('/'),
-        job.project,
-        job.id
-    );
-    if let Some(file) = file {
-        // The key comes from a record in the bucket; presign it only where this export
-        // writes, so a tampered record cannot hand out any other object.
-        let inside = file.key.starts_with(&own_folder)
-            && file.key[own_folder.len()..]
-                .split('/')
-                .all(|segment| !segment.is_empty() && segment != "..");
-        if !inside {
-            tracing::error!(export_id = %id, "a file key lies outside the export's folder; not presigned");
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "FILE_NOT_FOUND",
-                format!("export {id} has no such file"),
-            ));
-        }
-    }
     let Some(file) = file else {
         let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
         return Err(ApiError {
@@ -366,6 +344,26 @@ async fn download(
             ),
         });
     };
+    let own_folder = format!(
+        "{}/{}/{}/",
+        api.settings.exports_prefix.trim_end_matches('/'),
+        job.project,
+        job.id
+    );
+    // The key comes from a record in the bucket; presign it only where this export
+    // writes, so a tampered record cannot hand out any other object.
+    let inside = file.key.starts_with(&own_folder)
+        && file.key[own_folder.len()..]
+            .split('/')
+            .all(|segment| !segment.is_empty() && segment != "..");
+    if !inside {
+        tracing::error!(export_id = %id, "a file key lies outside the export's folder; not presigned");
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "FILE_NOT_FOUND",
+            format!("export {id} has no such file"),
+        ));
+    }
     let url = api
         .presigner
         .download_url(&file.key, &file.name, api.settings.download_ttl)
