@@ -49,23 +49,7 @@ pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(s3)
 }
 
-/// Logs as JSON lines (CloudWatch), level from `RUST_LOG` (default `info`).
+/// Logs as Powertools-style JSON lines: see [`crate::logs`].
 pub fn init_tracing() {
-    // RUST_LOG for a developer; otherwise the level the function's LoggingConfig sets.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| {
-            std::env::var("AWS_LAMBDA_LOG_LEVEL").map(|level| {
-                let level = level.to_ascii_lowercase();
-                tracing_subscriber::EnvFilter::new(if level == "fatal" { "error" } else { &level })
-            })
-        })
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        // export_id, project, ...: top-level keys, so Logs Insights filters on them directly.
-        .flatten_event(true)
-        .with_current_span(false)
-        .without_time() // CloudWatch stamps each line
-        .init();
+    crate::logs::init();
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod functions;
 pub mod identity;
 pub mod lambda;
+pub mod logs;
 pub mod metrics;
 pub mod s3;
 pub mod ses;
