@@ -7,8 +7,9 @@ functions talk to the AWS emulator the test script started (AWS_ENDPOINT_URL...)
 Checks: an HTTP API request with JWT claims is accepted (202); the worker's SQS event
 produces the export; the notifier's SQS event sends the e-mail; the status and download
 routes answer through the API Gateway event shape; an S3 put event on requests/ starts an
-export; a bad SQS message is reported as a batch item failure. Exits non-zero on the first
-failure.
+export; a bad SQS message is reported as a batch item failure; the worker's schedule event
+sweeps the export nothing will run; the functions log Powertools-shaped JSON lines. Exits
+non-zero on the first failure.
 """
 import base64
 import json
@@ -54,6 +55,7 @@ def sam_event(*args):
 HTTP_TEMPLATE = None
 SQS_TEMPLATE = None
 S3_TEMPLATE = None
+SCHEDULE_TEMPLATE = None
 
 
 def http_event(method, path, route, params, email, body=None, verified="true"):
@@ -122,10 +124,11 @@ def receive(sqs, url):
 
 
 def main():
-    global HTTP_TEMPLATE, SQS_TEMPLATE, S3_TEMPLATE
+    global HTTP_TEMPLATE, SQS_TEMPLATE, S3_TEMPLATE, SCHEDULE_TEMPLATE
     HTTP_TEMPLATE = sam_event("apigateway", "http-api-proxy")
     SQS_TEMPLATE = sam_event("sqs", "receive-message")
     S3_TEMPLATE = sam_event("s3", "put")
+    SCHEDULE_TEMPLATE = sam_event("cloudwatch", "scheduled-event")
 
     s3 = boto3.client("s3")
     sqs = boto3.client("sqs")
@@ -154,7 +157,9 @@ def main():
         "PUBLIC_API_URL": API_URL, "SENDER_EMAIL": SENDER, "S3_FORCE_PATH_STYLE": "true",
         "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"], "AWS_ENDPOINT_URL_SES": os.environ["AWS_ENDPOINT_URL_SES"],
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
-        "RUST_LOG": "info",
+        "AWS_LAMBDA_LOG_LEVEL": "INFO",
+        # The sweep below ends a queued export at once instead of after six hours.
+        "STALE_QUEUED_MINUTES": "0",
     }
     with open(env_file, "w") as f:
         f.writelines(f"{k}={v}\n" for k, v in env.items())
@@ -173,6 +178,7 @@ def main():
         else:
             check(False, "cargo lambda watch started", open(log.name).read())
         run(s3, sqs, bucket, export_queue, notify_queue, project_dir, port, workdir)
+        check_logs(log.name)
     finally:
         watch.terminate()
         try:
@@ -242,6 +248,36 @@ def run(s3, sqs, bucket, export_queue, notify_queue, project_dir, port, workdir)
     result = invoke("export-worker", sqs_event([("m-bad", "not json")]), port, workdir)
     check([f["itemIdentifier"] for f in result["batchItemFailures"]] == ["m-bad"],
           "export-worker: a malformed message is reported as a batch item failure", result)
+
+    # The drop's export never ran (its message is still queued): the schedule's sweep,
+    # here with no patience, ends it and announces it to the notifier.
+    dropped = response["export"]["id"]
+    swept = invoke("export-worker", SCHEDULE_TEMPLATE, port, workdir)
+    check(swept.get("ended") == [dropped], "export-worker: the schedule event sweeps the abandoned export", swept)
+    announced = json.loads(receive(sqs, notify_queue))
+    check(announced == {"exportId": dropped}, "the sweep announces the ended export to the notifier", announced)
+    state = json.loads(s3.get_object(Bucket=bucket, Key=f"jobs/{dropped}.json")["Body"].read())
+    check(state["state"] == "FAILED" and state["error"]["code"] == "NOT_STARTED",
+          "the swept export is FAILED NOT_STARTED", state)
+
+
+def check_logs(path):
+    """Every function's lines are JSON objects with the invocation at the top level."""
+    lines = []
+    for line in open(path):
+        start = line.find("{")
+        if start < 0:
+            continue
+        try:
+            lines.append(json.loads(line[start:]))
+        except ValueError:
+            continue
+    started = [l for l in lines if l.get("message") == "export started"]
+    check(started, "the worker logged the export's start as JSON", open(path).read()[-4000:])
+    line = started[0]
+    check(all(k in line for k in ("level", "timestamp", "service", "requestId", "coldStart", "exportId", "project")),
+          "log lines carry level, service, requestId, coldStart, exportId and project at the top level", line)
+    check(not any("X-Amz-Signature" in json.dumps(l) for l in lines), "no presigned URL is ever logged")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,33 @@ pub fn ses_endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL_SES").unwrap_or_else(|_| endpoint())
 }
 
+/// The settings of the stack's API.
+pub fn api_settings() -> ApiSettings {
+    ApiSettings {
+        public_url: API_URL.into(),
+        download_ttl: Duration::from_secs(300),
+        exports_prefix: "exports".into(),
+        max_active_per_project: 10,
+    }
+}
+
+fn api_over(
+    s3: &aws_sdk_s3::Client,
+    sqs: &aws_sdk_sqs::Client,
+    bucket: &str,
+    export_queue: &str,
+    settings: ApiSettings,
+) -> Arc<Api> {
+    let store = Arc::new(S3Store::new(s3.clone(), bucket));
+    Arc::new(Api::new(
+        store.clone(),
+        Arc::new(SqsQueue::new(sqs.clone(), export_queue)),
+        store,
+        Arc::new(ApiGatewayClaims::default()),
+        settings,
+    ))
+}
+
 /// A bucket and two queues of its own on the emulator, and the handlers over them.
 pub struct Stack {
     pub s3: aws_sdk_s3::Client,
@@ -68,17 +95,7 @@ impl Stack {
             .unwrap();
 
         let store = Arc::new(S3Store::new(s3.clone(), &bucket));
-        let api = Arc::new(Api::new(
-            store.clone(),
-            Arc::new(SqsQueue::new(sqs.clone(), &export_queue)),
-            store.clone(),
-            Arc::new(ApiGatewayClaims::default()),
-            ApiSettings {
-                public_url: API_URL.into(),
-                download_ttl: Duration::from_secs(300),
-                exports_prefix: "exports".into(),
-            },
-        ));
+        let api = api_over(&s3, &sqs, &bucket, &export_queue, api_settings());
         let router = labelport_core::api::router(api.clone());
         let worker = Worker::new(
             store.clone(),
@@ -111,6 +128,17 @@ impl Stack {
             notifier,
             scratch,
         }
+    }
+
+    /// A router over this stack's bucket with other settings or another export queue.
+    pub fn router_with(&self, export_queue: &str, settings: ApiSettings) -> axum::Router {
+        labelport_core::api::router(api_over(
+            &self.s3,
+            &self.sqs,
+            &self.bucket,
+            export_queue,
+            settings,
+        ))
     }
 
     /// Generates a project locally and uploads its manifest and task files.

@@ -676,6 +676,9 @@ where
     ) -> StoreResult<String> {
         self.0.put(key, body, content_type, condition).await
     }
+    async fn delete(&self, key: &str) -> StoreResult<()> {
+        self.0.delete(key).await
+    }
     async fn list(&self, prefix: &str) -> StoreResult<Vec<labelport_core::ports::ObjectInfo>> {
         self.0.list(prefix).await
     }
@@ -1214,20 +1217,10 @@ async fn an_export_that_cannot_be_queued_never_waits_forever() {
         .await;
     // The same API over a queue that does not exist: every enqueue fails.
     let store = Arc::new(labelport_aws::S3Store::new(stack.s3.clone(), &stack.bucket));
-    let broken = labelport_core::api::router(Arc::new(labelport_core::api::Api::new(
-        store.clone(),
-        Arc::new(labelport_aws::SqsQueue::new(
-            stack.sqs.clone(),
-            format!("{}-gone", stack.export_queue),
-        )),
-        store.clone(),
-        Arc::new(labelport_aws::ApiGatewayClaims::default()),
-        labelport_core::api::ApiSettings {
-            public_url: labelport_tests::API_URL.into(),
-            download_ttl: std::time::Duration::from_secs(300),
-            exports_prefix: "exports".into(),
-        },
-    )));
+    let broken = stack.router_with(
+        &format!("{}-gone", stack.export_queue),
+        labelport_tests::api_settings(),
+    );
     let post = |key: Option<&str>| {
         let mut request = http::Request::builder()
             .method("POST")
@@ -1255,6 +1248,11 @@ async fn an_export_that_cannot_be_queued_never_waits_forever() {
     let job = jobs.get(id).await.unwrap().job;
     assert_eq!(job.state, JobState::Failed, "not QUEUED forever");
     assert_eq!(job.error.unwrap().code, "NOT_QUEUED");
+    assert_eq!(
+        stack.keys("active/").await,
+        Vec::<String>::new(),
+        "an ended export does not count against the project's limit"
+    );
 
     // With an idempotency key the job stays QUEUED, and the client's retry resumes it.
     let response = broken.oneshot(post(Some("nightly-7"))).await.unwrap();
@@ -1276,5 +1274,204 @@ async fn an_export_that_cannot_be_queued_never_waits_forever() {
     assert_eq!(
         run_worker(&stack).await.1,
         Outcome::Ran(JobState::Succeeded)
+    );
+}
+
+/// POSTs `body` to `project` through `router` as the manager.
+async fn post_through(
+    router: &axum::Router,
+    project: &str,
+    body: &str,
+    idempotency_key: Option<&str>,
+) -> (u16, http::HeaderMap, serde_json::Value) {
+    use tower::ServiceExt;
+    let mut request = http::Request::builder()
+        .method("POST")
+        .uri(format!("/v1/projects/{project}/exports"))
+        .header("content-type", "application/json");
+    if let Some(key) = idempotency_key {
+        request = request.header("idempotency-key", key);
+    }
+    let mut request = request
+        .body(axum::body::Body::from(body.to_owned()))
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(labelport_tests::claims_context(MANAGER));
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_slice(&bytes).unwrap_or_default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_project_at_its_limit_gets_429_with_retry_after_until_an_export_ends() {
+    let stack = Stack::new().await;
+    stack.seed(&config("busy", Mode::Classification, 10)).await;
+    stack.seed(&config("quiet", Mode::Classification, 10)).await;
+    let limited = stack.router_with(
+        &stack.export_queue,
+        labelport_core::api::ApiSettings {
+            max_active_per_project: 2,
+            ..labelport_tests::api_settings()
+        },
+    );
+    let csv = r#"{"format":"CSV"}"#;
+    let (status, _, first) = post_through(&limited, "busy", csv, Some("first")).await;
+    assert_eq!(status, 202, "{first}");
+    assert_eq!(post_through(&limited, "busy", csv, None).await.0, 202);
+
+    let (status, headers, json) = post_through(&limited, "busy", csv, None).await;
+    assert_eq!(status, 429, "{json}");
+    assert_eq!(headers["retry-after"], "60");
+    assert_eq!(json["error"]["code"], "TOO_MANY_EXPORTS");
+    assert_eq!(json["error"]["field"], "project");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 exports queued or running"),
+        "{json}"
+    );
+    assert_eq!(
+        stack.keys("jobs/").await.len(),
+        2,
+        "a refused request leaves no job"
+    );
+    // A retry of an accepted request is still answered, and other projects are not held up.
+    let (status, _, again) = post_through(&limited, "busy", csv, Some("first")).await;
+    assert_eq!((status, &again["id"]), (200, &first["id"]), "{again}");
+    assert_eq!(post_through(&limited, "quiet", csv, None).await.0, 202);
+
+    // One ends, and there is room again.
+    assert_eq!(
+        run_worker(&stack).await.1,
+        Outcome::Ran(JobState::Succeeded)
+    );
+    assert_eq!(post_through(&limited, "busy", csv, None).await.0, 202);
+    assert_eq!(post_through(&limited, "busy", csv, None).await.0, 429);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sweeper_ends_abandoned_exports_and_the_customer_is_told() {
+    use labelport_core::sweep::{SweepSettings, Sweeper};
+    let stack = Stack::new().await;
+    stack.seed(&config("swept", Mode::Classification, 10)).await;
+    let email = r#"{"format":"CSV","delivery":{"method":"EMAIL"}}"#;
+    let lost = request(&stack, "swept", email).await;
+    let died = request(&stack, "swept", email).await;
+    let waiting = request(&stack, "swept", email).await;
+    let running = request(&stack, "swept", email).await;
+    let done = request(&stack, "swept", email).await;
+    // `done` runs to the end; the other messages are lost.
+    while let Some(body) = stack.receive(&stack.export_queue).await {
+        if body.contains(&done) {
+            stack.worker.handle(&body).await.unwrap();
+        }
+    }
+    let _ = stack.receive(&stack.notify_queue).await;
+
+    let (s3, notify) = backends(&stack);
+    let jobs = JobStore::new(s3.clone());
+    let now = chrono::Utc::now();
+    let age = |id: &str, state: JobState, hours: i64| {
+        let jobs = jobs.clone();
+        let id = id.to_owned();
+        async move {
+            jobs.update(&id, |job| {
+                let mut next = job.clone();
+                next.state = state;
+                next.created_at = now - chrono::Duration::hours(hours);
+                if state == JobState::Running {
+                    next.attempts = 1;
+                    next.started_at = Some(now - chrono::Duration::hours(hours));
+                }
+                Some(next)
+            })
+            .await
+            .unwrap();
+        }
+    };
+    // Queued seven hours ago and never started: its message was lost.
+    age(&lost, JobState::Queued, 7).await;
+    // Its attempt started three hours ago and nothing followed: the worker died for good.
+    age(&died, JobState::Running, 3).await;
+    // Within their limits.
+    age(&waiting, JobState::Queued, 1).await;
+    age(&running, JobState::Running, 1).await;
+    // A marker whose delete failed when its job ended, and one whose job was never written.
+    stack.put(&format!("active/swept/{done}"), Vec::new()).await;
+    let old_id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        u64::try_from((now - chrono::Duration::hours(1)).timestamp()).unwrap(),
+        0,
+    ))
+    .to_string();
+    stack
+        .put(&format!("active/swept/{old_id}"), Vec::new())
+        .await;
+
+    let sweeper = Sweeper::new(s3, notify, SweepSettings::default());
+    let report = sweeper.sweep().await.unwrap();
+    let mut ended = report.ended.clone();
+    ended.sort();
+    let mut expected = vec![lost.clone(), died.clone()];
+    expected.sort();
+    assert_eq!(ended, expected, "{report:?}");
+    assert_eq!((report.active, report.cleared, report.unchecked), (6, 2, 0));
+
+    let (_, _, json) = stack.status(&lost, MANAGER).await;
+    assert_eq!(
+        (json["state"].as_str(), json["error"]["code"].as_str()),
+        (Some("FAILED"), Some("NOT_STARTED")),
+        "{json}"
+    );
+    assert!(json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("within 6 hours"));
+    let (_, _, json) = stack.status(&died, MANAGER).await;
+    assert_eq!(
+        (json["state"].as_str(), json["error"]["code"].as_str()),
+        (Some("FAILED"), Some("ABANDONED")),
+        "{json}"
+    );
+    for id in [&waiting, &running] {
+        let state = jobs.get(id).await.unwrap().job.state;
+        assert!(!state.is_terminal(), "{id} is within its limit: {state:?}");
+    }
+    let mut markers = stack.keys("active/").await;
+    markers.sort();
+    let mut live = vec![
+        format!("active/swept/{waiting}"),
+        format!("active/swept/{running}"),
+    ];
+    live.sort();
+    assert_eq!(markers, live);
+
+    // The customer hears of both, once each.
+    for _ in 0..2 {
+        assert_eq!(run_notifier(&stack).await.1, NotifyOutcome::Emailed);
+    }
+    for id in [&lost, &died] {
+        let emails: Vec<_> = sent_emails()
+            .into_iter()
+            .filter(|m| m["body"].to_string().contains(id.as_str()))
+            .collect();
+        assert_eq!(emails.len(), 1, "{id}");
+        assert_eq!(emails[0]["subject"], "Your CSV export of swept failed");
+    }
+    // A second sweep finds nothing more to do.
+    let report = sweeper.sweep().await.unwrap();
+    assert_eq!(
+        (report.active, report.ended.len(), report.cleared),
+        (2, 0, 0)
     );
 }

@@ -34,6 +34,22 @@ pub fn seconds(name: &'static str, default: u64) -> Result<Duration, ConfigError
     }
 }
 
+/// Reads a whole number.
+pub fn number(name: &'static str, default: u32) -> Result<u32, ConfigError> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(v) => v.parse().map_err(|_| ConfigError {
+            name,
+            problem: format!("`{v}` is not a whole number"),
+        }),
+    }
+}
+
+/// Reads a duration in minutes.
+pub fn minutes(name: &'static str, default: u32) -> Result<Duration, ConfigError> {
+    number(name, default).map(|m| Duration::from_secs(u64::from(m) * 60))
+}
+
 /// The shared AWS configuration. `AWS_ENDPOINT_URL` (and per-service variables such as
 /// `AWS_ENDPOINT_URL_SES`) point the SDK at an emulator.
 pub async fn aws() -> aws_config::SdkConfig {

@@ -13,12 +13,16 @@
 //! | `DOWNLOAD_TTL_SECONDS` | api | life of a presigned download URL (300) |
 //! | `WORKER_LEASE_SECONDS` | worker | age at which a RUNNING job counts as abandoned (960: the 900 s timeout and a minute) |
 //! | `EMAIL_CLAIM` | api | JWT claim holding the caller's e-mail (`email`) |
+//! | `MAX_ACTIVE_EXPORTS_PER_PROJECT` | api | queued or running exports a project may have before a request is a 429 (10; 0: no limit) |
+//! | `STALE_QUEUED_MINUTES` | worker (sweep) | a job QUEUED this long is failed `NOT_STARTED` (360) |
+//! | `STALE_RUNNING_MINUTES` | worker (sweep) | a job whose attempt started this long ago is failed `ABANDONED` (120) |
 //! | `EMAIL_VERIFIED_CLAIM` | api | claim that must be `true` for the e-mail to count (`email_verified`; empty: the IdP only issues verified addresses) |
 
-use crate::config::{self, optional, required, seconds, ConfigError};
+use crate::config::{self, minutes, number, optional, required, seconds, ConfigError};
 use crate::{ApiGatewayClaims, S3Store, SesMailer, SqsQueue};
 use labelport_core::api::{Api, ApiSettings};
 use labelport_core::notify::{Notifier, NotifierSettings};
+use labelport_core::sweep::{SweepSettings, Sweeper};
 use labelport_core::worker::{Worker, WorkerSettings};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +47,7 @@ pub async fn api() -> Result<Arc<Api>, ConfigError> {
         public_url: required("PUBLIC_API_URL")?,
         download_ttl: seconds("DOWNLOAD_TTL_SECONDS", 300)?,
         exports_prefix: optional("EXPORTS_PREFIX", "exports"),
+        max_active_per_project: number("MAX_ACTIVE_EXPORTS_PER_PROJECT", 10)?,
     };
     Ok(Arc::new(Api::new(
         store.clone(),
@@ -93,6 +98,25 @@ pub async fn worker() -> Result<Worker, ConfigError> {
         "labelport",
     )));
     Ok(Worker::new(store.clone(), store, notify, settings).with_metrics(metrics))
+}
+
+/// The export-worker function's sweeper, run by its schedule.
+pub async fn sweeper() -> Result<Sweeper, ConfigError> {
+    let aws = config::aws().await;
+    let store = Arc::new(S3Store::new(
+        config::s3_client(&aws),
+        required("PLATFORM_BUCKET")?,
+    ));
+    let notify = Arc::new(SqsQueue::new(
+        aws_sdk_sqs::Client::new(&aws),
+        required("NOTIFY_QUEUE_URL")?,
+    ));
+    let settings = SweepSettings {
+        queued_for: minutes("STALE_QUEUED_MINUTES", 360)?,
+        running_for: minutes("STALE_RUNNING_MINUTES", 120)?,
+        ..SweepSettings::default()
+    };
+    Ok(Sweeper::new(store, notify, settings))
 }
 
 /// The export-notifier function's notifier.
@@ -159,6 +183,18 @@ mod tests {
                 "the notify queue's age watched",
                 "Value: !GetAtt NotifyQueue.QueueName",
             ),
+            (
+                "a per-project limit of running exports",
+                "MAX_ACTIVE_EXPORTS_PER_PROJECT: !Ref MaxActiveExportsPerProject",
+            ),
+            (
+                "concurrency reservable for the API",
+                "ReservedConcurrentExecutions: !If [HasApiReservation, !Ref ApiReservedConcurrency, !Ref AWS::NoValue]",
+            ),
+            (
+                "active markers written only by the functions",
+                "- !Sub \"${PlatformBucket.Arn}/active/*\"",
+            ),
         ] {
             assert!(
                 TEMPLATE.contains(text),
@@ -206,5 +242,23 @@ mod tests {
             visibility > lease,
             "a redelivery must come after the lease expired"
         );
+    }
+
+    #[test]
+    fn the_sweeper_never_ends_a_job_a_retry_could_still_take() {
+        assert!(
+            TEMPLATE.contains("Schedule: rate(15 minutes)"),
+            "the worker's sweep schedule"
+        );
+        let lease = setting("ExportWorkerFunction", "WORKER_LEASE_SECONDS").expect("lease");
+        let visibility = setting("ExportQueue", "VisibilityTimeout").expect("VisibilityTimeout");
+        for key in ["MinValue", "Default"] {
+            let running = setting("StaleRunningMinutes", key).expect("StaleRunningMinutes") * 60;
+            assert!(
+                running > visibility + lease,
+                "StaleRunningMinutes {key} ({running} s) must exceed the visibility timeout and the lease ({} s): a crashed attempt's retry comes that late",
+                visibility + lease
+            );
+        }
     }
 }

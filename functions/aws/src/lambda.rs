@@ -1,10 +1,13 @@
-//! Lambda glue: SQS batches with partial failures, and the API function's two event
-//! sources (HTTP API requests and S3 drops of request files).
+//! Lambda glue: SQS batches with partial failures, the API function's two event
+//! sources (HTTP API requests and S3 drops of request files), and the worker's two (its
+//! queue, and the schedule that sweeps abandoned jobs).
 
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use labelport_core::api::{Api, DropOutcome};
 use labelport_core::error::chain;
+use labelport_core::sweep::Sweeper;
+use labelport_core::worker::Worker;
 use lambda_http::request::LambdaRequest;
 use lambda_runtime::{Error, LambdaEvent, Service};
 use serde_json::Value;
@@ -98,6 +101,32 @@ where
         }
     }
     response
+}
+
+/// The worker function: SQS batches of export messages go to the worker; the events of
+/// its schedule (EventBridge's `Scheduled Event`) run the sweeper and answer its report.
+pub async fn worker_event(
+    worker: &Worker,
+    sweeper: &Sweeper,
+    backoff: Option<&Backoff>,
+    payload: Value,
+) -> Result<Value, Error> {
+    if is_scheduled_event(&payload) {
+        let report = sweeper.sweep().await.map_err(|e| chain(&e))?;
+        return Ok(serde_json::to_value(report)?);
+    }
+    let event: SqsEvent = serde_json::from_value(payload)?;
+    let response = sqs_batch(
+        event,
+        backoff,
+        |body| async move { worker.handle(&body).await },
+    )
+    .await;
+    Ok(serde_json::to_value(response)?)
+}
+
+fn is_scheduled_event(payload: &Value) -> bool {
+    payload["source"] == "aws.events" && payload["detail-type"] == "Scheduled Event"
 }
 
 /// The API function: HTTP API events go to the router, S3 events to the drop handler.
@@ -196,6 +225,16 @@ mod tests {
         ));
         assert!(!is_s3_event(
             &serde_json::json!({"version":"2.0","routeKey":"$default"})
+        ));
+    }
+
+    #[test]
+    fn schedule_events_are_told_from_queue_events() {
+        assert!(is_scheduled_event(
+            &serde_json::json!({"source":"aws.events","detail-type":"Scheduled Event","detail":{}})
+        ));
+        assert!(!is_scheduled_event(
+            &serde_json::json!({"Records":[{"eventSource":"aws:sqs"}]})
         ));
     }
 

@@ -161,6 +161,7 @@ fn level_filter() -> tracing_subscriber::EnvFilter {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::io::Write;
@@ -203,7 +204,12 @@ mod tests {
             context.request_id = "req-1".into();
             context.xray_trace_id = Some("Root=1-abc".into());
             lambda_runtime::layers::trace::request_span(&context).in_scope(|| {
-                tracing::info!(export_id = "0192f0c5", project = "demo", tasks = 7u64, "export succeeded");
+                tracing::info!(
+                    export_id = "0192f0c5",
+                    project = "demo",
+                    tasks = 7u64,
+                    "export succeeded"
+                );
             });
             let mut context = lambda_runtime::Context::default();
             context.request_id = "req-2".into();

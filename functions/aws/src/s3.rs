@@ -111,6 +111,18 @@ impl ObjectStore for S3Store {
         Ok(out.e_tag().unwrap_or_default().to_owned())
     }
 
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        // S3 answers 204 for a key that is not there.
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| backend("delete", key, e))?;
+        Ok(())
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
         let mut pages = self
             .client

@@ -55,7 +55,13 @@ pub struct ApiSettings {
     /// The folder the worker writes exports under: a file is only presigned if its key
     /// lies under `{exports_prefix}/{project}/{id}/`.
     pub exports_prefix: String,
+    /// At most this many unfinished (queued or running) exports per project; a request
+    /// past it is a 429. 0: no limit.
+    pub max_active_per_project: u32,
 }
+
+/// How long a caller refused for too many running exports waits before asking again.
+pub const RETRY_AFTER_LIMIT: Duration = Duration::from_secs(60);
 
 /// The API and what it needs.
 pub struct Api {
@@ -78,6 +84,8 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Why, for a person.
     pub message: String,
+    /// When to try again (`Retry-After`), for a 429.
+    pub retry_after: Option<Duration>,
 }
 
 impl ApiError {
@@ -87,6 +95,7 @@ impl ApiError {
             code,
             field: None,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -108,6 +117,7 @@ impl From<RequestError> for ApiError {
             code: "INVALID_REQUEST",
             field: Some(e.field),
             message: e.message,
+            retry_after: None,
         }
     }
 }
@@ -134,7 +144,13 @@ impl IntoResponse for ApiError {
                 message: &self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(after) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(after.as_secs()));
+        }
+        response
     }
 }
 
@@ -243,6 +259,7 @@ async fn create_export(
             field: Some("Content-Type".to_owned()),
             message: "the request body is JSON: send it with Content-Type: application/json"
                 .to_owned(),
+            retry_after: None,
         });
     }
     let key = match headers.get("idempotency-key") {
@@ -342,6 +359,7 @@ async fn download(
                 query.file.unwrap_or_default(),
                 names.join(", ")
             ),
+            retry_after: None,
         });
     };
     let own_folder = format!(
@@ -545,6 +563,7 @@ impl Api {
                             code: "IDEMPOTENCY_KEY_REUSED",
                             field: Some("Idempotency-Key".into()),
                             message: "this key was used for a different request".into(),
+                            retry_after: None,
                         });
                     }
                     id = existing.export_id;
@@ -564,6 +583,7 @@ impl Api {
                 Err(e) => return Err(ApiError::internal("recording the idempotency key", &e)),
             }
         }
+        self.within_limit(project).await?;
         let job = Job::new(
             id.clone(),
             project.to_owned(),
@@ -601,6 +621,52 @@ impl Api {
         }
         tracing::info!(export_id = %id, project, format = job.request.format.as_str(), "export queued");
         Ok(self.accepted(&job, true))
+    }
+
+    /// Refuses a new export while the project has `max_active_per_project` unfinished.
+    /// Each marker's record is read, so a marker left behind by an ended job never counts
+    /// (and is cleared); counting stops at the limit. Two requests at the same moment may
+    /// both pass: the limit protects capacity, it is not a quota.
+    async fn within_limit(&self, project: &str) -> Result<(), ApiError> {
+        let limit = self.settings.max_active_per_project;
+        if limit == 0 {
+            return Ok(());
+        }
+        let active = self
+            .jobs
+            .active(Some(project))
+            .await
+            .map_err(|e| ApiError::internal("counting the project's exports", &e))?;
+        let mut unfinished = 0;
+        for entry in active {
+            let live = match self.jobs.get(&entry.id).await {
+                Ok(v) => !v.job.state.is_terminal(),
+                // A request writing its record right now, or one that died doing so.
+                Err(JobError::NotFound(_)) => entry.created_at().is_some_and(|created| {
+                    chrono::Utc::now() - created < chrono::Duration::minutes(15)
+                }),
+                Err(e) => return Err(ApiError::internal("counting the project's exports", &e)),
+            };
+            if !live {
+                if let Err(e) = self.jobs.clear_active(&entry.project, &entry.id).await {
+                    tracing::warn!(export_id = %entry.id, error = %chain(&e), "could not clear an ended export's marker");
+                }
+                continue;
+            }
+            unfinished += 1;
+            if unfinished >= limit {
+                return Err(ApiError {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    code: "TOO_MANY_EXPORTS",
+                    field: Some("project".into()),
+                    message: format!(
+                        "project {project} already has {limit} exports queued or running, the most it may have; try again when one has finished"
+                    ),
+                    retry_after: Some(RETRY_AFTER_LIMIT),
+                });
+            }
+        }
+        Ok(())
     }
 
     async fn enqueue(&self, id: &str) -> Result<(), ApiError> {
@@ -658,6 +724,7 @@ impl Api {
                 field: Some("x-amz-meta-requested-by".into()),
                 message: "a dropped request names its requester in the requested-by metadata"
                     .into(),
+                retry_after: None,
             }),
             Some(email) => {
                 // The platform wrote the requester: it vouches for the address.

@@ -1,6 +1,12 @@
 //! Job records: one JSON object per export at `jobs/{id}.json`. Every change is a
 //! compare-and-swap on the object's entity tag, so two deliveries of the same SQS
 //! message can never both run an export or move a job backwards.
+//!
+//! An unfinished job is also marked by an empty object at `active/{project}/{id}`,
+//! written before the record and deleted when the job ends, so that a project's running
+//! exports (the API's limit) and the abandoned ones (the sweeper) are one listing away
+//! instead of a scan of every job ever run. A marker whose delete failed, or whose
+//! record was never written, is cleared by whoever reads it next.
 
 use crate::error::Failure;
 use crate::ports::{Condition, ObjectStore, StoreError};
@@ -257,6 +263,29 @@ pub enum JobError {
     Store(StoreError),
 }
 
+/// Where unfinished jobs are marked.
+pub const ACTIVE_PREFIX: &str = "active/";
+
+/// An unfinished job, as its marker names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveJob {
+    /// Its project.
+    pub project: String,
+    /// Its id.
+    pub id: String,
+}
+
+impl ActiveJob {
+    /// When the job was created, from its id (a v7 UUID starts with its time).
+    pub fn created_at(&self) -> Option<DateTime<Utc>> {
+        let (secs, nanos) = uuid::Uuid::parse_str(&self.id)
+            .ok()?
+            .get_timestamp()?
+            .to_unix();
+        DateTime::from_timestamp(i64::try_from(secs).ok()?, nanos)
+    }
+}
+
 /// Reads and writes job records in a store.
 #[derive(Clone)]
 pub struct JobStore {
@@ -282,8 +311,22 @@ impl JobStore {
         format!("jobs/{id}.json")
     }
 
-    /// Writes a new job; fails with `Conflict` if the id exists.
+    fn active_key(project: &str, id: &str) -> String {
+        format!("{ACTIVE_PREFIX}{project}/{id}")
+    }
+
+    /// Writes a new job, marked active; fails with `Conflict` if the id exists.
     pub async fn create(&self, job: &Job) -> Result<Versioned, JobError> {
+        // The marker first: a job is never unfinished without one.
+        self.store
+            .put(
+                &Self::active_key(&job.project, &job.id),
+                Bytes::new(),
+                "application/octet-stream",
+                Condition::None,
+            )
+            .await
+            .map_err(JobError::Store)?;
         let etag = self.write(job, Condition::IfAbsent).await?;
         Ok(Versioned {
             job: job.clone(),
@@ -308,12 +351,47 @@ impl JobStore {
         })
     }
 
-    /// Replaces `current` with `next` only if nobody changed it since it was read.
+    /// Replaces `current` with `next` only if nobody changed it since it was read. A job
+    /// that ends here loses its active marker.
     pub async fn swap(&self, current: &Versioned, next: Job) -> Result<Versioned, JobError> {
         let etag = self
             .write(&next, Condition::IfMatch(current.etag.clone()))
             .await?;
+        if next.state.is_terminal() && !current.job.state.is_terminal() {
+            if let Err(e) = self.clear_active(&next.project, &next.id).await {
+                // The next count or sweep clears it.
+                tracing::warn!(export_id = %next.id, error = %crate::error::chain(&e), "an ended export is still marked active");
+            }
+        }
         Ok(Versioned { job: next, etag })
+    }
+
+    /// The jobs marked active, of one project or of all.
+    pub async fn active(&self, project: Option<&str>) -> Result<Vec<ActiveJob>, JobError> {
+        let prefix = match project {
+            Some(project) => format!("{ACTIVE_PREFIX}{project}/"),
+            None => ACTIVE_PREFIX.to_owned(),
+        };
+        let listed = self.store.list(&prefix).await.map_err(JobError::Store)?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|object| {
+                let rest = object.key.strip_prefix(ACTIVE_PREFIX)?;
+                let (project, id) = rest.split_once('/')?;
+                is_export_id(id).then(|| ActiveJob {
+                    project: project.to_owned(),
+                    id: id.to_owned(),
+                })
+            })
+            .collect())
+    }
+
+    /// Removes a job's active marker.
+    pub async fn clear_active(&self, project: &str, id: &str) -> Result<(), JobError> {
+        self.store
+            .delete(&Self::active_key(project, id))
+            .await
+            .map_err(JobError::Store)
     }
 
     /// Reads, changes and swaps, retrying when another writer got in between; `change`

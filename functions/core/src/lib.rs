@@ -16,6 +16,7 @@ pub mod ports;
 pub mod project;
 pub mod request;
 pub mod source;
+pub mod sweep;
 pub mod worker;
 
 pub use labelport_encoders as encoders;

@@ -76,6 +76,8 @@ pub trait ObjectStore: Send + Sync + 'static {
         content_type: &str,
         condition: Condition,
     ) -> Result<String, StoreError>;
+    /// Deletes an object; deleting one that is not there is not an error.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Lists every object under `prefix`, in key order.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError>;
     /// Opens an object for streaming reads.

@@ -1,5 +1,5 @@
-//! export-worker: runs the exports the export queue holds.
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+//! export-worker: runs the exports the export queue holds, and on its schedule ends the
+//! ones nothing will end.
 use labelport_aws::{config, functions, lambda};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
@@ -7,14 +7,10 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 async fn main() -> Result<(), Error> {
     config::init_tracing();
     let worker = &functions::worker().await?;
+    let sweeper = &functions::sweeper().await?;
     let backoff = &functions::backoff().await;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(
-            lambda::sqs_batch(event.payload, backoff.as_ref(), |body| async move {
-                worker.handle(&body).await
-            })
-            .await,
-        )
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        lambda::worker_event(worker, sweeper, backoff.as_ref(), event.payload)
     }))
     .await
 }

@@ -9,6 +9,7 @@ use crate::store::FsStore;
 use labelport_core::api::{Api, ApiSettings};
 use labelport_core::error::chain;
 use labelport_core::notify::{Notifier, NotifierSettings};
+use labelport_core::sweep::{SweepSettings, Sweeper};
 use labelport_core::worker::{Worker, WorkerSettings};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub struct Embedded {
     /// Signs and serves local download links.
     pub presigner: Arc<LocalPresigner>,
     worker: Worker,
+    sweeper: Sweeper,
     notifier: Notifier,
     exports: UnboundedReceiver<String>,
     notifications: UnboundedReceiver<String>,
@@ -53,13 +55,20 @@ impl Embedded {
                 public_url: public_url.to_owned(),
                 download_ttl: Duration::from_secs(300),
                 exports_prefix: "exports".into(),
+                // One person's laptop: no capacity to share, so no limit to keep.
+                max_active_per_project: 0,
             },
         ));
         let worker = Worker::new(
             store.clone(),
             store.clone(),
-            Arc::new(notify_queue),
+            Arc::new(notify_queue.clone()),
             WorkerSettings::default(),
+        );
+        let sweeper = Sweeper::new(
+            store.clone(),
+            Arc::new(notify_queue),
+            SweepSettings::default(),
         );
         let notifier = Notifier::new(
             store.clone(),
@@ -75,6 +84,7 @@ impl Embedded {
             api,
             presigner,
             worker,
+            sweeper,
             notifier,
             exports,
             notifications,
@@ -94,14 +104,26 @@ impl Embedded {
         }
     }
 
-    /// Runs messages as they arrive, for `labelport serve`.
+    /// Runs messages as they arrive, for `labelport serve`, and sweeps every 15 minutes
+    /// as the worker's schedule does on AWS: the in-process queues die with the process,
+    /// so an export interrupted by a restart is ended, not left QUEUED or RUNNING.
     pub async fn run_forever(mut self) {
+        let mut sweeps = tokio::time::interval(Duration::from_secs(15 * 60));
         loop {
             tokio::select! {
                 Some(body) = self.exports.recv() => self.run_export(&body).await,
                 Some(body) = self.notifications.recv() => self.run_notification(&body).await,
+                _ = sweeps.tick() => self.sweep().await,
                 else => return,
             }
+        }
+    }
+
+    async fn sweep(&self) {
+        match self.sweeper.sweep().await {
+            Ok(report) if report.ended.is_empty() => {}
+            Ok(report) => tracing::info!(ended = ?report.ended, "abandoned exports ended"),
+            Err(e) => tracing::error!(error = %chain(&e), "sweep failed"),
         }
     }
 

@@ -5,6 +5,7 @@ use labelport_core::ports::{BoxError, Queue};
 use tokio::sync::mpsc;
 
 /// A [`Queue`] backed by a channel.
+#[derive(Clone)]
 pub struct InProcessQueue {
     sender: mpsc::UnboundedSender<String>,
 }

@@ -120,6 +120,16 @@ impl ObjectStore for FsStore {
         Ok(etag(&body))
     }
 
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        let _guard = self.writes.lock().await;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error("delete", key, e)),
+        }
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
         // List the deepest folder the prefix names, then filter by the full prefix.
         let folder = match prefix.rfind('/') {
