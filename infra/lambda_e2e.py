@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 
 import boto3
@@ -58,12 +59,16 @@ S3_TEMPLATE = None
 SCHEDULE_TEMPLATE = None
 
 
-def http_event(method, path, route, params, email, body=None, verified="true"):
+def http_event(method, path, route, params, email, body=None, verified="true", query=None):
+    """An HTTP API event; `email` None is a route without the JWT authorizer."""
     event = json.loads(json.dumps(HTTP_TEMPLATE))
     event["routeKey"] = f"{method} {route}"
     event["rawPath"] = path
-    event["rawQueryString"] = ""
-    event.pop("queryStringParameters", None)
+    event["rawQueryString"] = urllib.parse.urlencode(query or {})
+    if query:
+        event["queryStringParameters"] = query
+    else:
+        event.pop("queryStringParameters", None)
     event.pop("cookies", None)
     event["headers"] = {"content-type": "application/json", "authorization": "Bearer (verified by API Gateway)"}
     event["pathParameters"] = params
@@ -71,8 +76,12 @@ def http_event(method, path, route, params, email, body=None, verified="true"):
     context["routeKey"] = event["routeKey"]
     context["http"]["method"] = method
     context["http"]["path"] = path
-    context["authorizer"]["jwt"]["claims"] = {"email": email, "email_verified": verified, "sub": "user-1",
-                                              "iss": "https://idp.example.com"}
+    if email is None:
+        context.pop("authorizer", None)
+        event["headers"].pop("authorization")
+    else:
+        context["authorizer"]["jwt"]["claims"] = {"email": email, "email_verified": verified, "sub": "user-1",
+                                                  "iss": "https://idp.example.com"}
     if body is None:
         event.pop("body", None)
         event["isBase64Encoded"] = False
@@ -139,6 +148,8 @@ def main():
     export_queue = sqs.create_queue(QueueName=f"export-{suffix}")["QueueUrl"]
     notify_queue = sqs.create_queue(QueueName=f"notify-{suffix}")["QueueUrl"]
     ses.verify_email_identity(EmailAddress=SENDER)
+    link_secret = f"links-{suffix}"
+    boto3.client("secretsmanager").create_secret(Name=link_secret, SecretString=uuid.uuid4().hex + uuid.uuid4().hex)
 
     workdir = tempfile.mkdtemp(prefix="labelport-lambda-")
     data = os.path.join(workdir, "data")
@@ -155,6 +166,7 @@ def main():
     env = {
         "PLATFORM_BUCKET": bucket, "EXPORT_QUEUE_URL": export_queue, "NOTIFY_QUEUE_URL": notify_queue,
         "PUBLIC_API_URL": API_URL, "SENDER_EMAIL": SENDER, "S3_FORCE_PATH_STYLE": "true",
+        "LINK_KEYS_SECRET": link_secret,
         "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"], "AWS_ENDPOINT_URL_SES": os.environ["AWS_ENDPOINT_URL_SES"],
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
         "AWS_LAMBDA_LOG_LEVEL": "INFO",
@@ -221,11 +233,19 @@ def run(s3, sqs, bucket, export_queue, notify_queue, project_dir, port, workdir)
     status_body = json.loads(status["body"])
     check(status["statusCode"] == 200 and status_body["state"] == "SUCCEEDED", "export-api: status is SUCCEEDED", status)
 
-    download = invoke("export-api", http_event("GET", f"/v1/exports/{export_id}/download", "/v1/exports/{id}/download",
-                                               {"id": export_id}, MANAGER), port, workdir)
+    # The status's link is signed; the download route has no JWT authorizer and takes it alone.
+    link = urllib.parse.urlsplit(status_body["downloadUrl"])
+    check(link.path == f"/v1/exports/{export_id}/download", "the status gives a signed link to the download route", link)
+    download = invoke("export-api", http_event("GET", link.path, "/v1/exports/{id}/download", {"id": export_id}, None,
+                                               query=dict(urllib.parse.parse_qsl(link.query))), port, workdir)
     headers = {k.lower(): v for k, v in download["headers"].items()}
     check(download["statusCode"] == 302 and "X-Amz-Signature=" in headers.get("location", ""),
-          "export-api: download redirects to a presigned URL", download)
+          "export-api: the signed link redirects to a presigned URL, with no token", download)
+    tampered = dict(urllib.parse.parse_qsl(link.query))
+    tampered["exp"] = str(int(tampered["exp"]) + 1)
+    refused = invoke("export-api", http_event("GET", link.path, "/v1/exports/{id}/download", {"id": export_id}, None,
+                                              query=tampered), port, workdir)
+    check(refused["statusCode"] == 403, "export-api: a tampered link is 403", refused)
     out = subprocess.run([sys.executable, os.path.join(ROOT, "infra", "check_export.py"), "csv", headers["location"],
                           project_dir], capture_output=True, text=True)
     check(out.returncode == 0, f"the CSV behind the link matches the generated project: {out.stdout.strip()}", out.stderr)
@@ -235,7 +255,8 @@ def run(s3, sqs, bucket, export_queue, notify_queue, project_dir, port, workdir)
                                        check=True).stdout)
     mine = [m for m in emails if export_id in json.dumps(m)]
     check(len(mine) == 1, "export-notifier: exactly one e-mail for two deliveries", mine)
-    check(f"{API_URL}/v1/exports/{export_id}/download" in json.dumps(mine[0]), "the e-mail links to the API download")
+    check(f"{API_URL}/v1/exports/{export_id}/download?exp=" in json.dumps(mine[0]),
+          "the e-mail carries a signed link to the API's download route")
 
     # An S3 put on requests/ starts an export as the requester the metadata names.
     s3.put_object(Bucket=bucket, Key=f"requests/{PROJECT}/drop-1.json", Body=b'{"format":"NDJSON"}',
@@ -277,7 +298,8 @@ def check_logs(path):
     line = started[0]
     check(all(k in line for k in ("level", "timestamp", "service", "requestId", "coldStart", "exportId", "project")),
           "log lines carry level, service, requestId, coldStart, exportId and project at the top level", line)
-    check(not any("X-Amz-Signature" in json.dumps(l) for l in lines), "no presigned URL is ever logged")
+    check(not any("X-Amz-Signature" in json.dumps(l) or "sig=" in json.dumps(l) for l in lines),
+          "no presigned URL or signed link is ever logged")
 
 
 if __name__ == "__main__":

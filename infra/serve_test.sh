@@ -33,17 +33,24 @@ id=$(curl -s -X POST "$api/v1/projects/demo/exports" -H "$json" -H "Authorizatio
   | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 ok "export $id accepted"
 for _ in $(seq 1 100); do
-  state=$(curl -s "$api/v1/exports/$id" -H "Authorization: Bearer $token" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["state"])')
+  status=$(curl -s "$api/v1/exports/$id" -H "Authorization: Bearer $token")
+  state=$(echo "$status" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["state"])')
   [ "$state" = SUCCEEDED ] || [ "$state" = FAILED ] && break
   sleep 0.2
 done
 [ "$state" = SUCCEEDED ] || fail "state $state"; ok "status SUCCEEDED"
-curl -s -f -L -o "$data/demo.csv" "$api/v1/exports/$id/download" -H "Authorization: Bearer $token" || fail "download"
+link=$(echo "$status" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["downloadUrl"])')
+# The status's link is signed: it downloads with no token, as from an e-mail.
+curl -s -f -L -o "$data/demo.csv" "$link" || fail "download"
 "$PYTHON" infra/check_export.py csv "$data/demo.csv" "$data/projects/demo" || fail "content"
-ok "the downloaded CSV matches the seeded project"
-location=$(curl -s -o /dev/null -w '%{redirect_url}' "$api/v1/exports/$id/download" -H "Authorization: Bearer $token")
+ok "the status's signed link downloads the CSV with no token, and it matches the seeded project"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$api/v1/exports/$id/download" -H "Authorization: Bearer $token")
+[ "$code" = 401 ] || fail "unsigned download: $code"; ok "a download without a signed link: 401, token or not"
+code=$(curl -s -o /dev/null -w '%{http_code}' "${link/sig=/sig=AA}")
+[ "$code" = 403 ] || fail "tampered signed link: $code"; ok "a tampered signed link: 403"
+location=$(curl -s -o /dev/null -w '%{redirect_url}' "$link")
 code=$(curl -s -o /dev/null -w '%{http_code}' "${location/signature=/signature=00}")
-[ "$code" = 403 ] || fail "tampered link: $code"; ok "a tampered download link: 403"
+[ "$code" = 403 ] || fail "tampered file URL: $code"; ok "a tampered file URL behind it: 403"
 
 # A format of several files: every part is listed and downloads through ?file=.
 id=$(curl -s -X POST "$api/v1/projects/demo/exports" -H "$json" -H "Authorization: Bearer $token" \
@@ -57,13 +64,14 @@ for _ in $(seq 1 150); do
 done
 [ "$state" = SUCCEEDED ] || fail "split state $state"
 parts=()
-for name in $(echo "$status" | "$PYTHON" -c 'import json,sys; print(" ".join(f["name"] for f in json.load(sys.stdin)["result"]["files"]))'); do
-  curl -s -f -L -o "$data/$name" "$api/v1/exports/$id/download?file=$name" -H "Authorization: Bearer $token" || fail "download $name"
+while read -r name link; do
+  curl -s -f -L -o "$data/$name" "$link" || fail "download $name"
   parts+=("$data/$name")
-done
+done < <(echo "$status" | "$PYTHON" -c 'import json,sys; [print(f["name"], f["downloadUrl"]) for f in json.load(sys.stdin)["result"]["files"]]')
 [ "${#parts[@]}" -gt 2 ] || fail "only ${#parts[@]} parts"
 "$PYTHON" infra/check_formats.py ndjson-parts "$data/projects/demo" --max-tasks 1500 "${parts[@]}" || fail "parts"
-ok "NDJSON_SPLIT: ${#parts[@]} parts, each downloaded with ?file=, re-joined by jq"
-code=$(curl -s -o /dev/null -w '%{http_code}' "$api/v1/exports/$id/download?file=other.ndjson" -H "Authorization: Bearer $token")
-[ "$code" = 404 ] || fail "unknown file: $code"; ok "an unknown ?file=: 404"
+ok "NDJSON_SPLIT: ${#parts[@]} parts, each downloaded through its own signed link, re-joined by jq"
+first=$(echo "$status" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["result"]["files"][0]["downloadUrl"])')
+code=$(curl -s -o /dev/null -w '%{http_code}' "${first/file=/file=x}")
+[ "$code" = 403 ] || fail "a link with its file changed: $code"; ok "a link whose file was changed: 403"
 echo "$passed passed, 0 failed"

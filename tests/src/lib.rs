@@ -8,8 +8,11 @@ use aws_lambda_events::apigw::{
     ApiGatewayV2httpRequestContext,
 };
 use aws_sdk_s3::primitives::ByteStream;
+use labelport_aws::secrets::SecretsManagerLinkKeys;
 use labelport_aws::{ApiGatewayClaims, S3Store, SesMailer, SqsQueue};
 use labelport_core::api::{Api, ApiSettings};
+use labelport_core::delivery::{Backends, DeliveryPolicy};
+use labelport_core::links::LinkSigner;
 use labelport_core::notify::{Notifier, NotifierSettings};
 use labelport_core::worker::{Worker, WorkerSettings};
 use labelport_generate::{self as generate, Config};
@@ -42,6 +45,7 @@ pub fn api_settings() -> ApiSettings {
         download_ttl: Duration::from_secs(300),
         exports_prefix: "exports".into(),
         max_active_per_project: 10,
+        delivery: DeliveryPolicy::default(),
     }
 }
 
@@ -50,6 +54,7 @@ fn api_over(
     sqs: &aws_sdk_sqs::Client,
     bucket: &str,
     export_queue: &str,
+    links: Arc<LinkSigner>,
     settings: ApiSettings,
 ) -> Arc<Api> {
     let store = Arc::new(S3Store::new(s3.clone(), bucket));
@@ -58,8 +63,26 @@ fn api_over(
         Arc::new(SqsQueue::new(sqs.clone(), export_queue)),
         store,
         Arc::new(ApiGatewayClaims::default()),
+        links,
         settings,
     ))
+}
+
+/// A signer over the link keys in Secrets Manager secret `secret` (a fresh cache).
+pub fn link_signer(aws: &aws_config::SdkConfig, secret: &str) -> Arc<LinkSigner> {
+    Arc::new(LinkSigner::new(
+        Arc::new(SecretsManagerLinkKeys::new(
+            aws_sdk_secretsmanager::Client::new(aws),
+            secret,
+        )),
+        API_URL,
+        Duration::from_secs(7 * 86_400),
+    ))
+}
+
+/// A random key as Secrets Manager's `GenerateSecretString` makes them: 64 letters and digits.
+pub fn new_link_key() -> String {
+    uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// A bucket and two queues of its own on the emulator, and the handlers over them.
@@ -73,6 +96,11 @@ pub struct Stack {
     pub router: axum::Router,
     pub worker: Worker,
     pub notifier: Notifier,
+    /// Signs links as the API does, with the stack's own Secrets Manager secret.
+    pub links: Arc<LinkSigner>,
+    /// That secret's name.
+    pub link_secret: String,
+    pub aws: aws_config::SdkConfig,
     pub scratch: PathBuf,
 }
 
@@ -94,8 +122,24 @@ impl Stack {
             .await
             .unwrap();
 
+        let link_secret = format!("links-{id}");
+        aws_sdk_secretsmanager::Client::new(&aws)
+            .create_secret()
+            .name(&link_secret)
+            .secret_string(new_link_key())
+            .send()
+            .await
+            .unwrap();
+        let links = link_signer(&aws, &link_secret);
         let store = Arc::new(S3Store::new(s3.clone(), &bucket));
-        let api = api_over(&s3, &sqs, &bucket, &export_queue, api_settings());
+        let api = api_over(
+            &s3,
+            &sqs,
+            &bucket,
+            &export_queue,
+            links.clone(),
+            api_settings(),
+        );
         let router = labelport_core::api::router(api.clone());
         let worker = Worker::new(
             store.clone(),
@@ -108,7 +152,10 @@ impl Stack {
         );
         let notifier = Notifier::new(
             store,
-            Arc::new(SesMailer::new(ses, SENDER)),
+            Backends {
+                mailer: Arc::new(SesMailer::new(ses, SENDER)),
+            },
+            links.clone(),
             NotifierSettings {
                 api_url: API_URL.into(),
                 claim_timeout: Duration::from_secs(300),
@@ -126,6 +173,9 @@ impl Stack {
             router,
             worker,
             notifier,
+            links,
+            link_secret,
+            aws,
             scratch,
         }
     }
@@ -137,6 +187,7 @@ impl Stack {
             &self.sqs,
             &self.bucket,
             export_queue,
+            self.links.clone(),
             settings,
         ))
     }
@@ -317,45 +368,54 @@ impl Stack {
             .await
     }
 
-    /// `GET /v1/exports/{id}/download` as `email`.
-    pub async fn download(
+    /// Follows a signed link (as the e-mail and the status give them) with no token.
+    pub async fn follow(
         &self,
-        id: &str,
-        email: &str,
+        link: &str,
+        headers: &[(&str, &str)],
     ) -> (u16, http::HeaderMap, serde_json::Value) {
-        self.call(
-            "GET",
-            &format!("/v1/exports/{id}/download"),
-            Some(email),
-            &[],
-            "",
-        )
-        .await
+        let path = link
+            .strip_prefix(API_URL)
+            .unwrap_or_else(|| panic!("{link} is not a link to the API"));
+        self.call("GET", path, None, headers, "").await
     }
-}
 
-/// `GET /v1/exports/{id}/download?file=NAME` as `email`.
-impl Stack {
+    /// `GET` of a fresh signed link to export `id`'s first file.
+    pub async fn download(&self, id: &str) -> (u16, http::HeaderMap, serde_json::Value) {
+        let link = self
+            .links
+            .download_link(id, None, chrono::Utc::now())
+            .await
+            .unwrap();
+        self.follow(&link, &[]).await
+    }
+
+    /// `GET` of a fresh signed link to `file` of export `id`.
     pub async fn download_file(
         &self,
         id: &str,
-        email: &str,
         file: &str,
     ) -> (u16, http::HeaderMap, serde_json::Value) {
-        self.call(
-            "GET",
-            &format!("/v1/exports/{id}/download?file={file}"),
-            Some(email),
-            &[],
-            "",
-        )
-        .await
+        let link = self
+            .links
+            .download_link(id, Some(file), chrono::Utc::now())
+            .await
+            .unwrap();
+        self.follow(&link, &[]).await
     }
 
-    /// The presigned URL the download route redirects `file` to.
+    /// The presigned URL behind `file`'s link in the export's status.
     pub async fn download_url(&self, id: &str, file: &str) -> String {
-        let (status, headers, json) = self.download_file(id, MANAGER, file).await;
-        assert_eq!(status, 302, "{file}: {json}");
+        let (_, _, status) = self.status(id, MANAGER).await;
+        let files = status["result"]["files"].as_array().unwrap();
+        let entry = files
+            .iter()
+            .find(|f| f["name"] == file)
+            .unwrap_or_else(|| panic!("no {file} in {status}"));
+        let (code, headers, json) = self
+            .follow(entry["downloadUrl"].as_str().unwrap(), &[])
+            .await;
+        assert_eq!(code, 302, "{file}: {json}");
         headers["location"].to_str().unwrap().to_owned()
     }
 }
@@ -448,4 +508,23 @@ pub fn python(script: &str, args: &[&str]) -> String {
 pub fn sent_emails() -> Vec<serde_json::Value> {
     let out = python("sent_emails.py", &[&ses_endpoint()]);
     serde_json::from_str(&out).unwrap()
+}
+
+/// The links to the API in a sent e-mail's text, in order (`&amp;` in its HTML undone).
+pub fn api_links(email: &serde_json::Value) -> Vec<String> {
+    let text = email["body"].to_string();
+    let mut links = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find(API_URL) {
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "-._~/?&=%:;".contains(c)))
+            .unwrap_or(tail.len());
+        let link = tail[..end].replace("&amp;", "&");
+        if !links.contains(&link) {
+            links.push(link);
+        }
+        rest = &tail[end..];
+    }
+    links
 }

@@ -36,7 +36,7 @@ async fn csv_export_by_email_from_request_to_download() {
     .await;
     let (status, _, json) = stack.status(&id, MANAGER).await;
     assert_eq!((status, json["state"].as_str()), (200, Some("QUEUED")));
-    let (status, _, json) = stack.download(&id, MANAGER).await;
+    let (status, _, json) = stack.download(&id).await;
     assert_eq!(
         (status, json["error"]["code"].as_str()),
         (404, Some("EXPORT_NOT_READY")),
@@ -106,7 +106,7 @@ async fn csv_export_by_email_from_request_to_download() {
     );
 
     // The download redirects to a presigned URL; Python's csv reader checks what it serves.
-    let (status, headers, _) = stack.download(&id, MANAGER).await;
+    let (status, headers, _) = stack.download(&id).await;
     assert_eq!(status, 302);
     let url = headers["location"].to_str().unwrap();
     assert!(url.contains("X-Amz-Signature="), "{url}");
@@ -127,8 +127,29 @@ async fn csv_export_by_email_from_request_to_download() {
     let email = &emails[0];
     assert_eq!(email["destinations"]["ToAddresses"][0], MANAGER, "{email}");
     assert_eq!(email["subject"], "Your CSV export of campaign is ready");
-    let link = format!("https://api.labelport.test/v1/exports/{id}/download");
-    assert!(email["body"].to_string().contains(&link), "{email}");
+    // The e-mail's link downloads the file with no token: the link is the permission.
+    let links = labelport_tests::api_links(email);
+    let download = links
+        .iter()
+        .find(|l| l.contains("/download?"))
+        .unwrap_or_else(|| panic!("no download link in {email}"));
+    assert!(
+        download.starts_with(&format!(
+            "https://api.labelport.test/v1/exports/{id}/download?exp="
+        )) && download.contains("&sig="),
+        "{download}"
+    );
+    let (status, headers, _) = stack.follow(download, &[]).await;
+    assert_eq!(status, 302, "{download}");
+    let checked = python(
+        "check_export.py",
+        &[
+            "csv",
+            headers["location"].to_str().unwrap(),
+            project_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(checked.ends_with("rows match\n"), "{checked}");
     assert!(
         !email["body"].to_string().contains("X-Amz-Signature"),
         "never a raw presigned URL"
@@ -231,7 +252,12 @@ async fn bad_requests_name_the_field() {
         (
             r#"{"format":"CSV","delivery":{"method":"EMAIL","recipients":["someone@elsewhere.com"]}}"#,
             "delivery.recipients[0]",
-            "not a manager",
+            "neither a member of project p",
+        ),
+        (
+            r#"{"format":"CSV","delivery":{"method":"FTP"}}"#,
+            "delivery.method",
+            "the methods are FILE_STORAGE, EMAIL",
         ),
         (
             r#"{"format":"CSV","compression":"rar"}"#,
@@ -313,9 +339,10 @@ async fn only_managers_export_and_only_live_projects() {
 
     let id = request(&stack, "p", body).await;
     let (status, _, _) = stack.status(&id, LABELER).await;
-    assert_eq!(status, 403, "a labeler cannot read an export's status");
-    let (status, _, _) = stack.download(&id, LABELER).await;
-    assert_eq!(status, 403, "nor download it");
+    assert_eq!(
+        status, 403,
+        "a labeler cannot read an export's status, where its links are"
+    );
 
     let mut project = labelport_generate::project(&config("p", Mode::Classification, 10));
     for (state, code) in [
@@ -429,7 +456,7 @@ async fn a_malformed_line_fails_the_export_with_file_and_line_and_leaves_nothing
         0,
         "the multipart upload was aborted"
     );
-    let (status, _, json) = stack.download(&id, MANAGER).await;
+    let (status, _, json) = stack.download(&id).await;
     assert_eq!(
         (status, json["error"]["code"].as_str()),
         (404, Some("EXPORT_NOT_READY"))
@@ -822,10 +849,8 @@ async fn outsiders_get_404_and_a_body_that_is_not_json_gets_415() {
     );
     let id = request(&stack, "private", body).await;
     let unknown = "01a20f73-0000-7000-8000-000000000000";
-    for path in [
-        format!("/v1/exports/{id}"),
-        format!("/v1/exports/{id}/download"),
-    ] {
+    {
+        let path = format!("/v1/exports/{id}");
         let (status, _, json) = stack.call("GET", &path, Some(outsider), &[], "").await;
         assert_eq!(
             (status, json["error"]["code"].as_str()),
@@ -889,7 +914,7 @@ async fn a_file_key_outside_the_exports_folder_is_never_presigned() {
         stack.s3.clone(),
         &stack.bucket,
     )));
-    let (status, _, _) = stack.download(&id, MANAGER).await;
+    let (status, _, _) = stack.download(&id).await;
     assert_eq!(status, 302, "the export's own file is served");
     // A record whose key was changed to point at another object.
     for key in [
@@ -901,7 +926,7 @@ async fn a_file_key_outside_the_exports_folder_is_never_presigned() {
         let mut tampered = current.job.clone();
         tampered.result.as_mut().unwrap().files[0].key = key.clone();
         jobs.swap(&current, tampered).await.unwrap();
-        let (status, headers, json) = stack.download(&id, MANAGER).await;
+        let (status, headers, json) = stack.download(&id).await;
         assert_eq!(
             (status, json["error"]["code"].as_str()),
             (404, Some("FILE_NOT_FOUND")),
@@ -1474,4 +1499,174 @@ async fn the_sweeper_ends_abandoned_exports_and_the_customer_is_told() {
         (report.active, report.ended.len(), report.cleared),
         (2, 0, 0)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_links_need_no_token_and_refuse_tampering_expiry_and_retired_keys() {
+    let stack = Stack::new().await;
+    stack
+        .seed(&config("linked", Mode::Classification, 20))
+        .await;
+    // A labeler is a member: the e-mail may go to them, one message each.
+    let id = request(
+        &stack,
+        "linked",
+        &format!(
+            r#"{{"format":"CSV","delivery":{{"method":"EMAIL","recipients":["{MANAGER}","{LABELER}"]}}}}"#
+        ),
+    )
+    .await;
+    assert_eq!(
+        run_worker(&stack).await.1,
+        Outcome::Ran(JobState::Succeeded)
+    );
+    assert_eq!(run_notifier(&stack).await.1, NotifyOutcome::Emailed);
+    let emails: Vec<_> = sent_emails()
+        .into_iter()
+        .filter(|m| m["body"].to_string().contains(&id))
+        .collect();
+    let mut to: Vec<_> = emails
+        .iter()
+        .map(|m| m["destinations"]["ToAddresses"].clone())
+        .collect();
+    to.sort_by_key(|t| t.to_string());
+    assert_eq!(
+        to,
+        vec![serde_json::json!([LABELER]), serde_json::json!([MANAGER])],
+        "one e-mail per recipient, each addressed to them alone"
+    );
+    let link = labelport_tests::api_links(&emails[0])
+        .into_iter()
+        .find(|l| l.contains("/download?"))
+        .unwrap();
+    let (status, headers, _) = stack.follow(&link, &[]).await;
+    assert_eq!(status, 302);
+    assert!(headers["location"]
+        .to_str()
+        .unwrap()
+        .contains("X-Amz-Signature="));
+
+    // A recipient outside the project is refused when the export is asked for.
+    let (status, _, json) = stack
+        .call(
+            "POST",
+            "/v1/projects/linked/exports",
+            Some(MANAGER),
+            &[],
+            r#"{"format":"CSV","delivery":{"method":"EMAIL","recipients":["someone@elsewhere.com"]}}"#,
+        )
+        .await;
+    assert_eq!(
+        (status, json["error"]["field"].as_str()),
+        (400, Some("delivery.recipients[0]")),
+        "{json}"
+    );
+
+    // Without a signature the route says where links come from, token or not.
+    let (status, _, json) = stack
+        .call(
+            "GET",
+            &format!("/v1/exports/{id}/download"),
+            Some(MANAGER),
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (401, Some("SIGNED_LINK_REQUIRED")),
+        "{json}"
+    );
+
+    // Tampered: another export's id, another file, a later expiry, a changed signature.
+    let (path, query) = link.split_once('?').unwrap();
+    let exp: i64 = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("exp="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let other = request(&stack, "linked", r#"{"format":"CSV"}"#).await;
+    for tampered in [
+        link.replace(&id, &other),
+        format!("{link}&file=errors.ndjson"),
+        link.replace(&format!("exp={exp}"), &format!("exp={}", exp + 86_400)),
+        format!("{path}?exp={exp}&sig=AAAA{}", &query[query.len() - 10..]),
+    ] {
+        let (status, _, json) = stack.follow(&tampered, &[]).await;
+        assert_eq!(
+            (status, json["error"]["code"].as_str()),
+            (403, Some("LINK_INVALID")),
+            "{tampered}"
+        );
+    }
+    // A person who clicked it gets a page that says what to do.
+    let (status, headers, _) = stack
+        .follow(&link.replace(&id, &other), &[("accept", "text/html,*/*")])
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+
+    // Expired: signed properly, eight days ago.
+    let old = stack
+        .links
+        .download_link(&id, None, chrono::Utc::now() - chrono::Duration::days(8))
+        .await
+        .unwrap();
+    let (status, _, json) = stack.follow(&old, &[]).await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (410, Some("LINK_EXPIRED")),
+        "{json}"
+    );
+    assert!(json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("fresh one"));
+
+    // Rotating the key (Secrets Manager's AWSCURRENT moves to AWSPREVIOUS) keeps the links
+    // already sent; the rotation after that retires them.
+    let secrets = aws_sdk_secretsmanager::Client::new(&stack.aws);
+    for round in 1..=2 {
+        secrets
+            .put_secret_value()
+            .secret_id(&stack.link_secret)
+            .secret_string(labelport_tests::new_link_key())
+            .send()
+            .await
+            .unwrap();
+        let rotated = labelport_tests::link_signer(&stack.aws, &stack.link_secret);
+        let (_, query) = link.split_once('?').unwrap();
+        let part = |name: &str| {
+            query
+                .split('&')
+                .find_map(|p| p.strip_prefix(&format!("{name}=")))
+                .unwrap()
+                .to_owned()
+        };
+        let (exp, sig) = (part("exp"), part("sig"));
+        let checked = rotated
+            .verify(
+                &id,
+                &labelport_core::links::LinkQuery {
+                    file: None,
+                    exp: &exp,
+                    sig: &sig,
+                },
+                chrono::Utc::now(),
+            )
+            .await;
+        match round {
+            1 => assert!(checked.is_ok(), "after one rotation: {checked:?}"),
+            _ => assert!(
+                matches!(checked, Err(labelport_core::links::LinkError::Invalid)),
+                "after two: {checked:?}"
+            ),
+        }
+        let fresh = rotated
+            .download_link(&id, None, chrono::Utc::now())
+            .await
+            .unwrap();
+        assert_ne!(fresh, link, "new links are signed with the new key");
+    }
 }

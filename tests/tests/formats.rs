@@ -152,7 +152,7 @@ async fn a_compressed_download_saves_exactly_the_listed_bytes() {
             ],
         );
     }
-    let (status, _, json) = stack.download_file(&id, MANAGER, "nope.ndjson").await;
+    let (status, _, json) = stack.download_file(&id, "nope.ndjson").await;
     assert_eq!(
         (status, json["error"]["code"].as_str()),
         (404, Some("FILE_NOT_FOUND"))
@@ -266,10 +266,16 @@ async fn the_errors_report_lists_what_was_skipped_or_left_out_and_the_email_link
         .collect();
     assert_eq!(emails.len(), 1);
     let body = emails[0]["body"].to_string();
-    assert!(
-        body.contains(&format!("/v1/exports/{id}/download?file=errors.ndjson")),
-        "{body}"
-    );
+    let report = labelport_tests::api_links(&emails[0])
+        .into_iter()
+        .find(|l| l.ends_with("&file=errors.ndjson"))
+        .unwrap_or_else(|| panic!("no link to the errors report in {body}"));
+    let (status, headers, _) = stack.follow(&report, &[]).await;
+    assert_eq!(status, 302, "{report}");
+    assert!(headers["location"]
+        .to_str()
+        .unwrap()
+        .contains("errors.ndjson"));
     assert!(
         body.contains(&format!(
             "Source lines skipped as malformed: 1. Annotations JSON_SIMPLE cannot express: {refused}."

@@ -16,11 +16,17 @@
 //! | `MAX_ACTIVE_EXPORTS_PER_PROJECT` | api | queued or running exports a project may have before a request is a 429 (10; 0: no limit) |
 //! | `STALE_QUEUED_MINUTES` | worker (sweep) | a job QUEUED this long is failed `NOT_STARTED` (360) |
 //! | `STALE_RUNNING_MINUTES` | worker (sweep) | a job whose attempt started this long ago is failed `ABANDONED` (120) |
+//! | `LINK_KEYS_SECRET` | api, notifier | Secrets Manager secret (name or ARN) whose AWSCURRENT key signs download links and whose AWSPREVIOUS key still verifies them |
+//! | `DOWNLOAD_LINK_DAYS` | api, notifier | life of a signed download link (7) |
+//! | `EMAIL_ALLOW_LIST` | api | comma-separated addresses and `@domains` that may receive exports besides project members (empty) |
 //! | `EMAIL_VERIFIED_CLAIM` | api | claim that must be `true` for the e-mail to count (`email_verified`; empty: the IdP only issues verified addresses) |
 
 use crate::config::{self, minutes, number, optional, required, seconds, ConfigError};
+use crate::secrets::SecretsManagerLinkKeys;
 use crate::{ApiGatewayClaims, S3Store, SesMailer, SqsQueue};
 use labelport_core::api::{Api, ApiSettings};
+use labelport_core::delivery::{Backends, DeliveryPolicy};
+use labelport_core::links::LinkSigner;
 use labelport_core::notify::{Notifier, NotifierSettings};
 use labelport_core::sweep::{SweepSettings, Sweeper};
 use labelport_core::worker::{Worker, WorkerSettings};
@@ -48,13 +54,37 @@ pub async fn api() -> Result<Arc<Api>, ConfigError> {
         download_ttl: seconds("DOWNLOAD_TTL_SECONDS", 300)?,
         exports_prefix: optional("EXPORTS_PREFIX", "exports"),
         max_active_per_project: number("MAX_ACTIVE_EXPORTS_PER_PROJECT", 10)?,
+        delivery: DeliveryPolicy {
+            email_allow_list: optional("EMAIL_ALLOW_LIST", "")
+                .split(',')
+                .map(str::trim)
+                .filter(|entry| !entry.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        },
     };
+    let links = link_signer(&aws, &settings.public_url)?;
     Ok(Arc::new(Api::new(
         store.clone(),
         queue,
         store,
         auth,
+        links,
         settings,
+    )))
+}
+
+/// Signs download links with the keys in `LINK_KEYS_SECRET`.
+fn link_signer(aws: &aws_config::SdkConfig, api_url: &str) -> Result<Arc<LinkSigner>, ConfigError> {
+    let keys = Arc::new(SecretsManagerLinkKeys::new(
+        aws_sdk_secretsmanager::Client::new(aws),
+        required("LINK_KEYS_SECRET")?,
+    ));
+    let days = number("DOWNLOAD_LINK_DAYS", 7)?;
+    Ok(Arc::new(LinkSigner::new(
+        keys,
+        api_url,
+        Duration::from_secs(u64::from(days) * 86_400),
     )))
 }
 
@@ -134,7 +164,8 @@ pub async fn notifier() -> Result<Notifier, ConfigError> {
         api_url: required("PUBLIC_API_URL")?,
         claim_timeout: Duration::from_secs(5 * 60),
     };
-    Ok(Notifier::new(store, mailer, settings))
+    let links = link_signer(&aws, &settings.api_url)?;
+    Ok(Notifier::new(store, Backends { mailer }, links, settings))
 }
 
 #[cfg(test)]
@@ -217,6 +248,28 @@ mod tests {
                 );
             }
         }
+        assert_eq!(
+            TEMPLATE.matches("Authorizer: NONE").count(),
+            1,
+            "only the download route, where the signed link is the permission, goes without the JWT authorizer"
+        );
+        let download = TEMPLATE
+            .find("Path: /v1/exports/{id}/download")
+            .expect("download route");
+        assert!(
+            TEMPLATE[download..]
+                .trim_start_matches("Path: /v1/exports/{id}/download")
+                .trim_start()
+                .starts_with("Auth:\n              Authorizer: NONE"),
+            "the route without the authorizer is the download route"
+        );
+        assert_eq!(
+            TEMPLATE
+                .matches("LINK_KEYS_SECRET: !Ref LinkKeysSecret")
+                .count(),
+            2,
+            "the API and the notifier sign links with the same key"
+        );
         assert_eq!(
             TEMPLATE.matches("ApplicationLogLevel: INFO").count(),
             3,

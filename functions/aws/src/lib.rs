@@ -11,6 +11,7 @@ pub mod lambda;
 pub mod logs;
 pub mod metrics;
 pub mod s3;
+pub mod secrets;
 pub mod ses;
 pub mod sqs;
 

@@ -5,8 +5,12 @@
 //! JWT claims on AWS, a locally signed JWT on a laptop) and authorizes against the
 //! project's members: only managers create, read and download exports.
 
+use crate::delivery::DeliveryPolicy;
 use crate::error::{chain, RequestError};
-use crate::job::{is_export_id, ExportResult, Job, JobError, JobState, JobStore, Progress};
+use crate::job::{
+    is_export_id, Job, JobError, JobState, JobStore, Progress, ResultFile, SkippedLine,
+};
+use crate::links::{LinkError, LinkQuery, LinkSigner};
 use crate::messages::ExportMessage;
 use crate::ports::{Condition, ObjectStore, Presigner, Queue, StoreError};
 use crate::project::{is_project_id, load_project, ProjectError};
@@ -58,6 +62,8 @@ pub struct ApiSettings {
     /// At most this many unfinished (queued or running) exports per project; a request
     /// past it is a 429. 0: no limit.
     pub max_active_per_project: u32,
+    /// What deliveries may do (the e-mail allow-list).
+    pub delivery: DeliveryPolicy,
 }
 
 /// How long a caller refused for too many running exports waits before asking again.
@@ -70,6 +76,7 @@ pub struct Api {
     queue: Arc<dyn Queue>,
     presigner: Arc<dyn Presigner>,
     auth: Arc<dyn Authenticator>,
+    links: Arc<LinkSigner>,
     settings: ApiSettings,
 }
 
@@ -215,12 +222,31 @@ pub struct Status<'a> {
     attempts: u32,
     progress: &'a Progress,
     #[serde(skip_serializing_if = "Option::is_none")]
-    result: Option<&'a ExportResult>,
+    result: Option<StatusResult<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     download_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a crate::error::Failure>,
     notification: crate::job::NotificationState,
+}
+
+/// The status's `result`: the job's, each file with its signed link.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusResult<'a> {
+    files: Vec<StatusFile<'a>>,
+    manifest_key: &'a str,
+    manifest: &'a serde_json::Value,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    skipped_lines: &'a [SkippedLine],
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusFile<'a> {
+    #[serde(flatten)]
+    file: &'a ResultFile,
+    download_url: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -294,7 +320,25 @@ async fn export_status(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let job = api.authorized_job(&caller, &id).await?;
-    let download_url = (job.state == JobState::Succeeded).then(|| api.download_link(&job.id));
+    let now = chrono::Utc::now();
+    let mut download_url = None;
+    let mut result = None;
+    if let (JobState::Succeeded, Some(r)) = (job.state, job.result.as_ref()) {
+        download_url = Some(api.signed_link(&job.id, None, now).await?);
+        let mut files = Vec::with_capacity(r.files.len());
+        for file in &r.files {
+            files.push(StatusFile {
+                file,
+                download_url: api.signed_link(&job.id, Some(&file.name), now).await?,
+            });
+        }
+        result = Some(StatusResult {
+            files,
+            manifest_key: &r.manifest_key,
+            manifest: &r.manifest,
+            skipped_lines: &r.skipped_lines,
+        });
+    }
     let status = Status {
         id: &job.id,
         project: &job.project,
@@ -307,7 +351,7 @@ async fn export_status(
         finished_at: job.finished_at,
         attempts: job.attempts,
         progress: &job.progress,
-        result: job.result.as_ref(),
+        result,
         download_url,
         error: job.error.as_ref(),
         notification: job.notification.state,
@@ -315,98 +359,199 @@ async fn export_status(
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(status)).into_response())
 }
 
-/// `?file=NAME` of the download route.
+/// The download route's query: a signed link's `exp` and `sig`, and `file=NAME` for a
+/// file other than the first.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DownloadQuery {
     file: Option<String>,
+    exp: Option<String>,
+    sig: Option<String>,
 }
 
+/// A refused link: a page for a browser (the person clicked it in an e-mail), the JSON
+/// error for anything else.
+fn link_refused(error: ApiError, headers: &HeaderMap) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if !wants_html {
+        return error.into_response();
+    }
+    let title = match error.status {
+        StatusCode::GONE => "This download link has expired",
+        _ => "This download link does not work",
+    };
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>{title}</title>\
+         <body style=\"font-family:sans-serif;max-width:36em;margin:4em auto\"><h1>{title}</h1><p>{}</p></body></html>",
+        error.message.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    );
+    (
+        error.status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    )
+        .into_response()
+}
+
+/// The download route: a signed link is the permission (no bearer token), checked, then
+/// answered with a redirect to a presigned URL made now.
 async fn download(
     State(api): State<Arc<Api>>,
-    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
+    headers: HeaderMap,
     query: Result<Query<DownloadQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|e| RequestError::new("file", e.body_text()))?;
-    let job = api.authorized_job(&caller, &id).await?;
-    let files = match (&job.state, job.result.as_ref()) {
-        (JobState::Succeeded, Some(result)) => &result.files,
-        (state, _) => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "EXPORT_NOT_READY",
-                format!(
-                    "export {id} is {}; the file is available once it is SUCCEEDED",
-                    state.as_str()
+) -> Result<Response, Response> {
+    let Query(query) = query
+        .map_err(|e| ApiError::from(RequestError::new("query", e.body_text())).into_response())?;
+    if !is_export_id(&id) {
+        return Err(ApiError::from(RequestError::new("id", "not an export id")).into_response());
+    }
+    let (Some(exp), Some(sig)) = (query.exp.as_deref(), query.sig.as_deref()) else {
+        return Err(ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            code: "SIGNED_LINK_REQUIRED",
+            field: Some("sig".into()),
+            message: format!("a download needs a signed link: take `downloadUrl` (or a file's `downloadUrl`) from GET /v1/exports/{id}, or the link in the e-mail"),
+            retry_after: None,
+        }
+        .into_response());
+    };
+    let link = LinkQuery {
+        file: query.file.as_deref(),
+        exp,
+        sig,
+    };
+    match api.links.verify(&id, &link, chrono::Utc::now()).await {
+        Ok(()) => {}
+        Err(LinkError::Invalid) => {
+            return Err(link_refused(
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "LINK_INVALID",
+                    "This link is incomplete or was changed. Copy the whole link from the e-mail, or take a fresh one from the export's status in your platform.",
                 ),
+                &headers,
             ))
         }
-    };
-    // The default is the export's first file (its only one, or part 1).
-    let file = match query.file.as_deref() {
-        None => files.first(),
-        Some(name) => files.iter().find(|f| f.name == name),
-    };
-    let Some(file) = file else {
-        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
-        return Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "FILE_NOT_FOUND",
-            field: Some("file".to_owned()),
-            message: format!(
-                "export {id} has no file {:?}; its files are {}",
-                query.file.unwrap_or_default(),
-                names.join(", ")
-            ),
-            retry_after: None,
-        });
-    };
-    let own_folder = format!(
-        "{}/{}/{}/",
-        api.settings.exports_prefix.trim_end_matches('/'),
-        job.project,
-        job.id
-    );
-    // The key comes from a record in the bucket; presign it only where this export
-    // writes, so a tampered record cannot hand out any other object.
-    let inside = file.key.starts_with(&own_folder)
-        && file.key[own_folder.len()..]
-            .split('/')
-            .all(|segment| !segment.is_empty() && segment != "..");
-    if !inside {
-        tracing::error!(export_id = %id, "a file key lies outside the export's folder; not presigned");
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "FILE_NOT_FOUND",
-            format!("export {id} has no such file"),
-        ));
+        Err(LinkError::Expired(at)) => {
+            return Err(link_refused(
+                ApiError::new(
+                    StatusCode::GONE,
+                    "LINK_EXPIRED",
+                    format!(
+                        "This link expired on {}. Take a fresh one from the export's status in your platform, or request the export again.",
+                        at.format("%-d %B %Y at %H:%M UTC")
+                    ),
+                ),
+                &headers,
+            ))
+        }
+        Err(e @ LinkError::Keys(_)) => {
+            return Err(ApiError::internal("checking the link", &e).into_response())
+        }
     }
-    let url = api
-        .presigner
-        .download_url(&file.key, &file.name, api.settings.download_ttl)
+    let job = match api.jobs.get(&id).await {
+        Ok(v) => v.job,
+        Err(JobError::NotFound(_)) => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "EXPORT_NOT_FOUND",
+                format!("no export {id}"),
+            )
+            .into_response())
+        }
+        Err(e) => return Err(ApiError::internal("reading the export", &e).into_response()),
+    };
+    api.redirect_to_file(&job, query.file.as_deref())
         .await
-        .map_err(|e| ApiError::internal("signing the download URL", e.as_ref()))?;
-    // The URL is a bearer credential: it goes to the caller only, never to a log.
-    let location =
-        HeaderValue::from_str(&url).map_err(|e| ApiError::internal("building the redirect", &e))?;
-    Ok((
-        StatusCode::FOUND,
-        [
-            (header::LOCATION, location),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
-    )
-        .into_response())
+        .map_err(IntoResponse::into_response)
 }
 
 impl Api {
-    /// Assembles the API.
+    /// A 302 to a presigned URL of `file` (the first file when `None`) of a finished job.
+    async fn redirect_to_file(&self, job: &Job, file: Option<&str>) -> Result<Response, ApiError> {
+        let id = &job.id;
+        let files = match (&job.state, job.result.as_ref()) {
+            (JobState::Succeeded, Some(result)) => &result.files,
+            (state, _) => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "EXPORT_NOT_READY",
+                    format!(
+                        "export {id} is {}; the file is available once it is SUCCEEDED",
+                        state.as_str()
+                    ),
+                ))
+            }
+        };
+        // The default is the export's first file (its only one, or part 1).
+        let wanted = file;
+        let file = match wanted {
+            None => files.first(),
+            Some(name) => files.iter().find(|f| f.name == name),
+        };
+        let Some(file) = file else {
+            let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+            return Err(ApiError {
+                status: StatusCode::NOT_FOUND,
+                code: "FILE_NOT_FOUND",
+                field: Some("file".to_owned()),
+                message: format!(
+                    "export {id} has no file {:?}; its files are {}",
+                    wanted.unwrap_or_default(),
+                    names.join(", ")
+                ),
+                retry_after: None,
+            });
+        };
+        let own_folder = format!(
+            "{}/{}/{}/",
+            self.settings.exports_prefix.trim_end_matches('/'),
+            job.project,
+            job.id
+        );
+        // The key comes from a record in the bucket; presign it only where this export
+        // writes, so a tampered record cannot hand out any other object.
+        let inside = file.key.starts_with(&own_folder)
+            && file.key[own_folder.len()..]
+                .split('/')
+                .all(|segment| !segment.is_empty() && segment != "..");
+        if !inside {
+            tracing::error!(export_id = %id, "a file key lies outside the export's folder; not presigned");
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "FILE_NOT_FOUND",
+                format!("export {id} has no such file"),
+            ));
+        }
+        let url = self
+            .presigner
+            .download_url(&file.key, &file.name, self.settings.download_ttl)
+            .await
+            .map_err(|e| ApiError::internal("signing the download URL", e.as_ref()))?;
+        // The URL is a bearer credential: it goes to the caller only, never to a log.
+        let location = HeaderValue::from_str(&url)
+            .map_err(|e| ApiError::internal("building the redirect", &e))?;
+        Ok((
+            StatusCode::FOUND,
+            [
+                (header::LOCATION, location),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+        )
+            .into_response())
+    }
+
+    /// Assembles the API. Download links are signed by `links`.
     pub fn new(
         store: Arc<dyn ObjectStore>,
         queue: Arc<dyn Queue>,
         presigner: Arc<dyn Presigner>,
         auth: Arc<dyn Authenticator>,
+        links: Arc<LinkSigner>,
         settings: ApiSettings,
     ) -> Self {
         Api {
@@ -415,15 +560,21 @@ impl Api {
             queue,
             presigner,
             auth,
+            links,
             settings,
         }
     }
 
-    fn download_link(&self, id: &str) -> String {
-        format!(
-            "{}/v1/exports/{id}/download",
-            self.settings.public_url.trim_end_matches('/')
-        )
+    async fn signed_link(
+        &self,
+        id: &str,
+        file: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<String, ApiError> {
+        self.links
+            .download_link(id, file, now)
+            .await
+            .map_err(|e| ApiError::internal("signing the download link", &e))
     }
 
     /// Checks that `caller` may export `project` now, and returns the project.
@@ -518,7 +669,11 @@ impl Api {
             }
             ProjectState::Running | ProjectState::Paused | ProjectState::Completed => {}
         }
-        let request = ExportRequest::parse(body)?.validate(&manifest, &caller.email)?;
+        let request = ExportRequest::parse(body)?.validate(
+            &manifest,
+            &caller.email,
+            &self.settings.delivery,
+        )?;
         let canonical = serde_json::to_vec(&request)
             .map_err(|e| ApiError::internal("encoding the request", &e))?;
         let request_sha256 = hex::encode(Sha256::digest(&canonical));
@@ -574,7 +729,7 @@ impl Api {
                                 // again; the worker runs a job once however often it is asked.
                                 self.enqueue(&id).await?;
                             }
-                            return Ok(self.accepted(&v.job, false));
+                            return self.accepted(&v.job, false).await;
                         }
                         Err(JobError::NotFound(_)) => {} // died before the job was written: finish its work
                         Err(e) => return Err(ApiError::internal("reading the export", &e)),
@@ -620,7 +775,7 @@ impl Api {
             return Err(e);
         }
         tracing::info!(export_id = %id, project, format = job.request.format.as_str(), "export queued");
-        Ok(self.accepted(&job, true))
+        self.accepted(&job, true).await
     }
 
     /// Refuses a new export while the project has `max_active_per_project` unfinished.
@@ -680,16 +835,16 @@ impl Api {
             .map_err(|e| ApiError::internal("queueing the export", e.as_ref()))
     }
 
-    fn accepted(&self, job: &Job, created: bool) -> Accepted {
+    async fn accepted(&self, job: &Job, created: bool) -> Result<Accepted, ApiError> {
         let base = self.settings.public_url.trim_end_matches('/');
-        Accepted {
+        Ok(Accepted {
             id: job.id.clone(),
             state: job.state,
             project: job.project.clone(),
             status_url: format!("{base}/v1/exports/{}", job.id),
-            download_url: self.download_link(&job.id),
+            download_url: self.signed_link(&job.id, None, chrono::Utc::now()).await?,
             created,
-        }
+        })
     }
 
     /// Handles a request file dropped at `requests/{project}/{name}.json` in the

@@ -5,9 +5,11 @@
 
 pub mod api;
 pub mod decode;
+pub mod delivery;
 pub mod error;
 pub mod filter;
 pub mod job;
+pub mod links;
 pub mod messages;
 pub mod notify;
 pub mod output;

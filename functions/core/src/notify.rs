@@ -1,13 +1,16 @@
 //! export-notifier: tells the customer an export ended, once, even when SQS delivers
 //! the message twice. The job record's `notification` is claimed by compare-and-swap
-//! before sending and marked sent after, so concurrent deliveries send one e-mail.
+//! before the delivery method announces it and marked sent after, so concurrent
+//! deliveries send one e-mail. What is sent, and how, is the method's
+//! ([`crate::delivery`]).
 
+use crate::delivery::{Announced, Backends, DeliveryError, Notice};
 use crate::error::chain;
-use crate::job::{Job, JobError, JobState, JobStore, NotificationState};
+use crate::job::{Job, JobError, JobStore, NotificationState};
+use crate::links::{LinkError, LinkSigner};
 use crate::messages::NotifyMessage;
 use crate::output::FileRole;
-use crate::ports::{Email, Mailer, ObjectStore};
-use crate::request::Delivery;
+use crate::ports::ObjectStore;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +18,7 @@ use std::time::Duration;
 /// How the notifier runs.
 #[derive(Debug, Clone)]
 pub struct NotifierSettings {
-    /// The API's public base URL; e-mails link to `{api}/v1/exports/{id}/download`.
+    /// The API's public base URL, for the status link.
     pub api_url: String,
     /// A claim older than this is taken to be a crashed notifier's.
     pub claim_timeout: Duration,
@@ -46,36 +49,76 @@ pub enum NotifyError {
     /// The job has not ended; the worker only notifies ended jobs.
     #[error("export {0} has not ended")]
     NotEnded(String),
-    /// The mailer failed.
-    #[error("sending the e-mail for export {export_id}")]
-    Mail {
+    /// The delivery method could not announce the export.
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+    /// The job names a delivery method this build does not have.
+    #[error("export {0} names an unknown delivery method")]
+    UnknownMethod(String),
+    /// The links could not be signed.
+    #[error("signing the links of export {export_id}")]
+    Links {
         /// The export.
         export_id: String,
-        /// The mailer's error.
+        /// Why.
         #[source]
-        source: crate::ports::BoxError,
+        source: LinkError,
     },
 }
 
 /// The notifier and what it needs.
 pub struct Notifier {
     jobs: JobStore,
-    mailer: Arc<dyn Mailer>,
+    backends: Backends,
+    links: Arc<LinkSigner>,
     settings: NotifierSettings,
 }
 
 impl Notifier {
-    /// Reads job records from `store`, sends through `mailer`.
+    /// Reads job records from `store`, announces through `backends` with links signed
+    /// by `links`.
     pub fn new(
         store: Arc<dyn ObjectStore>,
-        mailer: Arc<dyn Mailer>,
+        backends: Backends,
+        links: Arc<LinkSigner>,
         settings: NotifierSettings,
     ) -> Self {
         Notifier {
             jobs: JobStore::new(store),
-            mailer,
+            backends,
+            links,
             settings,
         }
+    }
+
+    /// What the delivery method is handed: the job and its signed links.
+    async fn notice<'a>(&self, job: &'a Job) -> Result<Notice<'a>, LinkError> {
+        let now = Utc::now();
+        let files = job.result.as_ref().map_or(&[][..], |r| r.files.as_slice());
+        let download = match files.iter().find(|f| f.role == FileRole::Export) {
+            Some(_) => Some(self.links.download_link(&job.id, None, now).await?),
+            None => None,
+        };
+        let report = match files.iter().find(|f| f.role == FileRole::Errors) {
+            Some(f) => Some(
+                self.links
+                    .download_link(&job.id, Some(&f.name), now)
+                    .await?,
+            ),
+            None => None,
+        };
+        let ttl = chrono::Duration::from_std(self.links.ttl()).unwrap_or(chrono::Duration::days(7));
+        Ok(Notice {
+            job,
+            download,
+            report,
+            status: format!(
+                "{}/v1/exports/{}",
+                self.settings.api_url.trim_end_matches('/'),
+                job.id
+            ),
+            links_expire: now + ttl,
+        })
     }
 
     /// Handles one notify message body.
@@ -117,30 +160,27 @@ impl Notifier {
             };
         };
         let job = &claimed.job;
-        let outcome = match &job.request.delivery {
-            Delivery::FileStorage => NotifyOutcome::MarkedAvailable,
-            Delivery::Email { recipients } => {
-                let email = compose(job, recipients, &self.settings.api_url);
-                if let Err(source) = self.mailer.send(&email).await {
-                    tracing::warn!(export_id = %id, error = %chain(source.as_ref()), "e-mail not sent; releasing the claim");
-                    let _ = self
-                        .jobs
-                        .update(&id, |j| {
-                            (j.notification.state == NotificationState::Sending).then(|| {
-                                let mut next = j.clone();
-                                next.notification.state = NotificationState::Pending;
-                                next.notification.claimed_at = None;
-                                next
-                            })
+        let announced = match self.announce(job).await {
+            Ok(announced) => announced,
+            Err(e) => {
+                tracing::warn!(export_id = %id, error = %chain(&e), "not announced; releasing the claim");
+                let _ = self
+                    .jobs
+                    .update(&id, |j| {
+                        (j.notification.state == NotificationState::Sending).then(|| {
+                            let mut next = j.clone();
+                            next.notification.state = NotificationState::Pending;
+                            next.notification.claimed_at = None;
+                            next
                         })
-                        .await;
-                    return Err(NotifyError::Mail {
-                        export_id: id,
-                        source,
-                    });
-                }
-                NotifyOutcome::Emailed
+                    })
+                    .await;
+                return Err(e);
             }
+        };
+        let outcome = match announced {
+            Announced::Nothing => NotifyOutcome::MarkedAvailable,
+            Announced::Emailed => NotifyOutcome::Emailed,
         };
         self.jobs
             .update(&id, |j| {
@@ -157,150 +197,22 @@ impl Notifier {
     }
 }
 
-/// The e-mail for an ended export. Links to the API, never to a presigned URL: those
-/// die with the Lambda's temporary credentials, the API signs a fresh one per click.
-pub fn compose(job: &Job, recipients: &[String], api_url: &str) -> Email {
-    let api = api_url.trim_end_matches('/');
-    let download = format!("{api}/v1/exports/{}/download", job.id);
-    let status = format!("{api}/v1/exports/{}", job.id);
-    let format = job.request.format.as_str();
-    let (subject, text, html) = match (&job.state, &job.error) {
-        (JobState::Succeeded, _) => {
-            let p = &job.progress;
-            let tasks = p.tasks_exported;
-            let files = job.result.as_ref().map_or(&[][..], |r| r.files.as_slice());
-            let parts = files.iter().filter(|f| f.role == FileRole::Export).count();
-            let parts_text = if parts > 1 {
-                format!(" in {parts} files (the link gives the first; the status lists all)")
-            } else {
-                String::new()
-            };
-            let report = files.iter().find(|f| f.role == FileRole::Errors).map(|f| {
-                (
-                    format!("{download}?file={}", f.name),
-                    format!(
-                        "Source lines skipped as malformed: {}. Annotations {format} cannot express: {}",
-                        p.lines_skipped, p.annotations_refused
-                    ),
-                )
-            });
-            let (report_text, report_html) = match &report {
-                Some((link, counts)) => (
-                    format!("\n{counts}. Each is listed in the errors report: {link}\n"),
-                    format!(
-                        "<p>{}. Each is listed in the <a href=\"{link}\">errors report</a>.</p>",
-                        html_escape(counts)
-                    ),
-                ),
-                None => (String::new(), String::new()),
-            };
-            (
-                format!("Your {format} export of {} is ready", job.project),
-                format!(
-                    "Your {format} export of project {} is ready: {tasks} tasks{parts_text}.\n\nDownload it (sign-in required): {download}\n{report_text}\nExport id: {}\n",
-                    job.project, job.id
-                ),
-                format!(
-                    "<p>Your {format} export of project <b>{}</b> is ready: {tasks} tasks{}.</p>\
-                     <p><a href=\"{download}\">Download the export</a> (sign-in required).</p>{report_html}\
-                     <p style=\"color:#666\">Export id: {}</p>",
-                    html_escape(&job.project),
-                    html_escape(&parts_text),
-                    html_escape(&job.id)
-                ),
-            )
-        }
-        (_, error) => {
-            let reason = error
-                .as_ref()
-                .map_or("unknown reason", |e| e.message.as_str());
-            (
-                format!("Your {format} export of {} failed", job.project),
-                format!(
-                    "Your {format} export of project {} failed: {reason}\n\nDetails: {status}\n\nExport id: {}\n",
-                    job.project, job.id
-                ),
-                format!(
-                    "<p>Your {format} export of project <b>{}</b> failed:</p><p>{}</p>\
-                     <p><a href=\"{status}\">Details</a></p><p style=\"color:#666\">Export id: {}</p>",
-                    html_escape(&job.project),
-                    html_escape(reason),
-                    html_escape(&job.id)
-                ),
-            )
-        }
-    };
-    Email {
-        to: recipients.to_vec(),
-        subject,
-        text,
-        html,
-    }
-}
-
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use crate::error::Failure;
-    use crate::request::ExportRequest;
-
-    fn job(state: JobState) -> Job {
-        let request = ExportRequest::parse(br#"{"format":"CSV"}"#).unwrap();
-        let mut job = Job::new(
-            "0192f0c5-3b7a-7cc3-9a2e-1f2d3c4b5a69".into(),
-            "demo".into(),
-            "m@x.io".into(),
-            request,
-        );
-        job.state = state;
-        job
-    }
-
-    #[test]
-    fn a_ready_email_links_to_the_api_not_to_storage() {
-        let email = compose(
-            &job(JobState::Succeeded),
-            &["m@x.io".into()],
-            "https://api.example.com/",
-        );
-        let link =
-            "https://api.example.com/v1/exports/0192f0c5-3b7a-7cc3-9a2e-1f2d3c4b5a69/download";
-        assert!(email.text.contains(link), "{}", email.text);
-        assert!(
-            email.html.contains(&format!("href=\"{link}\"")),
-            "{}",
-            email.html
-        );
-        assert!(!email.text.contains("X-Amz-Signature"));
-        assert_eq!(email.subject, "Your CSV export of demo is ready");
-    }
-
-    #[test]
-    fn a_failure_email_says_why_escaped() {
-        let mut j = job(JobState::Failed);
-        j.error = Some(Failure::new(
-            "INVALID_SOURCE_LINE",
-            "part-0.ndjson, line 3: expected `<`",
-        ));
-        let email = compose(&j, &["m@x.io".into()], "https://api");
-        assert!(email.text.contains("line 3: expected `<`"));
-        assert!(email.html.contains("expected `&lt;`"));
-        assert_eq!(email.subject, "Your CSV export of demo failed");
+impl Notifier {
+    async fn announce(&self, job: &Job) -> Result<Announced, NotifyError> {
+        let method = job
+            .request
+            .delivery
+            .registered()
+            .ok_or_else(|| NotifyError::UnknownMethod(job.id.clone()))?;
+        let notice = self
+            .notice(job)
+            .await
+            .map_err(|source| NotifyError::Links {
+                export_id: job.id.clone(),
+                source,
+            })?;
+        Ok(method
+            .announce(&notice, &job.request.delivery.params, &self.backends)
+            .await?)
     }
 }

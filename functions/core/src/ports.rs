@@ -161,6 +161,39 @@ pub trait Presigner: Send + Sync + 'static {
     ) -> Result<String, BoxError>;
 }
 
+/// The keys download links are signed with: the current one signs, every one verifies.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LinkKeySet {
+    /// Signs new links.
+    pub current: Vec<u8>,
+    /// Keys rotated out that links already sent may still carry.
+    pub previous: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for LinkKeySet {
+    // Keys never reach a log, however a value is printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LinkKeySet {{ previous: {} }}", self.previous.len())
+    }
+}
+
+/// Where link keys come from: Secrets Manager on AWS, a key file locally.
+#[async_trait]
+pub trait LinkKeys: Send + Sync + 'static {
+    /// The key set; `fresh` asks to bypass any cache (a link matched no cached key).
+    async fn keys(&self, fresh: bool) -> Result<LinkKeySet, BoxError>;
+}
+
+/// A key set that never changes (the local key file).
+pub struct FixedLinkKeys(pub LinkKeySet);
+
+#[async_trait]
+impl LinkKeys for FixedLinkKeys {
+    async fn keys(&self, _fresh: bool) -> Result<LinkKeySet, BoxError> {
+        Ok(self.0.clone())
+    }
+}
+
 /// How one export attempt ended, for dashboards and alarms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportEnded<'a> {

@@ -2,15 +2,13 @@
 //! Parsing names the field at fault; validation against the project happens in
 //! [`ExportRequest::validate`].
 
+use crate::delivery::{Delivery, DeliveryPolicy, Requested};
 use crate::error::RequestError;
 use labelport_encoders::{
     Compression, ConfigError, Container, Encoder, FieldToggles, Format, FormatOptions, Settings,
 };
-use labelport_model::{Project, Role, TaskState};
+use labelport_model::{Project, TaskState};
 use serde::{Deserialize, Serialize};
-
-/// At most this many e-mail recipients per export.
-pub const MAX_RECIPIENTS: usize = 10;
 
 /// The body of `POST /v1/projects/{project}/exports`.
 ///
@@ -55,25 +53,6 @@ pub struct Filters {
     pub stages: Option<Vec<String>>,
 }
 
-/// How the result is delivered (webhook and the customer's own storage come later).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    tag = "method",
-    rename_all = "SCREAMING_SNAKE_CASE",
-    deny_unknown_fields
-)]
-pub enum Delivery {
-    /// The result is downloaded through the API.
-    #[default]
-    FileStorage,
-    /// An e-mail with the API's download link is sent to each recipient.
-    Email {
-        /// Managers of the project; the requester when empty.
-        #[serde(default)]
-        recipients: Vec<String>,
-    },
-}
-
 /// What a malformed source line does to the export.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -110,8 +89,14 @@ impl ExportRequest {
         })
     }
 
-    /// Checks the request against the project and fills in defaults the caller left out.
-    pub fn validate(mut self, project: &Project, requester: &str) -> Result<Self, RequestError> {
+    /// Checks the request against the project and the platform's delivery policy, and
+    /// fills in defaults the caller left out.
+    pub fn validate(
+        mut self,
+        project: &Project,
+        requester: &str,
+        policy: &DeliveryPolicy,
+    ) -> Result<Self, RequestError> {
         let spec = self.format.spec();
         if let Some(states) = &self.filters.states {
             if states.is_empty() {
@@ -154,31 +139,11 @@ impl ExportRequest {
             }
         }
         self.encoder(project)?;
-        if let Delivery::Email { recipients } = &mut self.delivery {
-            if recipients.is_empty() {
-                recipients.push(requester.to_owned());
-            }
-            if recipients.len() > MAX_RECIPIENTS {
-                return Err(RequestError::new(
-                    "delivery.recipients",
-                    format!("at most {MAX_RECIPIENTS} recipients"),
-                ));
-            }
-            for (i, r) in recipients.iter().enumerate() {
-                let field = format!("delivery.recipients[{i}]");
-                if !is_email(r) {
-                    return Err(RequestError::new(field, "not an e-mail address"));
-                }
-                // The link in the e-mail needs a manager's login, so anyone else would get a dead link;
-                // refusing them also keeps exports from being mailed out of the project.
-                if project.role_of(r) != Some(Role::Manager) {
-                    return Err(RequestError::new(
-                        field,
-                        format!("{r} is not a manager of project {}; only managers can download exports", project.id),
-                    ));
-                }
-            }
-        }
+        self.delivery = self.delivery.accept(&Requested {
+            project,
+            requester,
+            policy,
+        })?;
         Ok(self)
     }
 
@@ -299,11 +264,23 @@ mod tests {
             br#"{"format":"CSV","filters":{"states":["validated","pending"]}}"#,
         )
         .unwrap();
-        let e = r.validate(&project(), "manager@example.com").unwrap_err();
+        let e = r
+            .validate(
+                &project(),
+                "manager@example.com",
+                &DeliveryPolicy::default(),
+            )
+            .unwrap_err();
         assert_eq!(e.field, "filters.states[1]");
         let r =
             ExportRequest::parse(br#"{"format":"CSV","fields":{"stageHistory":true}}"#).unwrap();
-        let e = r.validate(&project(), "manager@example.com").unwrap_err();
+        let e = r
+            .validate(
+                &project(),
+                "manager@example.com",
+                &DeliveryPolicy::default(),
+            )
+            .unwrap_err();
         assert_eq!(e.field, "fields.stageHistory");
     }
 
@@ -311,42 +288,78 @@ mod tests {
     fn unknown_stage_is_refused_with_the_project_stages() {
         let r =
             ExportRequest::parse(br#"{"format":"NDJSON","filters":{"stages":["Done"]}}"#).unwrap();
-        let e = r.validate(&project(), "manager@example.com").unwrap_err();
+        let e = r
+            .validate(
+                &project(),
+                "manager@example.com",
+                &DeliveryPolicy::default(),
+            )
+            .unwrap_err();
         assert_eq!(e.field, "filters.stages[0]");
         assert!(e.message.contains("Complete"), "{}", e.message);
     }
 
     #[test]
-    fn email_recipients_default_to_the_requester_and_must_be_managers() {
-        let r = ExportRequest::parse(br#"{"format":"CSV","delivery":{"method":"EMAIL"}}"#).unwrap();
-        let r = r.validate(&project(), "manager@example.com").unwrap();
+    fn email_recipients_default_to_the_requester_and_are_members_or_allowed() {
+        let policy = DeliveryPolicy {
+            email_allow_list: vec!["@partner.com".into()],
+        };
+        let accept = |body: &str| {
+            ExportRequest::parse(body.as_bytes()).unwrap().validate(
+                &project(),
+                "manager@example.com",
+                &policy,
+            )
+        };
+        let r = accept(r#"{"format":"CSV","delivery":{"method":"EMAIL"}}"#).unwrap();
+        assert_eq!(r.delivery.method, "EMAIL");
         assert_eq!(
-            r.delivery,
-            Delivery::Email {
-                recipients: vec!["manager@example.com".into()]
-            }
+            r.delivery.params["recipients"],
+            serde_json::json!(["manager@example.com"])
         );
-        let r = ExportRequest::parse(
-            br#"{"format":"CSV","delivery":{"method":"EMAIL","recipients":["manager@example.com","labeler1@example.com"]}}"#,
-        )
-        .unwrap();
-        let e = r.validate(&project(), "manager@example.com").unwrap_err();
-        assert_eq!(e.field, "delivery.recipients[1]");
-        let r = ExportRequest::parse(
-            br#"{"format":"CSV","delivery":{"method":"EMAIL","recipients":["x\r\nBcc: y@z.com"]}}"#,
+        // A labeler is a member: the signed link needs no sign-in, so they can download.
+        let r = accept(
+            r#"{"format":"CSV","delivery":{"method":"EMAIL","recipients":["labeler1@example.com","ml@partner.com"]}}"#,
         )
         .unwrap();
         assert_eq!(
-            r.validate(&project(), "m").unwrap_err().message,
-            "not an e-mail address"
+            r.delivery.params["recipients"],
+            serde_json::json!(["labeler1@example.com", "ml@partner.com"])
+        );
+        let e = accept(
+            r#"{"format":"CSV","delivery":{"method":"EMAIL","recipients":["manager@example.com","someone@elsewhere.com"]}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "delivery.recipients[1]");
+        assert!(e.message.contains("neither a member"), "{}", e.message);
+        let e = accept(
+            r#"{"format":"CSV","delivery":{"method":"EMAIL","recipients":["x\r\nBcc: y@z.com"]}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.message, "not an e-mail address");
+        let e = accept(r#"{"format":"CSV","delivery":{"method":"EMAIL","recipients":"a@b.co"}}"#)
+            .unwrap_err();
+        assert_eq!(e.field, "delivery.recipients");
+        let e = accept(r#"{"format":"CSV","delivery":{"method":"EMAIL","to":["a@b.co"]}}"#)
+            .unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("delivery.to", "unknown field `to`: EMAIL takes recipients")
         );
     }
 
     #[test]
-    fn webhook_is_not_a_method_yet() {
-        let e = err(r#"{"format":"CSV","delivery":{"method":"CUSTOM_WEBHOOK","url":"https://x"}}"#);
+    fn an_unknown_method_names_the_methods() {
+        let e = ExportRequest::parse(br#"{"format":"CSV","delivery":{"method":"FTP"}}"#)
+            .unwrap()
+            .validate(&project(), "m@x.io", &DeliveryPolicy::default())
+            .unwrap_err();
         assert_eq!(e.field, "delivery.method");
-        assert!(e.message.contains("CUSTOM_WEBHOOK"), "{}", e.message);
+        assert!(e.message.contains("FILE_STORAGE, EMAIL"), "{}", e.message);
+        assert_eq!(
+            err(r#"{"format":"CSV","delivery":{}}"#).message,
+            "missing field `method`"
+        );
     }
 
     #[test]
@@ -360,14 +373,14 @@ mod tests {
         assert_eq!(csv.effective_stages(), None);
         let nd = ExportRequest::parse(br#"{"format":"NDJSON"}"#).unwrap();
         assert_eq!(nd.effective_stages(), Some(vec!["Complete".to_owned()]));
-        assert_eq!(nd.delivery, Delivery::FileStorage);
+        assert_eq!(nd.delivery, Delivery::default());
     }
 
     fn refused(body: &str, mode: Mode) -> RequestError {
         let project = generate::project(&generate::Config::new("p1", mode, 1, 1));
         ExportRequest::parse(body.as_bytes())
             .unwrap()
-            .validate(&project, "manager@example.com")
+            .validate(&project, "manager@example.com", &DeliveryPolicy::default())
             .unwrap_err()
     }
 
@@ -393,7 +406,9 @@ mod tests {
         assert_eq!(e.field, "split.maxFileBytes");
         let ok = ExportRequest::parse(br#"{"format":"JSON","structure":"legacy"}"#).unwrap();
         let project = generate::project(&generate::Config::new("p1", Mode::Entity, 1, 1));
-        let ok = ok.validate(&project, "manager@example.com").unwrap();
+        let ok = ok
+            .validate(&project, "manager@example.com", &DeliveryPolicy::default())
+            .unwrap();
         assert_eq!(
             ok.options
                 .get::<labelport_encoders::Structure>("structure")

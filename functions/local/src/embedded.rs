@@ -7,8 +7,11 @@ use crate::presign::LocalPresigner;
 use crate::queue::InProcessQueue;
 use crate::store::FsStore;
 use labelport_core::api::{Api, ApiSettings};
+use labelport_core::delivery::{Backends, DeliveryPolicy};
 use labelport_core::error::chain;
+use labelport_core::links::LinkSigner;
 use labelport_core::notify::{Notifier, NotifierSettings};
+use labelport_core::ports::{FixedLinkKeys, LinkKeySet};
 use labelport_core::sweep::{SweepSettings, Sweeper};
 use labelport_core::worker::{Worker, WorkerSettings};
 use std::path::{Path, PathBuf};
@@ -46,17 +49,29 @@ impl Embedded {
         let jwt = Arc::new(LocalJwt::load_or_create(&data.join(".keys/jwt.key"))?);
         let presign_secret = crate::auth::load_or_create_key(&data.join(".keys/presign.key"))?;
         let presigner = Arc::new(LocalPresigner::new(public_url, presign_secret, data));
+        // Download links are signed with a key of their own; delete the file to revoke
+        // every link handed out.
+        let links = Arc::new(LinkSigner::new(
+            Arc::new(FixedLinkKeys(LinkKeySet {
+                current: crate::auth::load_or_create_key(&data.join(".keys/links.key"))?,
+                previous: Vec::new(),
+            })),
+            public_url,
+            Duration::from_secs(7 * 86_400),
+        ));
         let api = Arc::new(Api::new(
             store.clone(),
             Arc::new(export_queue),
             presigner.clone(),
             jwt.clone(),
+            links.clone(),
             ApiSettings {
                 public_url: public_url.to_owned(),
                 download_ttl: Duration::from_secs(300),
                 exports_prefix: "exports".into(),
                 // One person's laptop: no capacity to share, so no limit to keep.
                 max_active_per_project: 0,
+                delivery: DeliveryPolicy::default(),
             },
         ));
         let worker = Worker::new(
@@ -72,7 +87,10 @@ impl Embedded {
         );
         let notifier = Notifier::new(
             store.clone(),
-            Arc::new(OutboxMailer::new(data.join("outbox"), LOCAL_SENDER)),
+            Backends {
+                mailer: Arc::new(OutboxMailer::new(data.join("outbox"), LOCAL_SENDER)),
+            },
+            links,
             NotifierSettings {
                 api_url: public_url.to_owned(),
                 claim_timeout: Duration::from_secs(300),

@@ -104,7 +104,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         options: args.options.unwrap_or_default(),
     }
-    .validate(&project, "")
+    .validate(
+        &project,
+        "",
+        &labelport_core::delivery::DeliveryPolicy::default(),
+    )
     .map_err(|e| anyhow::anyhow!("--{}: {}", flag_of(&e.field), e.message))?;
     let threads = args.threads.unwrap_or(Options::default().threads);
     let plan = Plan::new(&request, &project, threads)

@@ -1,0 +1,303 @@
+//! EMAIL: a message with a text and an HTML part, through SES on AWS and the outbox
+//! locally. Recipients are the project's members, or addresses the platform allows:
+//! the service never mails an export to whoever a request names.
+
+use super::{only_fields, Announced, Backends, DeliveryError, DeliveryMethod, Notice, Requested};
+use crate::error::RequestError;
+use crate::job::JobState;
+use crate::ports::Email as Message;
+use crate::request::is_email;
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+/// At most this many recipients per export.
+pub const MAX_RECIPIENTS: usize = 10;
+
+/// E-mail with a signed download link.
+pub struct Email;
+
+#[async_trait]
+impl DeliveryMethod for Email {
+    fn name(&self) -> &'static str {
+        "EMAIL"
+    }
+
+    fn summary(&self) -> &'static str {
+        "an e-mail with a signed download link to each recipient (`recipients`: project members or allowed addresses; the requester by default)"
+    }
+
+    fn accept(
+        &self,
+        params: &Map<String, Value>,
+        requested: &Requested<'_>,
+    ) -> Result<Map<String, Value>, RequestError> {
+        only_fields(self.name(), params, &["recipients"])?;
+        let mut recipients = match params.get("recipients") {
+            None => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    item.as_str().map(str::to_owned).ok_or_else(|| {
+                        RequestError::new(
+                            format!("delivery.recipients[{i}]"),
+                            "must be an e-mail address (a string)",
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => {
+                return Err(RequestError::new(
+                    "delivery.recipients",
+                    "must be a list of e-mail addresses",
+                ))
+            }
+        };
+        if recipients.is_empty() {
+            recipients.push(requested.requester.to_owned());
+        }
+        if recipients.len() > MAX_RECIPIENTS {
+            return Err(RequestError::new(
+                "delivery.recipients",
+                format!("at most {MAX_RECIPIENTS} recipients"),
+            ));
+        }
+        for (i, r) in recipients.iter().enumerate() {
+            let field = format!("delivery.recipients[{i}]");
+            if !is_email(r) {
+                return Err(RequestError::new(field, "not an e-mail address"));
+            }
+            let member = requested.project.role_of(r).is_some();
+            if !member && !allowed(r, &requested.policy.email_allow_list) {
+                return Err(RequestError::new(
+                    field,
+                    format!(
+                        "{r} is neither a member of project {} nor an address this platform allows exports to be sent to",
+                        requested.project.id
+                    ),
+                ));
+            }
+        }
+        let mut accepted = Map::new();
+        accepted.insert("recipients".into(), Value::from(recipients));
+        Ok(accepted)
+    }
+
+    async fn announce(
+        &self,
+        notice: &Notice<'_>,
+        params: &Map<String, Value>,
+        backends: &Backends,
+    ) -> Result<Announced, DeliveryError> {
+        let recipients: Vec<String> = params
+            .get("recipients")
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // One message per recipient: nobody learns who else received the export. A send
+        // that fails part-way is retried whole, so a recipient before it may get the
+        // message twice; SES has no idempotency key to prevent that.
+        for recipient in &recipients {
+            let message = compose(notice, std::slice::from_ref(recipient));
+            backends
+                .mailer
+                .send(&message)
+                .await
+                .map_err(|source| DeliveryError {
+                    what: format!("sending the e-mail for export {}", notice.job.id),
+                    source,
+                })?;
+        }
+        Ok(Announced::Emailed)
+    }
+}
+
+/// Whether `address` is on the allow-list: the address itself, or its `@domain`.
+fn allowed(address: &str, allow_list: &[String]) -> bool {
+    let address = address.to_ascii_lowercase();
+    let domain = address.rfind('@').map(|at| &address[at..]);
+    allow_list.iter().any(|entry| {
+        let entry = entry.to_ascii_lowercase();
+        entry == address || Some(entry.as_str()) == domain
+    })
+}
+
+/// The e-mail for an ended export. Its links are signed links to the API, which work
+/// without signing in and make a fresh presigned URL at each click (a presigned URL put
+/// in a mail would die with the credentials that signed it).
+pub fn compose(notice: &Notice<'_>, recipients: &[String]) -> Message {
+    let job = notice.job;
+    let format = job.request.format.as_str();
+    let until = notice.links_expire.format("%-d %B %Y").to_string();
+    let (subject, text, html) = match (&job.state, &job.error, &notice.download) {
+        (JobState::Succeeded, _, Some(download)) => {
+            let p = &job.progress;
+            let tasks = p.tasks_exported;
+            let parts = job.result.as_ref().map_or(0, |r| {
+                r.files
+                    .iter()
+                    .filter(|f| f.role == crate::output::FileRole::Export)
+                    .count()
+            });
+            let parts_text = if parts > 1 {
+                format!(" in {parts} files (the link gives the first; the status lists all)")
+            } else {
+                String::new()
+            };
+            let counts = format!(
+                "Source lines skipped as malformed: {}. Annotations {format} cannot express: {}",
+                p.lines_skipped, p.annotations_refused
+            );
+            let (report_text, report_html) = match &notice.report {
+                Some(link) => (
+                    format!("\n{counts}. Each is listed in the errors report: {link}\n"),
+                    format!(
+                        "<p>{}. Each is listed in the <a href=\"{}\">errors report</a>.</p>",
+                        html_escape(&counts),
+                        html_escape(link)
+                    ),
+                ),
+                None => (String::new(), String::new()),
+            };
+            (
+                format!("Your {format} export of {} is ready", job.project),
+                format!(
+                    "Your {format} export of project {} is ready: {tasks} tasks{parts_text}.\n\nDownload it (the link works until {until}): {download}\n{report_text}\nExport id: {}\n",
+                    job.project, job.id
+                ),
+                format!(
+                    "<p>Your {format} export of project <b>{}</b> is ready: {tasks} tasks{}.</p>\
+                     <p><a href=\"{}\">Download the export</a> (the link works until {until}).</p>{report_html}\
+                     <p style=\"color:#666\">Export id: {}</p>",
+                    html_escape(&job.project),
+                    html_escape(&parts_text),
+                    html_escape(download),
+                    html_escape(&job.id)
+                ),
+            )
+        }
+        (_, error, _) => {
+            let reason = error
+                .as_ref()
+                .map_or("unknown reason", |e| e.message.as_str());
+            let status = &notice.status;
+            (
+                format!("Your {format} export of {} failed", job.project),
+                format!(
+                    "Your {format} export of project {} failed: {reason}\n\nDetails (sign-in required): {status}\n\nExport id: {}\n",
+                    job.project, job.id
+                ),
+                format!(
+                    "<p>Your {format} export of project <b>{}</b> failed:</p><p>{}</p>\
+                     <p><a href=\"{}\">Details</a> (sign-in required)</p><p style=\"color:#666\">Export id: {}</p>",
+                    html_escape(&job.project),
+                    html_escape(reason),
+                    html_escape(status),
+                    html_escape(&job.id)
+                ),
+            )
+        }
+    };
+    Message {
+        to: recipients.to_vec(),
+        subject,
+        text,
+        html,
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::error::Failure;
+    use crate::job::Job;
+    use crate::request::ExportRequest;
+
+    fn job(state: JobState) -> Job {
+        let request = ExportRequest::parse(br#"{"format":"CSV"}"#).unwrap();
+        let mut job = Job::new(
+            "0192f0c5-3b7a-7cc3-9a2e-1f2d3c4b5a69".into(),
+            "demo".into(),
+            "m@x.io".into(),
+            request,
+        );
+        job.state = state;
+        job
+    }
+
+    fn notice<'a>(job: &'a Job, download: Option<&str>) -> Notice<'a> {
+        Notice {
+            job,
+            download: download.map(str::to_owned),
+            report: None,
+            status: "https://api/v1/exports/0192f0c5-3b7a-7cc3-9a2e-1f2d3c4b5a69".into(),
+            links_expire: chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_ready_email_carries_the_signed_link_and_when_it_expires() {
+        let job = job(JobState::Succeeded);
+        let link = "https://api.example.com/v1/exports/0192f0c5-3b7a-7cc3-9a2e-1f2d3c4b5a69/download?exp=1767225600&sig=abc_-";
+        let email = compose(&notice(&job, Some(link)), &["m@x.io".into()]);
+        assert!(email.text.contains(link), "{}", email.text);
+        assert!(
+            email.text.contains("until 1 January 2026"),
+            "{}",
+            email.text
+        );
+        assert!(
+            email
+                .html
+                .contains(&format!("href=\"{}\"", html_escape(link))),
+            "{}",
+            email.html
+        );
+        assert!(!email.text.contains("X-Amz-Signature"));
+        assert_eq!(email.subject, "Your CSV export of demo is ready");
+    }
+
+    #[test]
+    fn a_failure_email_says_why_escaped() {
+        let mut j = job(JobState::Failed);
+        j.error = Some(Failure::new(
+            "INVALID_SOURCE_LINE",
+            "part-0.ndjson, line 3: expected `<`",
+        ));
+        let email = compose(&notice(&j, None), &["m@x.io".into()]);
+        assert!(email.text.contains("line 3: expected `<`"));
+        assert!(email.html.contains("expected `&lt;`"));
+        assert_eq!(email.subject, "Your CSV export of demo failed");
+    }
+
+    #[test]
+    fn the_allow_list_takes_addresses_and_domains_without_case() {
+        let list = vec!["ops@partner.com".to_owned(), "@Example.org".to_owned()];
+        assert!(allowed("OPS@partner.com", &list));
+        assert!(allowed("anyone@example.org", &list));
+        assert!(!allowed("anyone@partner.com", &list));
+        assert!(!allowed("x@sub.example.org", &list));
+        assert!(!allowed("x@evil-example.org", &list));
+    }
+}

@@ -1,0 +1,183 @@
+//! Delivery methods: how an ended export reaches the person at the other end. Each is
+//! one file behind [`DeliveryMethod`], registered by one line in `register!` below. A
+//! method checks its own part of the request (`delivery.*`) when the export is asked
+//! for, and announces the ended export when the notifier, which only claims the job
+//! and dispatches, hands it over.
+
+mod email;
+mod file_storage;
+
+use crate::error::RequestError;
+use crate::job::Job;
+use crate::ports::{BoxError, Mailer};
+use async_trait::async_trait;
+use labelport_model::Project;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+pub use email::compose as compose_email;
+
+/// Every delivery method, in the order the API lists them.
+macro_rules! register {
+    ($($method:expr),* $(,)?) => {
+        /// The registered delivery methods.
+        pub static METHODS: &[&dyn DeliveryMethod] = &[$(&$method),*];
+    };
+}
+
+register! {
+    file_storage::FileStorage,
+    email::Email,
+}
+
+/// The request's `delivery` object: the method, and the method's own fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// `FILE_STORAGE`, `EMAIL`, ...
+    pub method: String,
+    /// The method's fields, as it accepted them (defaults filled in).
+    #[serde(flatten)]
+    pub params: Map<String, Value>,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            method: file_storage::FileStorage.name().to_owned(),
+            params: Map::new(),
+        }
+    }
+}
+
+/// What the platform allows deliveries to do, set by its operator.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryPolicy {
+    /// Addresses (`ops@example.com`) and domains (`@example.com`) that may receive an
+    /// export's e-mail besides the project's members.
+    pub email_allow_list: Vec<String>,
+}
+
+/// What a method checks a request against.
+pub struct Requested<'a> {
+    /// The project exported.
+    pub project: &'a Project,
+    /// Who asked (their verified e-mail).
+    pub requester: &'a str,
+    /// The platform's rules.
+    pub policy: &'a DeliveryPolicy,
+}
+
+/// An ended export, as the notifier hands it to the method.
+pub struct Notice<'a> {
+    /// The job, ended.
+    pub job: &'a Job,
+    /// A signed link to the export's first file (none if it failed).
+    pub download: Option<String>,
+    /// A signed link to the errors report, if there is one.
+    pub report: Option<String>,
+    /// The status route (needs sign-in).
+    pub status: String,
+    /// When the signed links stop working.
+    pub links_expire: chrono::DateTime<chrono::Utc>,
+}
+
+/// The backends methods announce through.
+#[derive(Clone)]
+pub struct Backends {
+    /// Sends e-mail.
+    pub mailer: Arc<dyn Mailer>,
+}
+
+/// What a method did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announced {
+    /// Nothing to send: the customer downloads from the API.
+    Nothing,
+    /// An e-mail went to the recipients.
+    Emailed,
+}
+
+/// Why an announcement failed: the notify message is retried.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+pub struct DeliveryError {
+    /// What was being done.
+    pub what: String,
+    /// The backend's error.
+    #[source]
+    pub source: BoxError,
+}
+
+/// One way of delivering an export.
+#[async_trait]
+pub trait DeliveryMethod: Sync {
+    /// The `delivery.method` value (`EMAIL`).
+    fn name(&self) -> &'static str;
+    /// One line for the method list.
+    fn summary(&self) -> &'static str;
+    /// Checks the method's fields of a request and returns them as the job keeps them,
+    /// defaults filled in. Errors name the field (`delivery.recipients[1]`).
+    fn accept(
+        &self,
+        params: &Map<String, Value>,
+        requested: &Requested<'_>,
+    ) -> Result<Map<String, Value>, RequestError>;
+    /// Tells the customer the export ended.
+    async fn announce(
+        &self,
+        notice: &Notice<'_>,
+        params: &Map<String, Value>,
+        backends: &Backends,
+    ) -> Result<Announced, DeliveryError>;
+}
+
+/// The method called `name`.
+pub fn method(name: &str) -> Option<&'static dyn DeliveryMethod> {
+    METHODS.iter().copied().find(|m| m.name() == name)
+}
+
+impl Delivery {
+    /// Checks the delivery part of a request; see [`DeliveryMethod::accept`].
+    pub fn accept(&self, requested: &Requested<'_>) -> Result<Delivery, RequestError> {
+        let method = method(&self.method).ok_or_else(|| {
+            let names: Vec<&str> = METHODS.iter().map(|m| m.name()).collect();
+            RequestError::new(
+                "delivery.method",
+                format!(
+                    "`{}` is not a delivery method; the methods are {}",
+                    self.method,
+                    names.join(", ")
+                ),
+            )
+        })?;
+        Ok(Delivery {
+            method: self.method.clone(),
+            params: method.accept(&self.params, requested)?,
+        })
+    }
+
+    /// The registered method this delivery names.
+    pub fn registered(&self) -> Option<&'static dyn DeliveryMethod> {
+        method(&self.method)
+    }
+}
+
+/// Refuses fields a method does not take, naming the first.
+fn only_fields(
+    method: &str,
+    params: &Map<String, Value>,
+    takes: &[&str],
+) -> Result<(), RequestError> {
+    match params.keys().find(|k| !takes.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(key) => Err(RequestError::new(
+            format!("delivery.{key}"),
+            if takes.is_empty() {
+                format!("unknown field `{key}`: {method} takes no fields")
+            } else {
+                format!("unknown field `{key}`: {method} takes {}", takes.join(", "))
+            },
+        )),
+    }
+}
