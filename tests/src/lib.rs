@@ -14,6 +14,8 @@ use labelport_core::api::{Api, ApiSettings};
 use labelport_core::delivery::{Backends, DeliveryPolicy};
 use labelport_core::links::LinkSigner;
 use labelport_core::notify::{Notifier, NotifierSettings};
+use labelport_core::outbound::OutboundPolicy;
+use labelport_core::seal::Sealer;
 use labelport_core::worker::{Worker, WorkerSettings};
 use labelport_generate::{self as generate, Config};
 use labelport_model::Project;
@@ -45,7 +47,20 @@ pub fn api_settings() -> ApiSettings {
         download_ttl: Duration::from_secs(300),
         exports_prefix: "exports".into(),
         max_active_per_project: 10,
-        delivery: DeliveryPolicy::default(),
+        delivery: DeliveryPolicy {
+            email_allow_list: Vec::new(),
+            outbound: test_outbound(),
+        },
+    }
+}
+
+/// The port the tests' webhook receivers listen on, the one exemption from the
+/// public-https rule (test-only, as in production it is empty).
+pub const RECEIVER_PORTS: std::ops::Range<u16> = 18_080..18_090;
+
+fn test_outbound() -> OutboundPolicy {
+    OutboundPolicy {
+        allow_hosts: RECEIVER_PORTS.map(|p| format!("127.0.0.1:{p}")).collect(),
     }
 }
 
@@ -154,6 +169,8 @@ impl Stack {
             store,
             Backends {
                 mailer: Arc::new(SesMailer::new(ses, SENDER)),
+                sealer: Arc::new(Sealer::new(links.keys())),
+                outbound: test_outbound(),
             },
             links.clone(),
             NotifierSettings {

@@ -19,6 +19,7 @@
 //! | `LINK_KEYS_SECRET` | api, notifier | Secrets Manager secret (name or ARN) whose AWSCURRENT key signs download links and whose AWSPREVIOUS key still verifies them |
 //! | `DOWNLOAD_LINK_DAYS` | api, notifier | life of a signed download link (7) |
 //! | `EMAIL_ALLOW_LIST` | api | comma-separated addresses and `@domains` that may receive exports besides project members (empty) |
+//! | `WEBHOOK_ALLOW_HOSTS` | api, notifier | test only: comma-separated `host:port` pairs a webhook may reach over http or at a private address (empty) |
 //! | `EMAIL_VERIFIED_CLAIM` | api | claim that must be `true` for the e-mail to count (`email_verified`; empty: the IdP only issues verified addresses) |
 
 use crate::config::{self, minutes, number, optional, required, seconds, ConfigError};
@@ -28,6 +29,8 @@ use labelport_core::api::{Api, ApiSettings};
 use labelport_core::delivery::{Backends, DeliveryPolicy};
 use labelport_core::links::LinkSigner;
 use labelport_core::notify::{Notifier, NotifierSettings};
+use labelport_core::outbound::OutboundPolicy;
+use labelport_core::seal::Sealer;
 use labelport_core::sweep::{SweepSettings, Sweeper};
 use labelport_core::worker::{Worker, WorkerSettings};
 use std::sync::Arc;
@@ -55,12 +58,8 @@ pub async fn api() -> Result<Arc<Api>, ConfigError> {
         exports_prefix: optional("EXPORTS_PREFIX", "exports"),
         max_active_per_project: number("MAX_ACTIVE_EXPORTS_PER_PROJECT", 10)?,
         delivery: DeliveryPolicy {
-            email_allow_list: optional("EMAIL_ALLOW_LIST", "")
-                .split(',')
-                .map(str::trim)
-                .filter(|entry| !entry.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            email_allow_list: list("EMAIL_ALLOW_LIST"),
+            outbound: outbound(),
         },
     };
     let links = link_signer(&aws, &settings.public_url)?;
@@ -72,6 +71,25 @@ pub async fn api() -> Result<Arc<Api>, ConfigError> {
         links,
         settings,
     )))
+}
+
+/// A comma-separated list.
+fn list(name: &'static str) -> Vec<String> {
+    optional(name, "")
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Where webhooks may go: public https addresses, plus the test-only exemptions.
+fn outbound() -> OutboundPolicy {
+    let allow_hosts = list("WEBHOOK_ALLOW_HOSTS");
+    if !allow_hosts.is_empty() {
+        tracing::warn!(?allow_hosts, "WEBHOOK_ALLOW_HOSTS is set: webhooks may reach these private or plain-http addresses; this is for tests only");
+    }
+    OutboundPolicy { allow_hosts }
 }
 
 /// Signs download links with the keys in `LINK_KEYS_SECRET`.
@@ -165,7 +183,12 @@ pub async fn notifier() -> Result<Notifier, ConfigError> {
         claim_timeout: Duration::from_secs(5 * 60),
     };
     let links = link_signer(&aws, &settings.api_url)?;
-    Ok(Notifier::new(store, Backends { mailer }, links, settings))
+    let backends = Backends {
+        mailer,
+        sealer: Arc::new(Sealer::new(links.keys())),
+        outbound: outbound(),
+    };
+    Ok(Notifier::new(store, backends, links, settings))
 }
 
 #[cfg(test)]

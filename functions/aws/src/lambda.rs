@@ -74,32 +74,46 @@ where
     T: std::fmt::Debug,
     E: std::error::Error + 'static,
 {
-    let mut response = SqsBatchResponse::default();
-    for message in event.records {
-        let id = message.message_id.unwrap_or_default();
-        let receive_count = message
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(1);
-        let outcome = match message.body {
-            Some(body) => handle(body).await.map_err(|e| chain(&e)),
-            None => Err("message without a body".to_owned()),
-        };
-        match outcome {
-            Ok(outcome) => tracing::info!(message_id = %id, ?outcome, "message handled"),
-            Err(error) => {
-                tracing::error!(message_id = %id, %error, "message failed; SQS will retry it");
-                if let (Some(backoff), Some(receipt)) = (backoff, message.receipt_handle.as_deref())
-                {
-                    backoff.apply(&id, receipt, receive_count).await;
+    // The messages of a batch run at once: one slow receiver (a webhook that takes its
+    // full timeout) does not hold the others back toward the function's timeout.
+    let handled = event.records.into_iter().map(|message| {
+        let handle = &handle;
+        async move {
+            let id = message.message_id.unwrap_or_default();
+            let receive_count = message
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+            let outcome = match message.body {
+                Some(body) => handle(body).await.map_err(|e| chain(&e)),
+                None => Err("message without a body".to_owned()),
+            };
+            match outcome {
+                Ok(outcome) => {
+                    tracing::info!(message_id = %id, ?outcome, "message handled");
+                    None
                 }
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                response.batch_item_failures.push(failure);
+                Err(error) => {
+                    tracing::error!(message_id = %id, %error, "message failed; SQS will retry it");
+                    if let (Some(backoff), Some(receipt)) =
+                        (backoff, message.receipt_handle.as_deref())
+                    {
+                        backoff.apply(&id, receipt, receive_count).await;
+                    }
+                    let mut failure = BatchItemFailure::default();
+                    failure.item_identifier = id;
+                    Some(failure)
+                }
             }
         }
-    }
+    });
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = futures::future::join_all(handled)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     response
 }
 

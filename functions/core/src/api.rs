@@ -5,7 +5,7 @@
 //! JWT claims on AWS, a locally signed JWT on a laptop) and authorizes against the
 //! project's members: only managers create, read and download exports.
 
-use crate::delivery::DeliveryPolicy;
+use crate::delivery::{DeliveryPolicy, Prepare};
 use crate::error::{chain, RequestError};
 use crate::job::{
     is_export_id, Job, JobError, JobState, JobStore, Progress, ResultFile, SkippedLine,
@@ -15,6 +15,7 @@ use crate::messages::ExportMessage;
 use crate::ports::{Condition, ObjectStore, Presigner, Queue, StoreError};
 use crate::project::{is_project_id, load_project, ProjectError};
 use crate::request::ExportRequest;
+use crate::seal::Sealer;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
@@ -77,6 +78,7 @@ pub struct Api {
     presigner: Arc<dyn Presigner>,
     auth: Arc<dyn Authenticator>,
     links: Arc<LinkSigner>,
+    sealer: Sealer,
     settings: ApiSettings,
 }
 
@@ -213,7 +215,7 @@ pub struct Status<'a> {
     state: JobState,
     format: &'a str,
     requested_by: &'a str,
-    request: &'a ExportRequest,
+    request: ExportRequest,
     created_at: chrono::DateTime<chrono::Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     started_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -223,6 +225,10 @@ pub struct Status<'a> {
     progress: &'a Progress,
     #[serde(skip_serializing_if = "Option::is_none")]
     result: Option<StatusResult<'a>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    delivery_attempts: &'a [crate::job::DeliveryAttempt],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivery_error: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     download_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -345,13 +351,15 @@ async fn export_status(
         state: job.state,
         format: job.request.format.as_str(),
         requested_by: &job.requested_by,
-        request: &job.request,
+        request: job.request.shown(),
         created_at: job.created_at,
         started_at: job.started_at,
         finished_at: job.finished_at,
         attempts: job.attempts,
         progress: &job.progress,
         result,
+        delivery_attempts: &job.notification.attempts,
+        delivery_error: job.notification.error.as_deref(),
         download_url,
         error: job.error.as_ref(),
         notification: job.notification.state,
@@ -560,6 +568,7 @@ impl Api {
             queue,
             presigner,
             auth,
+            sealer: Sealer::new(links.keys()),
             links,
             settings,
         }
@@ -669,12 +678,21 @@ impl Api {
             }
             ProjectState::Running | ProjectState::Paused | ProjectState::Completed => {}
         }
-        let request = ExportRequest::parse(body)?.validate(
+        let mut request = ExportRequest::parse(body)?.validate(
             &manifest,
             &caller.email,
             &self.settings.delivery,
         )?;
-        let canonical = serde_json::to_vec(&request)
+        request.delivery = request
+            .delivery
+            .prepare(&Prepare {
+                project,
+                policy: &self.settings.delivery,
+                sealer: &self.sealer,
+            })
+            .await?;
+        // Sealed secrets are left out: sealing is random, and a retry is the same request.
+        let canonical = serde_json::to_vec(&request.shown())
             .map_err(|e| ApiError::internal("encoding the request", &e))?;
         let request_sha256 = hex::encode(Sha256::digest(&canonical));
 

@@ -130,7 +130,25 @@ pub enum NotificationState {
     Sending,
     /// Done.
     Sent,
+    /// The delivery was refused for good (a webhook receiver answered 4xx, or its
+    /// address is not allowed); `notification.error` says why.
+    Failed,
 }
+
+/// One attempt to reach the customer (a webhook POST).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryAttempt {
+    /// When it was made.
+    pub at: DateTime<Utc>,
+    /// What came back: `HTTP 200`, `HTTP 503`, `no answer within 10s`, `refused: ...`.
+    pub outcome: String,
+    /// How long it took.
+    pub duration_ms: u64,
+}
+
+/// At most this many attempts are kept on a job (the latest).
+pub const MAX_RECORDED_ATTEMPTS: usize = 20;
 
 /// The notification's progress, for exactly-once e-mail over at-least-once SQS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +162,21 @@ pub struct Notification {
     /// When it was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<DateTime<Utc>>,
+    /// Each attempt to reach the customer, oldest first (webhooks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<DeliveryAttempt>,
+    /// Why the delivery failed for good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Notification {
+    /// Adds attempts, keeping the latest [`MAX_RECORDED_ATTEMPTS`].
+    pub fn record(&mut self, attempts: &[DeliveryAttempt]) {
+        self.attempts.extend_from_slice(attempts);
+        let excess = self.attempts.len().saturating_sub(MAX_RECORDED_ATTEMPTS);
+        self.attempts.drain(..excess);
+    }
 }
 
 /// The job record.
@@ -226,6 +259,8 @@ impl Job {
                 state: NotificationState::Pending,
                 claimed_at: None,
                 sent_at: None,
+                attempts: Vec::new(),
+                error: None,
             },
         }
     }

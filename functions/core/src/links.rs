@@ -58,6 +58,11 @@ impl LinkSigner {
         }
     }
 
+    /// The key set links are signed with (also the root of the secret sealer's key).
+    pub fn keys(&self) -> Arc<dyn LinkKeys> {
+        self.keys.clone()
+    }
+
     /// How long a link lives.
     pub fn ttl(&self) -> Duration {
         self.ttl

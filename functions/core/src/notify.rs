@@ -4,7 +4,7 @@
 //! deliveries send one e-mail. What is sent, and how, is the method's
 //! ([`crate::delivery`]).
 
-use crate::delivery::{Announced, Backends, DeliveryError, Notice};
+use crate::delivery::{Announced, Announcement, Backends, DeliveryError, Notice};
 use crate::error::chain;
 use crate::job::{Job, JobError, JobStore, NotificationState};
 use crate::links::{LinkError, LinkSigner};
@@ -31,6 +31,10 @@ pub enum NotifyOutcome {
     MarkedAvailable,
     /// The e-mail was sent.
     Emailed,
+    /// The webhook receiver accepted the event.
+    Posted,
+    /// The delivery was refused for good; the job's notification says why.
+    Undeliverable,
     /// It was done already: a repeated delivery.
     AlreadyNotified,
     /// Another notifier is sending it now.
@@ -107,11 +111,20 @@ impl Notifier {
             ),
             None => None,
         };
+        let mut linked = Vec::with_capacity(files.len());
+        for file in files {
+            let link = self
+                .links
+                .download_link(&job.id, Some(&file.name), now)
+                .await?;
+            linked.push((file, link));
+        }
         let ttl = chrono::Duration::from_std(self.links.ttl()).unwrap_or(chrono::Duration::days(7));
         Ok(Notice {
             job,
             download,
             report,
+            files: linked,
             status: format!(
                 "{}/v1/exports/{}",
                 self.settings.api_url.trim_end_matches('/'),
@@ -142,7 +155,7 @@ impl Notifier {
                         .notification
                         .claimed_at
                         .is_none_or(|at| Utc::now() - at > timeout),
-                    NotificationState::Sent => false,
+                    NotificationState::Sent | NotificationState::Failed => false,
                 };
                 (job.state.is_terminal() && claimable).then(|| {
                     let mut next = job.clone();
@@ -155,15 +168,37 @@ impl Notifier {
         let Some(claimed) = claimed else {
             return match seen {
                 Some((state, _, _)) if !state.is_terminal() => Err(NotifyError::NotEnded(id)),
-                Some((_, NotificationState::Sent, _)) => Ok(NotifyOutcome::AlreadyNotified),
+                Some((_, NotificationState::Sent | NotificationState::Failed, _)) => {
+                    Ok(NotifyOutcome::AlreadyNotified)
+                }
                 _ => Ok(NotifyOutcome::InProgressElsewhere),
             };
         };
         let job = &claimed.job;
-        let announced = match self.announce(job).await {
-            Ok(announced) => announced,
+        let announcement = match self.announce(job).await {
+            Ok(announcement) => announcement,
+            Err(NotifyError::Delivery(e)) if e.permanent => {
+                // Trying again cannot help: record why, and stop.
+                tracing::warn!(export_id = %id, error = %e.what, "delivery refused for good");
+                self.jobs
+                    .update(&id, |j| {
+                        (j.notification.state == NotificationState::Sending).then(|| {
+                            let mut next = j.clone();
+                            next.notification.state = NotificationState::Failed;
+                            next.notification.error = Some(e.what.clone());
+                            next.notification.record(&e.attempts);
+                            next
+                        })
+                    })
+                    .await?;
+                return Ok(NotifyOutcome::Undeliverable);
+            }
             Err(e) => {
                 tracing::warn!(export_id = %id, error = %chain(&e), "not announced; releasing the claim");
+                let attempts = match &e {
+                    NotifyError::Delivery(d) => d.attempts.clone(),
+                    _ => Vec::new(),
+                };
                 let _ = self
                     .jobs
                     .update(&id, |j| {
@@ -171,6 +206,7 @@ impl Notifier {
                             let mut next = j.clone();
                             next.notification.state = NotificationState::Pending;
                             next.notification.claimed_at = None;
+                            next.notification.record(&attempts);
                             next
                         })
                     })
@@ -178,9 +214,10 @@ impl Notifier {
                 return Err(e);
             }
         };
-        let outcome = match announced {
+        let outcome = match announcement.announced {
             Announced::Nothing => NotifyOutcome::MarkedAvailable,
             Announced::Emailed => NotifyOutcome::Emailed,
+            Announced::Posted => NotifyOutcome::Posted,
         };
         self.jobs
             .update(&id, |j| {
@@ -188,6 +225,7 @@ impl Notifier {
                     let mut next = j.clone();
                     next.notification.state = NotificationState::Sent;
                     next.notification.sent_at = Some(Utc::now());
+                    next.notification.record(&announcement.attempts);
                     next
                 })
             })
@@ -198,7 +236,7 @@ impl Notifier {
 }
 
 impl Notifier {
-    async fn announce(&self, job: &Job) -> Result<Announced, NotifyError> {
+    async fn announce(&self, job: &Job) -> Result<Announcement, NotifyError> {
         let method = job
             .request
             .delivery

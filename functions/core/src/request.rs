@@ -147,6 +147,14 @@ impl ExportRequest {
         Ok(self)
     }
 
+    /// The request as shown and fingerprinted: sealed secrets left out.
+    pub fn shown(&self) -> ExportRequest {
+        ExportRequest {
+            delivery: self.delivery.shown(),
+            ..self.clone()
+        }
+    }
+
     /// Builds the format's encoder for `project`: where every format rule is checked.
     pub fn encoder(&self, project: &Project) -> Result<Box<dyn Encoder>, RequestError> {
         let refused = |e: ConfigError| RequestError::new(e.field, e.message);
@@ -303,6 +311,7 @@ mod tests {
     fn email_recipients_default_to_the_requester_and_are_members_or_allowed() {
         let policy = DeliveryPolicy {
             email_allow_list: vec!["@partner.com".into()],
+            ..DeliveryPolicy::default()
         };
         let accept = |body: &str| {
             ExportRequest::parse(body.as_bytes()).unwrap().validate(

@@ -11,7 +11,9 @@ use labelport_core::delivery::{Backends, DeliveryPolicy};
 use labelport_core::error::chain;
 use labelport_core::links::LinkSigner;
 use labelport_core::notify::{Notifier, NotifierSettings};
+use labelport_core::outbound::OutboundPolicy;
 use labelport_core::ports::{FixedLinkKeys, LinkKeySet};
+use labelport_core::seal::Sealer;
 use labelport_core::sweep::{SweepSettings, Sweeper};
 use labelport_core::worker::{Worker, WorkerSettings};
 use std::path::{Path, PathBuf};
@@ -49,6 +51,17 @@ impl Embedded {
         let jwt = Arc::new(LocalJwt::load_or_create(&data.join(".keys/jwt.key"))?);
         let presign_secret = crate::auth::load_or_create_key(&data.join(".keys/presign.key"))?;
         let presigner = Arc::new(LocalPresigner::new(public_url, presign_secret, data));
+        // Webhooks from a laptop may reach the hosts in LABELPORT_WEBHOOK_ALLOW_HOSTS
+        // (`127.0.0.1:9000`) over http, for trying a receiver locally.
+        let outbound = OutboundPolicy {
+            allow_hosts: std::env::var("LABELPORT_WEBHOOK_ALLOW_HOSTS")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        };
         // Download links are signed with a key of their own; delete the file to revoke
         // every link handed out.
         let links = Arc::new(LinkSigner::new(
@@ -71,7 +84,10 @@ impl Embedded {
                 exports_prefix: "exports".into(),
                 // One person's laptop: no capacity to share, so no limit to keep.
                 max_active_per_project: 0,
-                delivery: DeliveryPolicy::default(),
+                delivery: DeliveryPolicy {
+                    email_allow_list: Vec::new(),
+                    outbound: outbound.clone(),
+                },
             },
         ));
         let worker = Worker::new(
@@ -89,6 +105,8 @@ impl Embedded {
             store.clone(),
             Backends {
                 mailer: Arc::new(OutboxMailer::new(data.join("outbox"), LOCAL_SENDER)),
+                sealer: Arc::new(Sealer::new(links.keys())),
+                outbound: outbound.clone(),
             },
             links,
             NotifierSettings {

@@ -2,7 +2,10 @@
 //! locally. Recipients are the project's members, or addresses the platform allows:
 //! the service never mails an export to whoever a request names.
 
-use super::{only_fields, Announced, Backends, DeliveryError, DeliveryMethod, Notice, Requested};
+use super::{
+    only_fields, Announced, Announcement, Backends, DeliveryError, DeliveryMethod, Notice,
+    Requested,
+};
 use crate::error::RequestError;
 use crate::job::JobState;
 use crate::ports::Email as Message;
@@ -88,7 +91,7 @@ impl DeliveryMethod for Email {
         notice: &Notice<'_>,
         params: &Map<String, Value>,
         backends: &Backends,
-    ) -> Result<Announced, DeliveryError> {
+    ) -> Result<Announcement, DeliveryError> {
         let recipients: Vec<String> = params
             .get("recipients")
             .and_then(Value::as_array)
@@ -110,10 +113,12 @@ impl DeliveryMethod for Email {
                 .await
                 .map_err(|source| DeliveryError {
                     what: format!("sending the e-mail for export {}", notice.job.id),
-                    source,
+                    permanent: false,
+                    attempts: Vec::new(),
+                    source: Some(source),
                 })?;
         }
-        Ok(Announced::Emailed)
+        Ok(Announced::Emailed.into())
     }
 }
 
@@ -251,6 +256,7 @@ mod tests {
             job,
             download: download.map(str::to_owned),
             report: None,
+            files: Vec::new(),
             status: "https://api/v1/exports/0192f0c5-3b7a-7cc3-9a2e-1f2d3c4b5a69".into(),
             links_expire: chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap(),
         }

@@ -1,7 +1,10 @@
 //! FILE_STORAGE: the export stays in the platform bucket; the customer downloads it
 //! through the API's signed link from the status.
 
-use super::{only_fields, Announced, Backends, DeliveryError, DeliveryMethod, Notice, Requested};
+use super::{
+    only_fields, Announced, Announcement, Backends, DeliveryError, DeliveryMethod, Notice,
+    Requested,
+};
 use crate::error::RequestError;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -33,7 +36,7 @@ impl DeliveryMethod for FileStorage {
         _notice: &Notice<'_>,
         _params: &Map<String, Value>,
         _backends: &Backends,
-    ) -> Result<Announced, DeliveryError> {
-        Ok(Announced::Nothing)
+    ) -> Result<Announcement, DeliveryError> {
+        Ok(Announced::Nothing.into())
     }
 }

@@ -6,10 +6,13 @@
 
 mod email;
 mod file_storage;
+mod webhook;
 
 use crate::error::RequestError;
-use crate::job::Job;
+use crate::job::{DeliveryAttempt, Job};
+use crate::outbound::OutboundPolicy;
 use crate::ports::{BoxError, Mailer};
+use crate::seal::Sealer;
 use async_trait::async_trait;
 use labelport_model::Project;
 use serde::{Deserialize, Serialize};
@@ -17,6 +20,7 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 
 pub use email::compose as compose_email;
+pub use webhook::{event_body as webhook_event, signature_header as webhook_signature};
 
 /// Every delivery method, in the order the API lists them.
 macro_rules! register {
@@ -29,6 +33,7 @@ macro_rules! register {
 register! {
     file_storage::FileStorage,
     email::Email,
+    webhook::Webhook,
 }
 
 /// The request's `delivery` object: the method, and the method's own fields.
@@ -56,6 +61,18 @@ pub struct DeliveryPolicy {
     /// Addresses (`ops@example.com`) and domains (`@example.com`) that may receive an
     /// export's e-mail besides the project's members.
     pub email_allow_list: Vec<String>,
+    /// Where webhooks may go.
+    pub outbound: OutboundPolicy,
+}
+
+/// What a method's asynchronous preparation of an accepted request may use.
+pub struct Prepare<'a> {
+    /// The project exported.
+    pub project: &'a str,
+    /// The platform's rules.
+    pub policy: &'a DeliveryPolicy,
+    /// Seals secrets the job must not hold in clear.
+    pub sealer: &'a Sealer,
 }
 
 /// What a method checks a request against.
@@ -76,6 +93,8 @@ pub struct Notice<'a> {
     pub download: Option<String>,
     /// A signed link to the errors report, if there is one.
     pub report: Option<String>,
+    /// Every file of the export with its signed link.
+    pub files: Vec<(&'a crate::job::ResultFile, String)>,
     /// The status route (needs sign-in).
     pub status: String,
     /// When the signed links stop working.
@@ -87,6 +106,10 @@ pub struct Notice<'a> {
 pub struct Backends {
     /// Sends e-mail.
     pub mailer: Arc<dyn Mailer>,
+    /// Opens sealed secrets.
+    pub sealer: Arc<Sealer>,
+    /// Where webhooks may go.
+    pub outbound: OutboundPolicy,
 }
 
 /// What a method did.
@@ -96,17 +119,42 @@ pub enum Announced {
     Nothing,
     /// An e-mail went to the recipients.
     Emailed,
+    /// The receiver accepted the webhook.
+    Posted,
 }
 
-/// Why an announcement failed: the notify message is retried.
+/// What a method did, and each attempt it made to reach the customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announcement {
+    /// The outcome.
+    pub announced: Announced,
+    /// Attempts, for the job record (webhooks).
+    pub attempts: Vec<DeliveryAttempt>,
+}
+
+impl From<Announced> for Announcement {
+    fn from(announced: Announced) -> Self {
+        Announcement {
+            announced,
+            attempts: Vec::new(),
+        }
+    }
+}
+
+/// Why an announcement failed. A permanent failure (a receiver that refused, an
+/// address that is not allowed) is recorded and not retried; any other is retried.
 #[derive(Debug, thiserror::Error)]
 #[error("{what}")]
 pub struct DeliveryError {
-    /// What was being done.
+    /// What went wrong, for the customer (no internal text).
     pub what: String,
-    /// The backend's error.
+    /// Whether trying again cannot help.
+    pub permanent: bool,
+    /// Attempts made, for the job record.
+    pub attempts: Vec<DeliveryAttempt>,
+    /// The backend's error, for the log.
     #[source]
-    pub source: BoxError,
+    pub source: Option<BoxError>,
 }
 
 /// One way of delivering an export.
@@ -123,13 +171,23 @@ pub trait DeliveryMethod: Sync {
         params: &Map<String, Value>,
         requested: &Requested<'_>,
     ) -> Result<Map<String, Value>, RequestError>;
+    /// Finishes what `accept` cannot do without the network or keys, before the export
+    /// is queued: resolving a host, checking access, sealing a secret (fields whose name
+    /// starts with `sealed` are kept on the job and never shown).
+    async fn prepare(
+        &self,
+        params: Map<String, Value>,
+        _prepare: &Prepare<'_>,
+    ) -> Result<Map<String, Value>, RequestError> {
+        Ok(params)
+    }
     /// Tells the customer the export ended.
     async fn announce(
         &self,
         notice: &Notice<'_>,
         params: &Map<String, Value>,
         backends: &Backends,
-    ) -> Result<Announced, DeliveryError>;
+    ) -> Result<Announcement, DeliveryError>;
 }
 
 /// The method called `name`.
@@ -157,9 +215,33 @@ impl Delivery {
         })
     }
 
+    /// Runs the method's [`DeliveryMethod::prepare`].
+    pub async fn prepare(self, prepare: &Prepare<'_>) -> Result<Delivery, RequestError> {
+        let Some(method) = self.registered() else {
+            return Ok(self);
+        };
+        Ok(Delivery {
+            params: method.prepare(self.params, prepare).await?,
+            method: self.method,
+        })
+    }
+
     /// The registered method this delivery names.
     pub fn registered(&self) -> Option<&'static dyn DeliveryMethod> {
         method(&self.method)
+    }
+
+    /// The delivery as shown and fingerprinted: sealed fields left out.
+    pub fn shown(&self) -> Delivery {
+        Delivery {
+            method: self.method.clone(),
+            params: self
+                .params
+                .iter()
+                .filter(|(k, _)| !k.starts_with("sealed"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
     }
 }
 

@@ -1,0 +1,352 @@
+//! CUSTOM_WEBHOOK: a signed JSON event POSTed to the customer's URL when the export ends.
+//!
+//! The signature is the one Stripe and GitHub users know: header
+//! `Labelport-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` with the
+//! request's `secret`. A receiver recomputes it, compares in constant time and refuses
+//! a `t` more than five minutes old, so a captured request cannot be replayed later. The
+//! event's `id` is the same on every retry, so a receiver can drop repeats.
+//!
+//! The URL is checked when the export is asked for (https, a public address) and again
+//! when it is called, connecting only to the addresses checked (`crate::outbound`).
+//! A receiver that answers 5xx, or not at all, is tried again with backoff and jitter;
+//! one that answers 4xx or a redirect is not. Every attempt is recorded on the job. The
+//! secret is sealed on the job, never logged, never shown.
+
+use super::{
+    only_fields, Announced, Announcement, Backends, DeliveryError, DeliveryMethod, Notice, Prepare,
+    Requested,
+};
+use crate::error::RequestError;
+use crate::job::{DeliveryAttempt, JobState};
+use crate::outbound::{post, Posted};
+use async_trait::async_trait;
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Map, Value};
+use sha2::Sha256;
+use std::time::{Duration, Instant};
+
+/// Attempts per notifier run; SQS retries the run after its backoff.
+const ATTEMPTS: u32 = 2;
+/// The longest a receiver may take to answer.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Secrets shorter than this are refused: they would be guessable.
+const MIN_SECRET: usize = 16;
+
+/// A signed POST to the customer's URL.
+pub struct Webhook;
+
+#[async_trait]
+impl DeliveryMethod for Webhook {
+    fn name(&self) -> &'static str {
+        "CUSTOM_WEBHOOK"
+    }
+
+    fn summary(&self) -> &'static str {
+        "a signed JSON event POSTed to `url` (https, public), signed with `secret` (16+ characters)"
+    }
+
+    fn accept(
+        &self,
+        params: &Map<String, Value>,
+        requested: &Requested<'_>,
+    ) -> Result<Map<String, Value>, RequestError> {
+        only_fields(self.name(), params, &["url", "secret"])?;
+        let url = match params.get("url") {
+            Some(Value::String(url)) => url,
+            Some(_) => return Err(RequestError::new("delivery.url", "must be a string")),
+            None => return Err(RequestError::new("delivery.url", "is required")),
+        };
+        requested
+            .policy
+            .outbound
+            .check_url(url)
+            .map_err(|refused| RequestError::new("delivery.url", refused.0))?;
+        match params.get("secret") {
+            Some(Value::String(secret)) if secret.len() >= MIN_SECRET && secret.len() <= 256 => {}
+            Some(Value::String(_)) => {
+                return Err(RequestError::new(
+                    "delivery.secret",
+                    format!("must be {MIN_SECRET} to 256 characters"),
+                ))
+            }
+            Some(_) => return Err(RequestError::new("delivery.secret", "must be a string")),
+            None => {
+                return Err(RequestError::new(
+                    "delivery.secret",
+                    "is required: the events are signed with it",
+                ))
+            }
+        }
+        Ok(params.clone())
+    }
+
+    async fn prepare(
+        &self,
+        mut params: Map<String, Value>,
+        prepare: &Prepare<'_>,
+    ) -> Result<Map<String, Value>, RequestError> {
+        let url = params
+            .get("url")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        prepare
+            .policy
+            .outbound
+            .resolve(url)
+            .await
+            .map_err(|refused| RequestError::new("delivery.url", refused.0))?;
+        let secret = match params.remove("secret") {
+            Some(Value::String(secret)) => secret,
+            _ => return Err(RequestError::new("delivery.secret", "is required")),
+        };
+        let sealed = prepare
+            .sealer
+            .seal(&secret, prepare.project)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %crate::error::chain(&e), "sealing a webhook secret");
+                RequestError::new("delivery.secret", "could not be stored safely; try again")
+            })?;
+        params.insert("sealedSecret".into(), Value::from(sealed));
+        Ok(params)
+    }
+
+    async fn announce(
+        &self,
+        notice: &Notice<'_>,
+        params: &Map<String, Value>,
+        backends: &Backends,
+    ) -> Result<Announcement, DeliveryError> {
+        let job = notice.job;
+        let url = params
+            .get("url")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let sealed = params
+            .get("sealedSecret")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let secret = backends
+            .sealer
+            .open(sealed, &job.project)
+            .await
+            .map_err(|e| DeliveryError {
+                what: "the webhook's secret could not be opened".into(),
+                permanent: matches!(e, crate::seal::SealError::Unopenable),
+                attempts: Vec::new(),
+                source: Some(Box::new(e)),
+            })?;
+        let mut attempts = Vec::new();
+        let destination = match backends.outbound.resolve(url).await {
+            Ok(destination) => destination,
+            Err(refused) => {
+                attempts.push(DeliveryAttempt {
+                    at: Utc::now(),
+                    outcome: format!("refused: {refused}"),
+                    duration_ms: 0,
+                });
+                return Err(DeliveryError {
+                    what: format!("the webhook URL was refused: {refused}"),
+                    permanent: true,
+                    attempts,
+                    source: None,
+                });
+            }
+        };
+        let body = event_body(notice);
+        for attempt in 1..=ATTEMPTS {
+            let started = Instant::now();
+            let at = Utc::now();
+            let headers = [
+                ("content-type", "application/json".to_owned()),
+                (
+                    "labelport-signature",
+                    signature_header(secret.as_bytes(), at.timestamp(), &body),
+                ),
+                ("labelport-event-id", event_id(notice)),
+            ];
+            let answer = post(&destination, &headers, body.clone(), TIMEOUT).await;
+            let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let outcome = match &answer {
+                Posted::Status(code) => format!("HTTP {code}"),
+                Posted::NoAnswer(why) => why.clone(),
+            };
+            attempts.push(DeliveryAttempt {
+                at,
+                outcome: outcome.clone(),
+                duration_ms,
+            });
+            match answer {
+                Posted::Status(200..=299) => {
+                    return Ok(Announcement {
+                        announced: Announced::Posted,
+                        attempts,
+                    })
+                }
+                Posted::Status(code @ 300..=499) => {
+                    return Err(DeliveryError {
+                        what: format!(
+                            "the webhook receiver answered {code}{}; it is not called again",
+                            if code < 400 {
+                                " (redirects are not followed)"
+                            } else {
+                                ""
+                            }
+                        ),
+                        permanent: true,
+                        attempts,
+                        source: None,
+                    })
+                }
+                _ if attempt < ATTEMPTS => {
+                    // 1 to 2 seconds: enough for a restart, short of the function's time.
+                    let pause = Duration::from_millis(1000 + rand::random::<u64>() % 1000);
+                    tokio::time::sleep(pause).await;
+                }
+                _ => {}
+            }
+        }
+        let last = attempts.last().map_or(String::new(), |a| a.outcome.clone());
+        Err(DeliveryError {
+            what: format!(
+                "the webhook receiver did not accept the event ({last}); it will be tried again"
+            ),
+            permanent: false,
+            attempts,
+            source: None,
+        })
+    }
+}
+
+/// The event's id: the same for every attempt at one export's ending.
+fn event_id(notice: &Notice<'_>) -> String {
+    format!(
+        "{}.{}",
+        notice.job.id,
+        notice.job.state.as_str().to_ascii_lowercase()
+    )
+}
+
+/// The event a receiver gets, as bytes.
+pub fn event_body(notice: &Notice<'_>) -> Vec<u8> {
+    let job = notice.job;
+    let succeeded = job.state == JobState::Succeeded;
+    let files: Vec<Value> = notice
+        .files
+        .iter()
+        .map(|(file, link)| {
+            json!({
+                "name": file.name,
+                "bytes": file.bytes,
+                "sha256": file.sha256,
+                "contentType": file.content_type,
+                "role": file.role,
+                "downloadUrl": link,
+            })
+        })
+        .collect();
+    let event = json!({
+        "id": event_id(notice),
+        "type": if succeeded { "export.succeeded" } else { "export.failed" },
+        "createdAt": job.finished_at.unwrap_or_else(Utc::now),
+        "data": {
+            "exportId": job.id,
+            "project": job.project,
+            "format": job.request.format.as_str(),
+            "state": job.state,
+            "tasks": job.progress.tasks_exported,
+            "downloadUrl": notice.download,
+            "linksExpireAt": succeeded.then_some(notice.links_expire),
+            "files": files,
+            "error": job.error.as_ref().map(|e| json!({"code": e.code, "message": e.message})),
+            "statusUrl": notice.status,
+        }
+    });
+    serde_json::to_vec(&event).unwrap_or_default()
+}
+
+/// `t=<timestamp>,v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`.
+pub fn signature_header(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::delivery::{DeliveryPolicy, Requested};
+
+    #[test]
+    fn the_signature_is_hmac_over_timestamp_dot_body() {
+        // Computed independently: python3 -c 'import hmac,hashlib;
+        // print(hmac.new(b"whsec_0123456789abcdef", b"1767225600.{}", hashlib.sha256).hexdigest())'
+        assert_eq!(
+            signature_header(b"whsec_0123456789abcdef", 1_767_225_600, b"{}"),
+            "t=1767225600,v1=2ce92a306c119aa115f73e8f2f75c783e6e2cc2f5827da283bf02da0d5d1eec1"
+        );
+    }
+
+    #[test]
+    fn the_request_names_what_is_wrong_with_the_url_and_the_secret() {
+        let project = labelport_generate::project(&labelport_generate::Config::new(
+            "p1",
+            labelport_model::Mode::Classification,
+            1,
+            1,
+        ));
+        let policy = DeliveryPolicy::default();
+        let requested = Requested {
+            project: &project,
+            requester: "m@x.io",
+            policy: &policy,
+        };
+        let check = |params: Value| Webhook.accept(params.as_object().unwrap(), &requested);
+        let secret = "0123456789abcdef";
+        for (params, field, why) in [
+            (json!({"secret": secret}), "delivery.url", "is required"),
+            (
+                json!({"url": "http://169.254.169.254/", "secret": secret}),
+                "delivery.url",
+                "https",
+            ),
+            (
+                json!({"url": "https://10.0.0.1/", "secret": secret}),
+                "delivery.url",
+                "not a public address",
+            ),
+            (
+                json!({"url": "https://[::1]/", "secret": secret}),
+                "delivery.url",
+                "not a public address",
+            ),
+            (
+                json!({"url": "https://hooks.example.com/"}),
+                "delivery.secret",
+                "is required",
+            ),
+            (
+                json!({"url": "https://hooks.example.com/", "secret": "short"}),
+                "delivery.secret",
+                "16 to 256",
+            ),
+            (
+                json!({"url": "https://hooks.example.com/", "secret": secret, "headers": {}}),
+                "delivery.headers",
+                "unknown field",
+            ),
+        ] {
+            let e = check(params.clone()).unwrap_err();
+            assert_eq!(e.field, field, "{params}");
+            assert!(e.message.contains(why), "{params}: {}", e.message);
+        }
+        assert!(check(json!({"url": "https://hooks.example.com/x", "secret": secret})).is_ok());
+    }
+}
