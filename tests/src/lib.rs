@@ -8,6 +8,7 @@ use aws_lambda_events::apigw::{
     ApiGatewayV2httpRequestContext,
 };
 use aws_sdk_s3::primitives::ByteStream;
+use labelport_aws::buckets::CustomerBuckets;
 use labelport_aws::secrets::SecretsManagerLinkKeys;
 use labelport_aws::{ApiGatewayClaims, S3Store, SesMailer, SqsQueue};
 use labelport_core::api::{Api, ApiSettings};
@@ -50,6 +51,7 @@ pub fn api_settings() -> ApiSettings {
         delivery: DeliveryPolicy {
             email_allow_list: Vec::new(),
             outbound: test_outbound(),
+            own_buckets: Vec::new(),
         },
     }
 }
@@ -65,6 +67,7 @@ fn test_outbound() -> OutboundPolicy {
 }
 
 fn api_over(
+    aws: &aws_config::SdkConfig,
     s3: &aws_sdk_s3::Client,
     sqs: &aws_sdk_sqs::Client,
     bucket: &str,
@@ -73,14 +76,17 @@ fn api_over(
     settings: ApiSettings,
 ) -> Arc<Api> {
     let store = Arc::new(S3Store::new(s3.clone(), bucket));
-    Arc::new(Api::new(
-        store.clone(),
-        Arc::new(SqsQueue::new(sqs.clone(), export_queue)),
-        store,
-        Arc::new(ApiGatewayClaims::default()),
-        links,
-        settings,
-    ))
+    Arc::new(
+        Api::new(
+            store.clone(),
+            Arc::new(SqsQueue::new(sqs.clone(), export_queue)),
+            store,
+            Arc::new(ApiGatewayClaims::default()),
+            links,
+            settings,
+        )
+        .with_buckets(Arc::new(CustomerBuckets::new(aws.clone()))),
+    )
 }
 
 /// A signer over the link keys in Secrets Manager secret `secret` (a fresh cache).
@@ -148,6 +154,7 @@ impl Stack {
         let links = link_signer(&aws, &link_secret);
         let store = Arc::new(S3Store::new(s3.clone(), &bucket));
         let api = api_over(
+            &aws,
             &s3,
             &sqs,
             &bucket,
@@ -164,7 +171,8 @@ impl Stack {
                 threads: 2,
                 ..WorkerSettings::default()
             },
-        );
+        )
+        .with_buckets(Arc::new(CustomerBuckets::new(aws.clone())));
         let notifier = Notifier::new(
             store,
             Backends {
@@ -200,6 +208,7 @@ impl Stack {
     /// A router over this stack's bucket with other settings or another export queue.
     pub fn router_with(&self, export_queue: &str, settings: ApiSettings) -> axum::Router {
         labelport_core::api::router(api_over(
+            &self.aws,
             &self.s3,
             &self.sqs,
             &self.bucket,

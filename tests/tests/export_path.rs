@@ -1890,3 +1890,148 @@ async fn a_webhook_that_does_not_answer_is_retried_by_the_queue_with_every_attem
     let (_, _, json) = stack.status(&id, MANAGER).await;
     assert_eq!(json["deliveryAttempts"].as_array().unwrap().len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_lands_in_the_customers_bucket_through_their_role_manifest_last() {
+    let stack = Stack::new().await;
+    stack
+        .seed(&config("theirs", Mode::Classification, 30))
+        .await;
+    let customer = format!("{}-customer", stack.bucket);
+    stack
+        .s3
+        .create_bucket()
+        .bucket(&customer)
+        .send()
+        .await
+        .unwrap();
+    let role = "arn:aws:iam::210987654321:role/labelport-writer";
+    let body = format!(
+        r#"{{"format":"CSV","delivery":{{"method":"EXTERNAL_OBJECT_STORAGE","bucket":"{customer}","path":"exports/2026/","roleArn":"{role}","externalId":"labelport-acme-7","kmsKeyId":"alias/acme-exports"}}}}"#
+    );
+    let (status, _, accepted) = stack
+        .call(
+            "POST",
+            "/v1/projects/theirs/exports",
+            Some(MANAGER),
+            &[],
+            &body,
+        )
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    assert!(
+        accepted.get("downloadUrl").is_none(),
+        "nothing to download from the platform: {accepted}"
+    );
+    let id = accepted["id"].as_str().unwrap().to_owned();
+    let listed = |prefix: &'static str| {
+        let s3 = stack.s3.clone();
+        let customer = customer.clone();
+        async move {
+            let out = s3
+                .list_objects_v2()
+                .bucket(&customer)
+                .prefix(prefix)
+                .send()
+                .await
+                .unwrap();
+            out.contents()
+                .iter()
+                .map(|o| o.key().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        listed("").await,
+        Vec::<String>::new(),
+        "the access probe was written and removed"
+    );
+    assert_eq!(
+        run_worker(&stack).await.1,
+        Outcome::Ran(JobState::Succeeded)
+    );
+    assert_eq!(run_notifier(&stack).await.1, NotifyOutcome::Stored);
+
+    let keys = listed("exports/2026/").await;
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let csv_key = keys.iter().find(|k| k.ends_with(".csv")).unwrap();
+    let manifest_key = keys.iter().find(|k| k.ends_with(".manifest.json")).unwrap();
+    assert!(csv_key.starts_with("exports/2026/theirs-csv-"), "{csv_key}");
+    // The manifest names the file with the SHA-256 of the bytes that are there.
+    let get = |key: String| {
+        let s3 = stack.s3.clone();
+        let customer = customer.clone();
+        async move {
+            s3.get_object()
+                .bucket(&customer)
+                .key(key)
+                .send()
+                .await
+                .unwrap()
+                .body
+                .collect()
+                .await
+                .unwrap()
+                .into_bytes()
+        }
+    };
+    let csv = get(csv_key.clone()).await;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&get(manifest_key.clone()).await).unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        manifest["files"][0]["sha256"],
+        hex::encode(sha2::Sha256::digest(&csv))
+    );
+    assert_eq!(manifest["files"][0]["key"], csv_key.as_str());
+    for key in [csv_key, manifest_key] {
+        let head = stack
+            .s3
+            .head_object()
+            .bucket(&customer)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            head.server_side_encryption(),
+            Some(&aws_sdk_s3::types::ServerSideEncryption::AwsKms),
+            "{key} is encrypted with the customer's key"
+        );
+        assert_eq!(head.ssekms_key_id(), Some("alias/acme-exports"), "{key}");
+    }
+
+    let (_, _, json) = stack.status(&id, MANAGER).await;
+    assert_eq!(json["state"], "SUCCEEDED");
+    assert_eq!(
+        json["result"]["files"][0]["location"],
+        format!("s3://{customer}/{csv_key}")
+    );
+    assert!(json.get("downloadUrl").is_none(), "{json}");
+    let (status, _, json) = stack.download(&id).await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (404, Some("DELIVERED_TO_BUCKET")),
+        "{json}"
+    );
+
+    // A bucket that does not exist is refused when the export is asked for.
+    let (status, _, json) = stack
+        .call(
+            "POST",
+            "/v1/projects/theirs/exports",
+            Some(MANAGER),
+            &[],
+            &body.replace(&customer, &format!("{customer}-absent")),
+        )
+        .await;
+    assert_eq!(status, 400, "{json}");
+    assert_eq!(json["error"]["field"], "delivery.roleArn");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{json}"
+    );
+}

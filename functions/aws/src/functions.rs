@@ -22,6 +22,7 @@
 //! | `WEBHOOK_ALLOW_HOSTS` | api, notifier | test only: comma-separated `host:port` pairs a webhook may reach over http or at a private address (empty) |
 //! | `EMAIL_VERIFIED_CLAIM` | api | claim that must be `true` for the e-mail to count (`email_verified`; empty: the IdP only issues verified addresses) |
 
+use crate::buckets::CustomerBuckets;
 use crate::config::{self, minutes, number, optional, required, seconds, ConfigError};
 use crate::secrets::SecretsManagerLinkKeys;
 use crate::{ApiGatewayClaims, S3Store, SesMailer, SqsQueue};
@@ -60,17 +61,14 @@ pub async fn api() -> Result<Arc<Api>, ConfigError> {
         delivery: DeliveryPolicy {
             email_allow_list: list("EMAIL_ALLOW_LIST"),
             outbound: outbound(),
+            own_buckets: vec![required("PLATFORM_BUCKET")?],
         },
     };
     let links = link_signer(&aws, &settings.public_url)?;
-    Ok(Arc::new(Api::new(
-        store.clone(),
-        queue,
-        store,
-        auth,
-        links,
-        settings,
-    )))
+    Ok(Arc::new(
+        Api::new(store.clone(), queue, store, auth, links, settings)
+            .with_buckets(Arc::new(CustomerBuckets::new(aws.clone()))),
+    ))
 }
 
 /// A comma-separated list.
@@ -145,7 +143,9 @@ pub async fn worker() -> Result<Worker, ConfigError> {
         "METRICS_NAMESPACE",
         "labelport",
     )));
-    Ok(Worker::new(store.clone(), store, notify, settings).with_metrics(metrics))
+    Ok(Worker::new(store.clone(), store, notify, settings)
+        .with_metrics(metrics)
+        .with_buckets(Arc::new(CustomerBuckets::new(aws.clone()))))
 }
 
 /// The export-worker function's sweeper, run by its schedule.

@@ -4,6 +4,7 @@
 //! [`functions`], so the binaries stay a few lines long.
 #![deny(missing_docs)]
 
+pub mod buckets;
 pub mod config;
 pub mod functions;
 pub mod identity;

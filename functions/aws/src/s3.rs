@@ -17,6 +17,7 @@ use tokio::io::AsyncRead;
 pub struct S3Store {
     client: aws_sdk_s3::Client,
     bucket: String,
+    kms_key_id: Option<String>,
 }
 
 impl S3Store {
@@ -25,7 +26,15 @@ impl S3Store {
         S3Store {
             client,
             bucket: bucket.into(),
+            kms_key_id: None,
         }
+    }
+
+    /// Encrypts what it writes with this KMS key (SSE-KMS), as a customer's bucket may
+    /// require.
+    pub fn with_kms_key(mut self, kms_key_id: Option<String>) -> Self {
+        self.kms_key_id = kms_key_id;
+        self
     }
 
     /// The bucket's name.
@@ -102,6 +111,11 @@ impl ObjectStore for S3Store {
             .key(key)
             .content_type(content_type)
             .body(ByteStream::from(body));
+        if let Some(key_id) = &self.kms_key_id {
+            put = put
+                .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+                .ssekms_key_id(key_id);
+        }
         put = match condition {
             Condition::None => put,
             Condition::IfAbsent => put.if_none_match("*"),
@@ -164,12 +178,18 @@ impl ObjectStore for S3Store {
         key: &str,
         content_type: &str,
     ) -> Result<Box<dyn Upload>, StoreError> {
-        let out = self
+        let mut create = self
             .client
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
-            .content_type(content_type)
+            .content_type(content_type);
+        if let Some(key_id) = &self.kms_key_id {
+            create = create
+                .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+                .ssekms_key_id(key_id);
+        }
+        let out = create
             .send()
             .await
             .map_err(|e| backend("create upload", key, e))?;

@@ -12,7 +12,7 @@ use crate::job::{
 };
 use crate::links::{LinkError, LinkQuery, LinkSigner};
 use crate::messages::ExportMessage;
-use crate::ports::{Condition, ObjectStore, Presigner, Queue, StoreError};
+use crate::ports::{Buckets, Condition, NoBuckets, ObjectStore, Presigner, Queue, StoreError};
 use crate::project::{is_project_id, load_project, ProjectError};
 use crate::request::ExportRequest;
 use crate::seal::Sealer;
@@ -79,6 +79,7 @@ pub struct Api {
     auth: Arc<dyn Authenticator>,
     links: Arc<LinkSigner>,
     sealer: Sealer,
+    buckets: Arc<dyn Buckets>,
     settings: ApiSettings,
 }
 
@@ -199,8 +200,9 @@ pub struct Accepted {
     pub project: String,
     /// Where to poll.
     pub status_url: String,
-    /// Where to download once it succeeded.
-    pub download_url: String,
+    /// Where to download once it succeeded (none when delivered to the customer's bucket).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_url: Option<String>,
     /// False when an idempotency key returned an earlier export.
     #[serde(skip)]
     pub created: bool,
@@ -252,7 +254,12 @@ struct StatusResult<'a> {
 struct StatusFile<'a> {
     #[serde(flatten)]
     file: &'a ResultFile,
-    download_url: String,
+    /// A signed link, for files in the platform bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    download_url: Option<String>,
+    /// `s3://bucket/key`, for files delivered into the customer's bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -330,13 +337,23 @@ async fn export_status(
     let mut download_url = None;
     let mut result = None;
     if let (JobState::Succeeded, Some(r)) = (job.state, job.result.as_ref()) {
-        download_url = Some(api.signed_link(&job.id, None, now).await?);
         let mut files = Vec::with_capacity(r.files.len());
         for file in &r.files {
+            let (link, location) = match &file.bucket {
+                Some(bucket) => (None, Some(format!("s3://{bucket}/{}", file.key))),
+                None => (
+                    Some(api.signed_link(&job.id, Some(&file.name), now).await?),
+                    None,
+                ),
+            };
             files.push(StatusFile {
                 file,
-                download_url: api.signed_link(&job.id, Some(&file.name), now).await?,
+                download_url: link,
+                location,
             });
+        }
+        if r.files.first().is_some_and(|f| f.bucket.is_none()) {
+            download_url = Some(api.signed_link(&job.id, None, now).await?);
         }
         result = Some(StatusResult {
             files,
@@ -515,6 +532,16 @@ impl Api {
                 retry_after: None,
             });
         };
+        if let Some(bucket) = &file.bucket {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "DELIVERED_TO_BUCKET",
+                format!(
+                    "export {id} was delivered to s3://{bucket}/{}; download it from there",
+                    file.key
+                ),
+            ));
+        }
         let own_folder = format!(
             "{}/{}/{}/",
             self.settings.exports_prefix.trim_end_matches('/'),
@@ -569,9 +596,17 @@ impl Api {
             presigner,
             auth,
             sealer: Sealer::new(links.keys()),
+            buckets: Arc::new(NoBuckets),
             links,
             settings,
         }
+    }
+
+    /// Checks access to customers' buckets through `buckets`
+    /// (EXTERNAL_OBJECT_STORAGE).
+    pub fn with_buckets(mut self, buckets: Arc<dyn Buckets>) -> Self {
+        self.buckets = buckets;
+        self
     }
 
     async fn signed_link(
@@ -689,6 +724,7 @@ impl Api {
                 project,
                 policy: &self.settings.delivery,
                 sealer: &self.sealer,
+                buckets: self.buckets.as_ref(),
             })
             .await?;
         // Sealed secrets are left out: sealing is random, and a retry is the same request.
@@ -855,12 +891,16 @@ impl Api {
 
     async fn accepted(&self, job: &Job, created: bool) -> Result<Accepted, ApiError> {
         let base = self.settings.public_url.trim_end_matches('/');
+        let download_url = match job.request.delivery.target() {
+            Some(_) => None,
+            None => Some(self.signed_link(&job.id, None, chrono::Utc::now()).await?),
+        };
         Ok(Accepted {
             id: job.id.clone(),
             state: job.state,
             project: job.project.clone(),
             status_url: format!("{base}/v1/exports/{}", job.id),
-            download_url: self.signed_link(&job.id, None, chrono::Utc::now()).await?,
+            download_url,
             created,
         })
     }

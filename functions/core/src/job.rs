@@ -80,6 +80,9 @@ pub struct Progress {
 pub struct ResultFile {
     /// The file name.
     pub name: String,
+    /// The customer's bucket it was delivered to; none for the platform bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
     /// Its key in the destination bucket.
     pub key: String,
     /// Its size in bytes.

@@ -33,6 +33,8 @@ pub enum NotifyOutcome {
     Emailed,
     /// The webhook receiver accepted the event.
     Posted,
+    /// The export is in the customer's bucket.
+    Stored,
     /// The delivery was refused for good; the job's notification says why.
     Undeliverable,
     /// It was done already: a repeated delivery.
@@ -98,7 +100,10 @@ impl Notifier {
     /// What the delivery method is handed: the job and its signed links.
     async fn notice<'a>(&self, job: &'a Job) -> Result<Notice<'a>, LinkError> {
         let now = Utc::now();
-        let files = job.result.as_ref().map_or(&[][..], |r| r.files.as_slice());
+        let all = job.result.as_ref().map_or(&[][..], |r| r.files.as_slice());
+        // Files in a customer's bucket are fetched from there, not through links.
+        let files: Vec<&crate::job::ResultFile> =
+            all.iter().filter(|f| f.bucket.is_none()).collect();
         let download = match files.iter().find(|f| f.role == FileRole::Export) {
             Some(_) => Some(self.links.download_link(&job.id, None, now).await?),
             None => None,
@@ -112,7 +117,7 @@ impl Notifier {
             None => None,
         };
         let mut linked = Vec::with_capacity(files.len());
-        for file in files {
+        for file in files.iter().copied() {
             let link = self
                 .links
                 .download_link(&job.id, Some(&file.name), now)
@@ -218,6 +223,7 @@ impl Notifier {
             Announced::Nothing => NotifyOutcome::MarkedAvailable,
             Announced::Emailed => NotifyOutcome::Emailed,
             Announced::Posted => NotifyOutcome::Posted,
+            Announced::Stored => NotifyOutcome::Stored,
         };
         self.jobs
             .update(&id, |j| {

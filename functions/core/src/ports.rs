@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncRead;
 
@@ -191,6 +192,39 @@ pub struct FixedLinkKeys(pub LinkKeySet);
 impl LinkKeys for FixedLinkKeys {
     async fn keys(&self, _fresh: bool) -> Result<LinkKeySet, BoxError> {
         Ok(self.0.clone())
+    }
+}
+
+/// A customer's bucket that exports are delivered into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketTarget {
+    /// The bucket.
+    pub bucket: String,
+    /// Its region, when not the platform's.
+    pub region: Option<String>,
+    /// The customer's role to assume (cross-account); without it, the platform's own
+    /// writer role, which the customer's bucket policy grants.
+    pub role_arn: Option<String>,
+    /// The external id the customer's role requires.
+    pub external_id: Option<String>,
+    /// A KMS key to encrypt with (SSE-KMS).
+    pub kms_key_id: Option<String>,
+}
+
+/// Opens customers' buckets.
+#[async_trait]
+pub trait Buckets: Send + Sync + 'static {
+    /// A store on the target bucket, with the target's credentials.
+    async fn open(&self, target: &BucketTarget) -> Result<Arc<dyn ObjectStore>, BoxError>;
+}
+
+/// No customer buckets: where delivery into them is not set up.
+pub struct NoBuckets;
+
+#[async_trait]
+impl Buckets for NoBuckets {
+    async fn open(&self, _target: &BucketTarget) -> Result<Arc<dyn ObjectStore>, BoxError> {
+        Err("delivery into customer buckets is not set up on this deployment".into())
     }
 }
 

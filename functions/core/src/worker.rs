@@ -8,7 +8,8 @@ use crate::messages::{ExportMessage, NotifyMessage};
 use crate::output::Files;
 use crate::pipeline::{Options, Output, Plan};
 use crate::ports::{
-    BoxError, ExportEnded, Metrics, NoMetrics, ObjectStore, Queue, Upload, MIN_PART_SIZE,
+    BoxError, Buckets, ExportEnded, Metrics, NoBuckets, NoMetrics, ObjectStore, Queue, Upload,
+    MIN_PART_SIZE,
 };
 use crate::project::{load_project, ProjectError};
 use crate::source;
@@ -89,6 +90,7 @@ pub struct Worker {
     notify: Arc<dyn Queue>,
     settings: WorkerSettings,
     metrics: Arc<dyn Metrics>,
+    buckets: Arc<dyn Buckets>,
 }
 
 /// A failure, and whether another attempt may succeed.
@@ -112,7 +114,15 @@ impl Worker {
             notify,
             settings,
             metrics: Arc::new(NoMetrics),
+            buckets: Arc::new(NoBuckets),
         }
+    }
+
+    /// Writes exports for EXTERNAL_OBJECT_STORAGE into customers' buckets opened by
+    /// `buckets`.
+    pub fn with_buckets(mut self, buckets: Arc<dyn Buckets>) -> Self {
+        self.buckets = buckets;
+        self
     }
 
     /// Reports every export attempt's end to `metrics`.
@@ -305,20 +315,34 @@ impl Worker {
             )));
         }
 
-        // Each attempt writes under its own folder: an attempt that lost its lease and
-        // finishes late can never overwrite the files a newer attempt recorded.
-        let folder = format!(
-            "{}/{}/{}/attempt-{}",
-            self.settings.exports_prefix, job.project, job.id, job.attempts
-        );
         let base = job.base_name();
+        let (destination, folder, manifest_key, bucket) = match request.delivery.target() {
+            // The customer's bucket, under their path: the file names are unique per
+            // export, and so is the manifest's, which is written last.
+            Some((target, path)) => {
+                let store = self.buckets.open(&target).await.map_err(|e| {
+                    retryable(Failure::new(
+                        "DESTINATION_UNAVAILABLE",
+                        format!("s3://{}/{path} could not be opened: {e}", target.bucket),
+                    ))
+                })?;
+                let manifest = join_key(&path, &format!("{base}.manifest.json"));
+                (store, path, manifest, Some(target.bucket))
+            }
+            // Each attempt writes under its own folder: an attempt that lost its lease
+            // and finishes late can never overwrite the files a newer attempt recorded.
+            None => {
+                let folder = format!(
+                    "{}/{}/{}/attempt-{}",
+                    self.settings.exports_prefix, job.project, job.id, job.attempts
+                );
+                let manifest = join_key(&folder, "manifest.json");
+                (self.destination.clone(), folder, manifest, None)
+            }
+        };
         let (chunks_tx, chunks_rx) = mpsc::channel::<Chunk>(4);
         let (progress_tx, progress_rx) = watch::channel(Progress::default());
-        let uploading = tokio::spawn(upload_files(
-            self.destination.clone(),
-            folder.clone(),
-            chunks_rx,
-        ));
+        let uploading = tokio::spawn(upload_files(destination.clone(), folder.clone(), chunks_rx));
         let store = self.store.clone();
         let handle = tokio::runtime::Handle::current();
         let modified = u64::try_from(job.created_at.timestamp()).unwrap_or(0);
@@ -379,6 +403,7 @@ impl Worker {
             .into_iter()
             .zip(&summary.written.files)
             .map(|(file, started)| ResultFile {
+                bucket: bucket.clone(),
                 name: file.name,
                 key: file.key,
                 bytes: file.bytes,
@@ -387,7 +412,6 @@ impl Worker {
                 role: started.role,
             })
             .collect();
-        let manifest_key = format!("{folder}/manifest.json");
         let manifest = Manifest {
             schema_version: 1,
             task_schema_version: labelport_model::SCHEMA_VERSION,
@@ -409,7 +433,7 @@ impl Worker {
             .map_err(|e| permanent(Failure::internal("writing the manifest", &e.to_string())))?;
         let body = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| permanent(Failure::internal("writing the manifest", &e.to_string())))?;
-        self.destination
+        destination
             .put(
                 &manifest_key,
                 Bytes::from(body),
@@ -454,6 +478,15 @@ impl Worker {
                 tracing::warn!(export_id = %job.id, error = %chain(&e), "progress not recorded");
             }
         }
+    }
+}
+
+/// `folder/name`, or `name` at the bucket's root.
+fn join_key(folder: &str, name: &str) -> String {
+    if folder.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{folder}/{name}")
     }
 }
 
@@ -597,7 +630,7 @@ async fn upload_files(
             match chunks.recv().await {
                 Some(Chunk::Start { name, content_type }) => {
                     uploads.close_current().await?;
-                    let key = format!("{folder}/{name}");
+                    let key = join_key(&folder, &name);
                     let upload = destination
                         .create_upload(&key, &content_type)
                         .await

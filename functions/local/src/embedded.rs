@@ -72,30 +72,36 @@ impl Embedded {
             public_url,
             Duration::from_secs(7 * 86_400),
         ));
-        let api = Arc::new(Api::new(
-            store.clone(),
-            Arc::new(export_queue),
-            presigner.clone(),
-            jwt.clone(),
-            links.clone(),
-            ApiSettings {
-                public_url: public_url.to_owned(),
-                download_ttl: Duration::from_secs(300),
-                exports_prefix: "exports".into(),
-                // One person's laptop: no capacity to share, so no limit to keep.
-                max_active_per_project: 0,
-                delivery: DeliveryPolicy {
-                    email_allow_list: Vec::new(),
-                    outbound: outbound.clone(),
+        let buckets = Arc::new(crate::store::FolderBuckets::new(data));
+        let api = Arc::new(
+            Api::new(
+                store.clone(),
+                Arc::new(export_queue),
+                presigner.clone(),
+                jwt.clone(),
+                links.clone(),
+                ApiSettings {
+                    public_url: public_url.to_owned(),
+                    download_ttl: Duration::from_secs(300),
+                    exports_prefix: "exports".into(),
+                    // One person's laptop: no capacity to share, so no limit to keep.
+                    max_active_per_project: 0,
+                    delivery: DeliveryPolicy {
+                        email_allow_list: Vec::new(),
+                        outbound: outbound.clone(),
+                        own_buckets: Vec::new(),
+                    },
                 },
-            },
-        ));
+            )
+            .with_buckets(buckets.clone()),
+        );
         let worker = Worker::new(
             store.clone(),
             store.clone(),
             Arc::new(notify_queue.clone()),
             WorkerSettings::default(),
-        );
+        )
+        .with_buckets(buckets);
         let sweeper = Sweeper::new(
             store.clone(),
             Arc::new(notify_queue),

@@ -257,6 +257,38 @@ impl Upload for FsUpload {
     }
 }
 
+/// Customers' buckets on a laptop: `{root}/buckets/{bucket}/`, so an
+/// EXTERNAL_OBJECT_STORAGE export can be tried without AWS (roles and keys are not used).
+pub struct FolderBuckets {
+    root: PathBuf,
+}
+
+impl FolderBuckets {
+    /// Buckets under `root/buckets/`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        FolderBuckets { root: root.into() }
+    }
+}
+
+#[async_trait]
+impl labelport_core::ports::Buckets for FolderBuckets {
+    async fn open(
+        &self,
+        target: &labelport_core::ports::BucketTarget,
+    ) -> Result<std::sync::Arc<dyn ObjectStore>, labelport_core::ports::BoxError> {
+        let folder = self.root.join("buckets").join(&target.bucket);
+        if !folder.is_dir() {
+            return Err(format!(
+                "NoSuchBucket: create {} to stand for bucket {}",
+                folder.display(),
+                target.bucket
+            )
+            .into());
+        }
+        Ok(std::sync::Arc::new(FsStore::new(folder)))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -5,13 +5,14 @@
 //! and dispatches, hands it over.
 
 mod email;
+mod external_storage;
 mod file_storage;
 mod webhook;
 
 use crate::error::RequestError;
 use crate::job::{DeliveryAttempt, Job};
 use crate::outbound::OutboundPolicy;
-use crate::ports::{BoxError, Mailer};
+use crate::ports::{BoxError, BucketTarget, Buckets, Mailer};
 use crate::seal::Sealer;
 use async_trait::async_trait;
 use labelport_model::Project;
@@ -34,6 +35,7 @@ register! {
     file_storage::FileStorage,
     email::Email,
     webhook::Webhook,
+    external_storage::ExternalStorage,
 }
 
 /// The request's `delivery` object: the method, and the method's own fields.
@@ -63,6 +65,8 @@ pub struct DeliveryPolicy {
     pub email_allow_list: Vec<String>,
     /// Where webhooks may go.
     pub outbound: OutboundPolicy,
+    /// The platform's own buckets, never a delivery target.
+    pub own_buckets: Vec<String>,
 }
 
 /// What a method's asynchronous preparation of an accepted request may use.
@@ -73,6 +77,8 @@ pub struct Prepare<'a> {
     pub policy: &'a DeliveryPolicy,
     /// Seals secrets the job must not hold in clear.
     pub sealer: &'a Sealer,
+    /// Opens customers' buckets (to check access).
+    pub buckets: &'a dyn Buckets,
 }
 
 /// What a method checks a request against.
@@ -121,6 +127,8 @@ pub enum Announced {
     Emailed,
     /// The receiver accepted the webhook.
     Posted,
+    /// The files are in the customer's bucket: that is the delivery.
+    Stored,
 }
 
 /// What a method did, and each attempt it made to reach the customer.
@@ -181,6 +189,11 @@ pub trait DeliveryMethod: Sync {
     ) -> Result<Map<String, Value>, RequestError> {
         Ok(params)
     }
+    /// Where the worker writes the export instead of the platform bucket, and under
+    /// which path: `None` (the default) keeps it in the platform bucket.
+    fn target(&self, _params: &Map<String, Value>) -> Option<(BucketTarget, String)> {
+        None
+    }
     /// Tells the customer the export ended.
     async fn announce(
         &self,
@@ -229,6 +242,11 @@ impl Delivery {
     /// The registered method this delivery names.
     pub fn registered(&self) -> Option<&'static dyn DeliveryMethod> {
         method(&self.method)
+    }
+
+    /// The customer's bucket and path the export goes to, if the method writes there.
+    pub fn target(&self) -> Option<(BucketTarget, String)> {
+        self.registered()?.target(&self.params)
     }
 
     /// The delivery as shown and fingerprinted: sealed fields left out.

@@ -1,0 +1,429 @@
+//! EXTERNAL_OBJECT_STORAGE: the export is written straight into the customer's bucket,
+//! under their path (`exports/2026`; S3 has no folders to create), by assuming their role
+//! with an external id, or, without a role, as the platform's writer role that their
+//! bucket policy grants. Access is tried when the export is asked for (a probe object
+//! written and deleted), so a wrong bucket or a missing permission is a 400 at once, not
+//! a failed job an hour later. The manifest is written last, next to the files: its
+//! arrival tells the customer's automation the export is complete.
+
+use super::{
+    only_fields, Announced, Announcement, Backends, DeliveryError, DeliveryMethod, Notice, Prepare,
+    Requested,
+};
+use crate::error::RequestError;
+use crate::ports::{BucketTarget, Condition, StoreError};
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+/// Delivery into the customer's own bucket.
+pub struct ExternalStorage;
+
+const FIELDS: &[&str] = &[
+    "bucket",
+    "path",
+    "region",
+    "roleArn",
+    "externalId",
+    "kmsKeyId",
+];
+
+#[async_trait]
+impl DeliveryMethod for ExternalStorage {
+    fn name(&self) -> &'static str {
+        "EXTERNAL_OBJECT_STORAGE"
+    }
+
+    fn summary(&self) -> &'static str {
+        "written into the customer's S3 bucket (`bucket`, `path`, `roleArn` with `externalId`, `kmsKeyId`, `region`), manifest last"
+    }
+
+    fn accept(
+        &self,
+        params: &Map<String, Value>,
+        requested: &Requested<'_>,
+    ) -> Result<Map<String, Value>, RequestError> {
+        only_fields(self.name(), params, FIELDS)?;
+        let text = |name: &str| -> Result<Option<&str>, RequestError> {
+            match params.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.as_str())),
+                Some(_) => Err(RequestError::new(
+                    format!("delivery.{name}"),
+                    "must be a string",
+                )),
+            }
+        };
+        let bucket =
+            text("bucket")?.ok_or_else(|| RequestError::new("delivery.bucket", "is required"))?;
+        if let Some(why) = bucket_problem(bucket) {
+            return Err(RequestError::new("delivery.bucket", why));
+        }
+        if requested.policy.own_buckets.iter().any(|b| b == bucket) {
+            return Err(RequestError::new(
+                "delivery.bucket",
+                "is the platform's own bucket; name a bucket of yours",
+            ));
+        }
+        let path = text("path")?.unwrap_or("").trim_end_matches('/');
+        if let Some(why) = path_problem(path) {
+            return Err(RequestError::new("delivery.path", why));
+        }
+        if let Some(region) = text("region")? {
+            let ok = region.len() <= 32
+                && region.split('-').count() >= 3
+                && region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !ok {
+                return Err(RequestError::new(
+                    "delivery.region",
+                    "must be an AWS region such as eu-west-1",
+                ));
+            }
+        }
+        let role = text("roleArn")?;
+        let external_id = text("externalId")?;
+        match (role, external_id) {
+            (Some(role), Some(id)) => {
+                if !is_role_arn(role) {
+                    return Err(RequestError::new(
+                        "delivery.roleArn",
+                        "must be an IAM role ARN: arn:aws:iam::123456789012:role/name",
+                    ));
+                }
+                let ok = (2..=1224).contains(&id.len())
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"+=,.@:/-_".contains(&b));
+                if !ok {
+                    return Err(RequestError::new(
+                        "delivery.externalId",
+                        "must be 2 to 1224 characters of letters, digits and +=,.@:/-_",
+                    ));
+                }
+            }
+            (Some(_), None) => {
+                // Without it, anyone who learns the role's ARN could have the platform
+                // write into that bucket for them (the confused deputy).
+                return Err(RequestError::new(
+                    "delivery.externalId",
+                    "is required with roleArn: give the external id your role's trust policy requires",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(RequestError::new(
+                    "delivery.externalId",
+                    "only goes with roleArn",
+                ))
+            }
+            (None, None) => {}
+        }
+        if let Some(key) = text("kmsKeyId")? {
+            let ok = !key.is_empty()
+                && key.len() <= 2048
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b":/_-.".contains(&b));
+            if !ok {
+                return Err(RequestError::new(
+                    "delivery.kmsKeyId",
+                    "must be a KMS key id, key ARN, alias name or alias ARN",
+                ));
+            }
+        }
+        let mut accepted = params.clone();
+        accepted.insert("path".into(), Value::from(path));
+        Ok(accepted)
+    }
+
+    async fn prepare(
+        &self,
+        params: Map<String, Value>,
+        prepare: &Prepare<'_>,
+    ) -> Result<Map<String, Value>, RequestError> {
+        let Some((target, path)) = self.target(&params) else {
+            return Ok(params);
+        };
+        let place = format!("s3://{}/{path}", target.bucket);
+        let store = prepare.buckets.open(&target).await.map_err(|e| {
+            RequestError::new(
+                "delivery.roleArn",
+                format!("{place} could not be opened: {}", reason(e.as_ref())),
+            )
+        })?;
+        let probe = if path.is_empty() {
+            ".labelport-access-check".to_owned()
+        } else {
+            format!("{path}/.labelport-access-check")
+        };
+        let written = store
+            .put(
+                &probe,
+                Bytes::from_static(
+                    b"labelport checks it may write here; this file can be deleted\n",
+                ),
+                "text/plain",
+                Condition::None,
+            )
+            .await;
+        if let Err(e) = written {
+            let field = if target.role_arn.is_some() {
+                "delivery.roleArn"
+            } else {
+                "delivery.bucket"
+            };
+            return Err(RequestError::new(
+                field,
+                format!("labelport may not write to {place}: {}", reason(&e)),
+            ));
+        }
+        // The probe is only a check; a role without DeleteObject leaves it behind.
+        let _ = store.delete(&probe).await;
+        Ok(params)
+    }
+
+    fn target(&self, params: &Map<String, Value>) -> Option<(BucketTarget, String)> {
+        let text = |name: &str| params.get(name).and_then(Value::as_str).map(str::to_owned);
+        Some((
+            BucketTarget {
+                bucket: text("bucket")?,
+                region: text("region"),
+                role_arn: text("roleArn"),
+                external_id: text("externalId"),
+                kms_key_id: text("kmsKeyId"),
+            },
+            text("path").unwrap_or_default(),
+        ))
+    }
+
+    async fn announce(
+        &self,
+        _notice: &Notice<'_>,
+        _params: &Map<String, Value>,
+        _backends: &Backends,
+    ) -> Result<Announcement, DeliveryError> {
+        // The files and the manifest in the customer's bucket are the delivery.
+        Ok(Announced::Stored.into())
+    }
+}
+
+/// A short reason from a storage error: its code when the chain carries a known one.
+fn reason(e: &(dyn std::error::Error + 'static)) -> String {
+    let text = crate::error::chain(e);
+    for (code, said) in [
+        ("NoSuchBucket", "the bucket does not exist"),
+        (
+            "AccessDenied",
+            "access denied (check the role's or the bucket's policy)",
+        ),
+        ("AllAccessDisabled", "access to the bucket is disabled"),
+        (
+            "PermanentRedirect",
+            "the bucket is in another region: give `region`",
+        ),
+        (
+            "AuthorizationHeaderMalformed",
+            "the bucket is in another region: give `region`",
+        ),
+        ("KMS", "the KMS key refused (check the key policy)"),
+        (
+            "AssumeRole",
+            "the role could not be assumed (check its trust policy and the external id)",
+        ),
+    ] {
+        if text.contains(code) {
+            return said.to_owned();
+        }
+    }
+    if let Some(StoreError::NotFound(_)) = e.downcast_ref::<StoreError>() {
+        return "the bucket does not exist".into();
+    }
+    "the write was refused".into()
+}
+
+/// Why a name is not a valid S3 bucket name, if it is not.
+fn bucket_problem(name: &str) -> Option<&'static str> {
+    let bytes = name.as_bytes();
+    if !(3..=63).contains(&bytes.len()) {
+        return Some("must be 3 to 63 characters");
+    }
+    if !bytes
+        .iter()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-')
+    {
+        return Some("may hold only lower-case letters, digits, '.' and '-'");
+    }
+    let edge = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if !edge(bytes[0]) || !edge(bytes[bytes.len() - 1]) {
+        return Some("must begin and end with a letter or digit");
+    }
+    if name.contains("..") || name.contains(".-") || name.contains("-.") {
+        return Some("is not a valid bucket name");
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Some("must not be an IP address");
+    }
+    if name.starts_with("xn--") || name.ends_with("-s3alias") || name.ends_with("--ol-s3") {
+        return Some("uses a prefix or suffix S3 reserves");
+    }
+    None
+}
+
+/// Why a path is not one the export may be written under, if it is not.
+fn path_problem(path: &str) -> Option<String> {
+    if path.is_empty() {
+        return None;
+    }
+    if path.len() > 512 {
+        return Some("must be at most 512 characters".into());
+    }
+    if path.starts_with('/') {
+        return Some("must not start with '/': `exports/2026`, not `/exports/2026`".into());
+    }
+    for segment in path.split('/') {
+        if segment.is_empty() || segment == "." || segment == ".." {
+            return Some(format!("`{path}` has an empty, `.` or `..` folder"));
+        }
+        if let Some(c) = segment
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "!-_.*'()".contains(*c)))
+        {
+            return Some(format!(
+                "may hold letters, digits, '/' and !-_.*'() only, not {c:?}"
+            ));
+        }
+    }
+    None
+}
+
+fn is_role_arn(arn: &str) -> bool {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return false;
+    };
+    matches!(partition, "aws" | "aws-cn" | "aws-us-gov")
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && resource.strip_prefix("role/").is_some_and(|name| {
+            (1..=512).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+=,.@/-_".contains(&b))
+        })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::delivery::DeliveryPolicy;
+    use serde_json::json;
+
+    fn check(params: Value) -> Result<Map<String, Value>, RequestError> {
+        let project = labelport_generate::project(&labelport_generate::Config::new(
+            "p1",
+            labelport_model::Mode::Classification,
+            1,
+            1,
+        ));
+        let policy = DeliveryPolicy {
+            own_buckets: vec!["stack-platform-1".into()],
+            ..DeliveryPolicy::default()
+        };
+        ExternalStorage.accept(
+            params.as_object().unwrap(),
+            &Requested {
+                project: &project,
+                requester: "m@x.io",
+                policy: &policy,
+            },
+        )
+    }
+
+    #[test]
+    fn bucket_path_role_and_key_are_checked_by_field() {
+        let role = "arn:aws:iam::123456789012:role/labelport-writer";
+        for (params, field, why) in [
+            (json!({}), "delivery.bucket", "is required"),
+            (
+                json!({"bucket": "My_Bucket"}),
+                "delivery.bucket",
+                "lower-case",
+            ),
+            (json!({"bucket": "ab"}), "delivery.bucket", "3 to 63"),
+            (
+                json!({"bucket": "192.168.1.1"}),
+                "delivery.bucket",
+                "IP address",
+            ),
+            (
+                json!({"bucket": "stack-platform-1"}),
+                "delivery.bucket",
+                "platform's own",
+            ),
+            (
+                json!({"bucket": "acme-ml", "path": "/exports"}),
+                "delivery.path",
+                "must not start",
+            ),
+            (
+                json!({"bucket": "acme-ml", "path": "exports/../secrets"}),
+                "delivery.path",
+                "`..`",
+            ),
+            (
+                json!({"bucket": "acme-ml", "path": "a b"}),
+                "delivery.path",
+                "not ' '",
+            ),
+            (
+                json!({"bucket": "acme-ml", "roleArn": role}),
+                "delivery.externalId",
+                "is required with roleArn",
+            ),
+            (
+                json!({"bucket": "acme-ml", "roleArn": "arn:aws:iam::1234:role/x", "externalId": "abc"}),
+                "delivery.roleArn",
+                "IAM role ARN",
+            ),
+            (
+                json!({"bucket": "acme-ml", "externalId": "abc"}),
+                "delivery.externalId",
+                "only goes with roleArn",
+            ),
+            (
+                json!({"bucket": "acme-ml", "kmsKeyId": "key id"}),
+                "delivery.kmsKeyId",
+                "KMS key",
+            ),
+            (
+                json!({"bucket": "acme-ml", "region": "Mars"}),
+                "delivery.region",
+                "AWS region",
+            ),
+            (
+                json!({"bucket": "acme-ml", "acl": "public-read"}),
+                "delivery.acl",
+                "unknown field",
+            ),
+        ] {
+            let e = check(params.clone()).unwrap_err();
+            assert_eq!(e.field, field, "{params}");
+            assert!(e.message.contains(why), "{params}: {}", e.message);
+        }
+        let ok = check(json!({
+            "bucket": "acme-ml.exports", "path": "exports/2026/", "roleArn": role,
+            "externalId": "labelport-acme", "kmsKeyId": "alias/exports", "region": "eu-west-1"
+        }))
+        .unwrap();
+        assert_eq!(ok["path"], "exports/2026", "a trailing slash is dropped");
+    }
+}
