@@ -2035,3 +2035,125 @@ async fn an_export_lands_in_the_customers_bucket_through_their_role_manifest_las
         "{json}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exports_are_listed_newest_first_the_latest_is_any_managers_and_a_new_one_replaces_the_old()
+{
+    let stack = Stack::new().await;
+    let cfg = config("listed", Mode::Classification, 20);
+    stack.seed(&cfg).await;
+    let second = "second.manager@example.com";
+    let mut project = labelport_generate::project(&cfg);
+    project.exports.replace_previous = true;
+    project.members.push(labelport_model::Member {
+        email: second.into(),
+        role: labelport_model::Role::Manager,
+    });
+    stack.set_manifest(&project).await;
+    let get = |path: String, email: &'static str| {
+        let stack = &stack;
+        async move { stack.call("GET", &path, Some(email), &[], "").await }
+    };
+    let (status, _, json) = get("/v1/projects/listed/exports/latest".into(), MANAGER).await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (404, Some("NO_EXPORT_YET"))
+    );
+
+    let first = request(&stack, "listed", r#"{"format":"CSV"}"#).await;
+    run_worker(&stack).await;
+    let old_keys = stack.keys(&format!("exports/listed/{first}/")).await;
+    assert_eq!(old_keys.len(), 2, "the CSV and its manifest: {old_keys:?}");
+    let old_link = stack
+        .links
+        .download_link(&first, None, chrono::Utc::now())
+        .await
+        .unwrap();
+    let second_export = request(&stack, "listed", r#"{"format":"NDJSON"}"#).await;
+    run_worker(&stack).await;
+    let queued = request(&stack, "listed", r#"{"format":"CSV"}"#).await;
+
+    // The new export replaced the old one: exactly the old files are gone.
+    let mut left = stack.keys("exports/listed/").await;
+    left.sort();
+    assert!(
+        left.iter()
+            .all(|k| k.starts_with(&format!("exports/listed/{second_export}/"))),
+        "{left:?}"
+    );
+    assert_eq!(left.len(), 2, "{left:?}");
+    let (status, _, json) = stack.follow(&old_link, &[]).await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (410, Some("EXPORT_REPLACED")),
+        "{json}"
+    );
+    let (_, _, json) = stack.status(&first, MANAGER).await;
+    assert_eq!(json["replacedBy"], second_export.as_str());
+    assert!(json.get("downloadUrl").is_none());
+
+    // The latest, for every manager: its status, and its file straight away.
+    let (status, _, json) = get("/v1/projects/listed/exports/latest".into(), second).await;
+    assert_eq!(
+        (status, json["id"].as_str()),
+        (200, Some(second_export.as_str()))
+    );
+    let (status, headers, _) =
+        get("/v1/projects/listed/exports/latest/download".into(), second).await;
+    assert_eq!(status, 302);
+    assert!(headers["location"]
+        .to_str()
+        .unwrap()
+        .contains(&format!("exports/listed/{second_export}/")));
+    let (status, _, _) = get("/v1/projects/listed/exports/latest".into(), LABELER).await;
+    assert_eq!(status, 403, "a labeler is not a manager");
+
+    // The list: newest first, filtered, a page at a time.
+    let ids = |json: &serde_json::Value| -> Vec<String> {
+        json["exports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, _, json) = get("/v1/projects/listed/exports".into(), MANAGER).await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(
+        ids(&json),
+        [queued.as_str(), second_export.as_str(), first.as_str()]
+    );
+    assert!(json["nextCursor"].is_null(), "{json}");
+    let (_, _, json) = get("/v1/projects/listed/exports?state=QUEUED".into(), MANAGER).await;
+    assert_eq!(ids(&json), [queued.as_str()]);
+    let mut seen = Vec::new();
+    let mut path = "/v1/projects/listed/exports?limit=1".to_owned();
+    loop {
+        let (status, _, json) = get(path.clone(), MANAGER).await;
+        assert_eq!(status, 200, "{json}");
+        seen.extend(ids(&json));
+        match json["nextCursor"].as_str() {
+            Some(cursor) => path = format!("/v1/projects/listed/exports?limit=1&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [queued.as_str(), second_export.as_str(), first.as_str()],
+        "pages add up to the list"
+    );
+    for (query, field) in [
+        ("limit=0", "query"),
+        ("limit=101", "limit"),
+        ("cursor=bm9wZQ", "cursor"),
+        ("state=DONE", "query"),
+    ] {
+        let (status, _, json) = get(format!("/v1/projects/listed/exports?{query}"), MANAGER).await;
+        assert_eq!(status, 400, "{query}: {json}");
+        if field != "query" {
+            assert_eq!(json["error"]["field"], field, "{query}");
+        }
+    }
+    let (status, _, _) = get("/v1/projects/listed/exports".into(), LABELER).await;
+    assert_eq!(status, 403);
+}

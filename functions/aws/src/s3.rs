@@ -161,6 +161,34 @@ impl ObjectStore for S3Store {
         Ok(found)
     }
 
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<ObjectInfo>, StoreError> {
+        let mut list = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .max_keys(i32::try_from(max.min(1000)).unwrap_or(1000));
+        if let Some(after) = start_after {
+            list = list.start_after(after);
+        }
+        let page = list.send().await.map_err(|e| backend("list", prefix, e))?;
+        Ok(page
+            .contents()
+            .iter()
+            .filter_map(|object| {
+                Some(ObjectInfo {
+                    key: object.key()?.to_owned(),
+                    size: object.size().unwrap_or(0).max(0) as u64,
+                })
+            })
+            .collect())
+    }
+
     async fn open(&self, key: &str) -> Result<Box<dyn AsyncRead + Send + Unpin>, StoreError> {
         let out = self
             .client

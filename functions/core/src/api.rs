@@ -234,6 +234,8 @@ pub struct Status<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     download_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    replaced_by: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a crate::error::Failure>,
     notification: crate::job::NotificationState,
 }
@@ -272,7 +274,15 @@ struct IdempotencyRecord {
 /// Builds the router.
 pub fn router(api: Arc<Api>) -> Router {
     Router::new()
-        .route("/v1/projects/{project}/exports", post(create_export))
+        .route(
+            "/v1/projects/{project}/exports",
+            post(create_export).get(list_exports),
+        )
+        .route("/v1/projects/{project}/exports/latest", get(latest_export))
+        .route(
+            "/v1/projects/{project}/exports/latest/download",
+            get(latest_download),
+        )
         .route("/v1/exports/{id}", get(export_status))
         .route("/v1/exports/{id}/download", get(download))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
@@ -333,55 +343,152 @@ async fn export_status(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let job = api.authorized_job(&caller, &id).await?;
-    let now = chrono::Utc::now();
-    let mut download_url = None;
-    let mut result = None;
-    if let (JobState::Succeeded, Some(r)) = (job.state, job.result.as_ref()) {
-        let mut files = Vec::with_capacity(r.files.len());
-        for file in &r.files {
-            let (link, location) = match &file.bucket {
-                Some(bucket) => (None, Some(format!("s3://{bucket}/{}", file.key))),
-                None => (
-                    Some(api.signed_link(&job.id, Some(&file.name), now).await?),
-                    None,
-                ),
-            };
-            files.push(StatusFile {
-                file,
-                download_url: link,
-                location,
-            });
-        }
-        if r.files.first().is_some_and(|f| f.bucket.is_none()) {
-            download_url = Some(api.signed_link(&job.id, None, now).await?);
-        }
-        result = Some(StatusResult {
-            files,
-            manifest_key: &r.manifest_key,
-            manifest: &r.manifest,
-            skipped_lines: &r.skipped_lines,
-        });
+    api.status_response(&job).await
+}
+
+/// `GET /v1/projects/{project}/exports/latest`: the latest export that succeeded, as
+/// its status, for every manager of the project.
+async fn latest_export(
+    State(api): State<Arc<Api>>,
+    Authenticated(caller): Authenticated,
+    Path(project): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = api.latest_job(&caller, &project).await?;
+    api.status_response(&job).await
+}
+
+/// `GET /v1/projects/{project}/exports/latest/download`: its first file, straight away
+/// (the caller is a signed-in manager).
+async fn latest_download(
+    State(api): State<Arc<Api>>,
+    Authenticated(caller): Authenticated,
+    Path(project): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = api.latest_job(&caller, &project).await?;
+    api.redirect_to_file(&job, None).await
+}
+
+/// `?state=&limit=&cursor=` of the list route.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    state: Option<JobState>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// One export in a list.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Listed<'a> {
+    id: &'a str,
+    state: JobState,
+    format: &'a str,
+    requested_by: &'a str,
+    created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    tasks: u64,
+    status_url: String,
+}
+
+/// The most exports a page holds, and the default.
+const MAX_PAGE: usize = 100;
+const DEFAULT_PAGE: usize = 20;
+/// Index entries read per request at most when a state filter skips most of them; the
+/// cursor then continues from there.
+const MAX_SCANNED: usize = 1000;
+
+/// `GET /v1/projects/{project}/exports`: newest first, a page at a time.
+async fn list_exports(
+    State(api): State<Arc<Api>>,
+    Authenticated(caller): Authenticated,
+    Path(project): Path<String>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| RequestError::new("query", e.body_text()))?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(RequestError::new("limit", format!("must be 1 to {MAX_PAGE}")).into());
     }
-    let status = Status {
-        id: &job.id,
-        project: &job.project,
-        state: job.state,
-        format: job.request.format.as_str(),
-        requested_by: &job.requested_by,
-        request: job.request.shown(),
-        created_at: job.created_at,
-        started_at: job.started_at,
-        finished_at: job.finished_at,
-        attempts: job.attempts,
-        progress: &job.progress,
-        result,
-        delivery_attempts: &job.notification.attempts,
-        delivery_error: job.notification.error.as_deref(),
-        download_url,
-        error: job.error.as_ref(),
-        notification: job.notification.state,
+    api.authorize_reader(&caller, &project).await?;
+    let prefix = format!("{}{project}/", crate::job::INDEX_PREFIX);
+    let mut after = match &query.cursor {
+        None => None,
+        Some(cursor) => {
+            let key = decode_cursor(cursor)
+                .filter(|k| k.starts_with(&prefix))
+                .ok_or_else(|| RequestError::new("cursor", "not a cursor this route gave"))?;
+            Some(key)
+        }
     };
-    Ok(([(header::CACHE_CONTROL, "no-store")], Json(status)).into_response())
+    let mut jobs = Vec::new();
+    let mut scanned = 0;
+    let mut exhausted = false;
+    while jobs.len() < limit && scanned < MAX_SCANNED {
+        let page = api
+            .jobs
+            .index_page(&project, after.as_deref(), limit.max(25))
+            .await
+            .map_err(|e| ApiError::internal("listing the exports", &e))?;
+        if page.is_empty() {
+            exhausted = true;
+            break;
+        }
+        // The page's records are read at once: a hundred small GETs, not one after another.
+        let read =
+            futures::future::join_all(page.iter().map(|entry| api.jobs.get(&entry.id))).await;
+        for (entry, job) in page.iter().zip(read) {
+            scanned += 1;
+            after = Some(entry.key.clone());
+            let job = match job {
+                Ok(v) => v.job,
+                Err(JobError::NotFound(_)) => continue, // its request died before writing it
+                Err(e) => return Err(ApiError::internal("reading an export", &e)),
+            };
+            if query.state.is_none_or(|state| state == job.state) {
+                jobs.push(job);
+                if jobs.len() == limit {
+                    break;
+                }
+            }
+        }
+    }
+    let base = api.settings.public_url.trim_end_matches('/');
+    let exports: Vec<Listed<'_>> = jobs
+        .iter()
+        .map(|job| Listed {
+            id: &job.id,
+            state: job.state,
+            format: job.request.format.as_str(),
+            requested_by: &job.requested_by,
+            created_at: job.created_at,
+            finished_at: job.finished_at,
+            tasks: job.progress.tasks_exported,
+            status_url: format!("{base}/v1/exports/{}", job.id),
+        })
+        .collect();
+    let next_cursor = (!exhausted)
+        .then(|| after.as_deref().map(encode_cursor))
+        .flatten();
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(serde_json::json!({ "exports": exports, "nextCursor": next_cursor })),
+    )
+        .into_response())
+}
+
+fn encode_cursor(key: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+}
+
+fn decode_cursor(cursor: &str) -> Option<String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    String::from_utf8(bytes).ok()
 }
 
 /// The download route's query: a signed link's `exp` and `sig`, and `file=NAME` for a
@@ -499,6 +606,13 @@ impl Api {
     /// A 302 to a presigned URL of `file` (the first file when `None`) of a finished job.
     async fn redirect_to_file(&self, job: &Job, file: Option<&str>) -> Result<Response, ApiError> {
         let id = &job.id;
+        if let Some(newer) = &job.replaced_by {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "EXPORT_REPLACED",
+                format!("export {id} was replaced by export {newer}, and its files deleted; download that one"),
+            ));
+        }
         let files = match (&job.state, job.result.as_ref()) {
             (JobState::Succeeded, Some(result)) => &result.files,
             (state, _) => {
@@ -607,6 +721,89 @@ impl Api {
     pub fn with_buckets(mut self, buckets: Arc<dyn Buckets>) -> Self {
         self.buckets = buckets;
         self
+    }
+
+    /// The status body of `job`, with signed links to its files.
+    async fn status_response(&self, job: &Job) -> Result<Response, ApiError> {
+        let now = chrono::Utc::now();
+        let mut download_url = None;
+        let mut result = None;
+        let live = job.state == JobState::Succeeded && job.replaced_by.is_none();
+        if let (true, Some(r)) = (live, job.result.as_ref()) {
+            let mut files = Vec::with_capacity(r.files.len());
+            for file in &r.files {
+                let (link, location) = match &file.bucket {
+                    Some(bucket) => (None, Some(format!("s3://{bucket}/{}", file.key))),
+                    None => (
+                        Some(self.signed_link(&job.id, Some(&file.name), now).await?),
+                        None,
+                    ),
+                };
+                files.push(StatusFile {
+                    file,
+                    download_url: link,
+                    location,
+                });
+            }
+            if r.files.first().is_some_and(|f| f.bucket.is_none()) {
+                download_url = Some(self.signed_link(&job.id, None, now).await?);
+            }
+            result = Some(StatusResult {
+                files,
+                manifest_key: &r.manifest_key,
+                manifest: &r.manifest,
+                skipped_lines: &r.skipped_lines,
+            });
+        }
+        let status = Status {
+            id: &job.id,
+            project: &job.project,
+            state: job.state,
+            format: job.request.format.as_str(),
+            requested_by: &job.requested_by,
+            request: job.request.shown(),
+            created_at: job.created_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+            attempts: job.attempts,
+            progress: &job.progress,
+            result,
+            delivery_attempts: &job.notification.attempts,
+            delivery_error: job.notification.error.as_deref(),
+            download_url,
+            replaced_by: job.replaced_by.as_deref(),
+            error: job.error.as_ref(),
+            notification: job.notification.state,
+        };
+        Ok(([(header::CACHE_CONTROL, "no-store")], Json(status)).into_response())
+    }
+
+    /// Checks that `caller` manages `project` (reads of a project's exports need no
+    /// particular project state).
+    async fn authorize_reader(&self, caller: &Caller, project: &str) -> Result<(), ApiError> {
+        self.authorize(caller, project).await.map(|_| ())
+    }
+
+    /// The project's latest export that succeeded.
+    async fn latest_job(&self, caller: &Caller, project: &str) -> Result<Job, ApiError> {
+        self.authorize_reader(caller, project).await?;
+        let latest = self
+            .jobs
+            .latest(project)
+            .await
+            .map_err(|e| ApiError::internal("reading the latest export", &e))?;
+        let Some(latest) = latest else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NO_EXPORT_YET",
+                format!("project {project} has no export that succeeded yet"),
+            ));
+        };
+        self.jobs
+            .get(&latest.export_id)
+            .await
+            .map(|v| v.job)
+            .map_err(|e| ApiError::internal("reading the latest export", &e))
     }
 
     async fn signed_link(

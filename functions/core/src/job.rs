@@ -220,6 +220,10 @@ pub struct Job {
     pub error: Option<Failure>,
     /// Whether the customer was told.
     pub notification: Notification,
+    /// The export that replaced this one (the project replaces previous exports): its
+    /// files are deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
 }
 
 impl Job {
@@ -265,6 +269,7 @@ impl Job {
                 attempts: Vec::new(),
                 error: None,
             },
+            replaced_by: None,
         }
     }
 }
@@ -303,6 +308,29 @@ pub enum JobError {
 
 /// Where unfinished jobs are marked.
 pub const ACTIVE_PREFIX: &str = "active/";
+
+/// Where every job is listed by project, newest first: `index/{project}/{n}-{id}`, `n`
+/// counting down with the creation time so that S3's ascending listing is newest first.
+pub const INDEX_PREFIX: &str = "index/";
+
+/// One entry of a project's index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// The index key (the cursor after it).
+    pub key: String,
+    /// The export.
+    pub id: String,
+}
+
+/// The latest export of a project that succeeded: `latest/{project}.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Latest {
+    /// The export.
+    pub export_id: String,
+    /// When it was requested: a pointer only moves to a newer one.
+    pub created_at: DateTime<Utc>,
+}
 
 /// An unfinished job, as its marker names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -353,18 +381,35 @@ impl JobStore {
         format!("{ACTIVE_PREFIX}{project}/{id}")
     }
 
-    /// Writes a new job, marked active; fails with `Conflict` if the id exists.
+    fn index_key(job: &Job) -> String {
+        let millis = u64::try_from(job.created_at.timestamp_millis()).unwrap_or(0);
+        format!(
+            "{INDEX_PREFIX}{}/{:020}-{}",
+            job.project,
+            u64::MAX - millis,
+            job.id
+        )
+    }
+
+    /// Writes a new job, marked active and indexed; fails with `Conflict` if the id
+    /// exists.
     pub async fn create(&self, job: &Job) -> Result<Versioned, JobError> {
-        // The marker first: a job is never unfinished without one.
-        self.store
-            .put(
-                &Self::active_key(&job.project, &job.id),
-                Bytes::new(),
-                "application/octet-stream",
-                Condition::None,
-            )
-            .await
-            .map_err(JobError::Store)?;
+        // The marker and the index entry first: a job is never unfinished without a
+        // marker, never unlisted without an entry.
+        for key in [
+            Self::active_key(&job.project, &job.id),
+            Self::index_key(job),
+        ] {
+            self.store
+                .put(
+                    &key,
+                    Bytes::new(),
+                    "application/octet-stream",
+                    Condition::None,
+                )
+                .await
+                .map_err(JobError::Store)?;
+        }
         let etag = self.write(job, Condition::IfAbsent).await?;
         Ok(Versioned {
             job: job.clone(),
@@ -422,6 +467,97 @@ impl JobStore {
                 })
             })
             .collect())
+    }
+
+    /// A page of a project's exports, newest first, after the index key `after`.
+    pub async fn index_page(
+        &self,
+        project: &str,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<IndexEntry>, JobError> {
+        let prefix = format!("{INDEX_PREFIX}{project}/");
+        let page = self
+            .store
+            .list_page(&prefix, after, max)
+            .await
+            .map_err(JobError::Store)?;
+        Ok(page
+            .into_iter()
+            .filter_map(|object| {
+                // `{20 digits}-{id}`
+                let name = object.key.rsplit('/').next()?;
+                let id = name.get(21..).filter(|id| is_export_id(id))?.to_owned();
+                Some(IndexEntry {
+                    id,
+                    key: object.key,
+                })
+            })
+            .collect())
+    }
+
+    /// The project's latest successful export, if any.
+    pub async fn latest(&self, project: &str) -> Result<Option<Latest>, JobError> {
+        let key = format!("latest/{project}.json");
+        match self.store.get(&key).await {
+            Ok(object) => serde_json::from_slice(&object.body)
+                .map(Some)
+                .map_err(|source| JobError::Corrupt { key, source }),
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(JobError::Store(e)),
+        }
+    }
+
+    /// Points the project's latest export at `job` unless a newer one is there already;
+    /// returns the one it replaced.
+    pub async fn set_latest(&self, job: &Job) -> Result<Option<Latest>, JobError> {
+        let key = format!("latest/{}.json", job.project);
+        let next = Latest {
+            export_id: job.id.clone(),
+            created_at: job.created_at,
+        };
+        let body = Bytes::from(
+            serde_json::to_vec(&next).map_err(|source| JobError::Corrupt {
+                key: key.clone(),
+                source,
+            })?,
+        );
+        // The first pointer is written without reading: no GET of a key that is not there.
+        match self
+            .store
+            .put(&key, body.clone(), "application/json", Condition::IfAbsent)
+            .await
+        {
+            Ok(_) => return Ok(None),
+            Err(StoreError::PreconditionFailed(_)) => {}
+            Err(e) => return Err(JobError::Store(e)),
+        }
+        for _ in 0..5 {
+            let object = self.store.get(&key).await.map_err(JobError::Store)?;
+            let current: Latest =
+                serde_json::from_slice(&object.body).map_err(|source| JobError::Corrupt {
+                    key: key.clone(),
+                    source,
+                })?;
+            if current.created_at >= next.created_at {
+                return Ok(None); // a newer export got there first: it stays the latest
+            }
+            match self
+                .store
+                .put(
+                    &key,
+                    body.clone(),
+                    "application/json",
+                    Condition::IfMatch(object.etag),
+                )
+                .await
+            {
+                Ok(_) => return Ok(Some(current)),
+                Err(StoreError::PreconditionFailed(_)) => continue,
+                Err(e) => return Err(JobError::Store(e)),
+            }
+        }
+        Err(JobError::Conflict(job.id.clone()))
     }
 
     /// Removes a job's active marker.

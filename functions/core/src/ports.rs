@@ -81,6 +81,21 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Lists every object under `prefix`, in key order.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError>;
+    /// Lists at most `max` objects under `prefix` whose keys come after `start_after`,
+    /// in key order: one page. Backends that can page (S3's `StartAfter`) override it.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<ObjectInfo>, StoreError> {
+        let all = self.list(prefix).await?;
+        Ok(all
+            .into_iter()
+            .filter(|o| start_after.is_none_or(|after| o.key.as_str() > after))
+            .take(max)
+            .collect())
+    }
     /// Opens an object for streaming reads.
     async fn open(&self, key: &str) -> Result<Box<dyn AsyncRead + Send + Unpin>, StoreError>;
     /// Opens an object for blocking reads, where the backend has a faster way than

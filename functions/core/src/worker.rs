@@ -271,8 +271,73 @@ impl Worker {
                 tracing::info!(export_id = %id, tasks = done.job.progress.tasks_exported, "export succeeded")
             }
         }
+        if state == JobState::Succeeded {
+            self.after_success(&done.job).await;
+        }
         self.enqueue_notification(id).await?;
         Ok(Outcome::Ran(state))
+    }
+
+    /// Makes `job` the project's latest export and, if the project replaces previous
+    /// exports, deletes the one it replaces: only now, with the new one complete. A
+    /// failure here is logged; the export itself has succeeded.
+    async fn after_success(&self, job: &Job) {
+        let previous = match self.jobs.set_latest(job).await {
+            Ok(previous) => previous,
+            Err(e) => {
+                tracing::warn!(export_id = %job.id, error = %chain(&e), "the latest export was not updated");
+                return;
+            }
+        };
+        let Some(previous) = previous else { return };
+        let replaces = match load_project(self.store.as_ref(), &job.project).await {
+            Ok(project) => project.exports.replace_previous,
+            Err(e) => {
+                tracing::warn!(export_id = %job.id, error = %e, "project not read; the previous export is kept");
+                false
+            }
+        };
+        if replaces {
+            if let Err(e) = self.replace(&previous.export_id, job).await {
+                tracing::warn!(export_id = %job.id, replaced = %previous.export_id, error = %e, "the previous export was not deleted");
+            }
+        }
+    }
+
+    async fn replace(&self, previous: &str, by: &Job) -> Result<(), String> {
+        let marked = self
+            .jobs
+            .update(previous, |old| {
+                (old.state == JobState::Succeeded && old.replaced_by.is_none()).then(|| {
+                    let mut next = old.clone();
+                    next.replaced_by = Some(by.id.clone());
+                    next
+                })
+            })
+            .await
+            .map_err(|e| chain(&e))?;
+        let Some(old) = marked else { return Ok(()) };
+        let Some(result) = old.job.result else {
+            return Ok(());
+        };
+        // Only files in the platform bucket: a customer's bucket is theirs to tidy.
+        let keys = result
+            .files
+            .iter()
+            .filter(|f| f.bucket.is_none())
+            .map(|f| f.key.clone())
+            .chain(
+                result
+                    .files
+                    .iter()
+                    .all(|f| f.bucket.is_none())
+                    .then_some(result.manifest_key),
+            );
+        for key in keys {
+            self.destination.delete(&key).await.map_err(|e| chain(&e))?;
+        }
+        tracing::info!(export_id = %by.id, replaced = %previous, "previous export deleted");
+        Ok(())
     }
 
     async fn enqueue_notification(&self, id: &str) -> Result<(), WorkerError> {

@@ -161,6 +161,7 @@ pub fn project(config: &Config) -> Project {
             form_fields: strings(spec.form_fields),
         },
         stages: strings(&[STAGE_LABEL, STAGE_REVIEW, STAGE_COMPLETE]),
+        exports: Default::default(),
     }
 }
 

@@ -25,6 +25,19 @@ pub struct Project {
     /// The workflow stages, in order; `Complete` is where finished tasks end.
     #[serde(default)]
     pub stages: Vec<String>,
+    /// How the project's exports behave.
+    #[serde(default)]
+    pub exports: ExportSettings,
+}
+
+/// How a project's exports behave.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportSettings {
+    /// A new export that succeeds deletes the files of the previous one, once it is
+    /// complete itself; the previous one's links then answer 410.
+    #[serde(default)]
+    pub replace_previous: bool,
 }
 
 impl Project {
