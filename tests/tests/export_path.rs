@@ -2157,3 +2157,166 @@ async fn exports_are_listed_newest_first_the_latest_is_any_managers_and_a_new_on
     let (status, _, _) = get("/v1/projects/listed/exports".into(), LABELER).await;
     assert_eq!(status, 403);
 }
+
+/// The real S3 store, except that task files are read slowly: an export that takes a
+/// few seconds, long enough to be cancelled while it runs.
+struct SlowSources(Arc<labelport_aws::S3Store>);
+
+#[async_trait::async_trait]
+impl labelport_core::ports::ObjectStore for SlowSources {
+    async fn get(&self, key: &str) -> StoreResult<labelport_core::ports::Object> {
+        self.0.get(key).await
+    }
+    async fn put(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+        content_type: &str,
+        condition: labelport_core::ports::Condition,
+    ) -> StoreResult<String> {
+        self.0.put(key, body, content_type, condition).await
+    }
+    async fn delete(&self, key: &str) -> StoreResult<()> {
+        self.0.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> StoreResult<Vec<labelport_core::ports::ObjectInfo>> {
+        self.0.list(prefix).await
+    }
+    async fn open(&self, key: &str) -> StoreResult<Box<dyn tokio::io::AsyncRead + Send + Unpin>> {
+        use futures::StreamExt;
+        let body = self.0.get(key).await?.body;
+        let pieces: Vec<bytes::Bytes> = body
+            .chunks(2048)
+            .map(bytes::Bytes::copy_from_slice)
+            .collect();
+        let slow = futures::stream::iter(pieces).then(|piece| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+            Ok::<_, std::io::Error>(piece)
+        });
+        Ok(Box::new(tokio_util::io::StreamReader::new(Box::pin(slow))))
+    }
+    async fn create_upload(&self, key: &str, content_type: &str) -> StoreResult<BoxUpload> {
+        self.0.create_upload(key, content_type).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_export_ends_cancelled_with_nothing_left_behind() {
+    let stack = Stack::new().await;
+    stack
+        .seed(&config("stopped", Mode::Classification, 400))
+        .await;
+    let csv = r#"{"format":"CSV","delivery":{"method":"EMAIL"}}"#;
+
+    // Queued: cancelled at once; its message, when it comes, finds nothing to do.
+    let queued = request(&stack, "stopped", csv).await;
+    let (status, _, json) = stack
+        .call(
+            "POST",
+            &format!("/v1/exports/{queued}/cancel"),
+            Some(MANAGER),
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(
+        (status, json["state"].as_str()),
+        (200, Some("CANCELLED")),
+        "{json}"
+    );
+    assert_eq!(
+        run_worker(&stack).await.1,
+        Outcome::AlreadyDone(JobState::Cancelled)
+    );
+    assert_eq!(run_notifier(&stack).await.1, NotifyOutcome::MarkedAvailable);
+    assert!(
+        sent_emails()
+            .iter()
+            .all(|m| !m["body"].to_string().contains(&queued)),
+        "no e-mail for a cancelled export"
+    );
+
+    // Running: the worker notices within its progress interval and stops.
+    let running = request(&stack, "stopped", csv).await;
+    let body = stack.receive(&stack.export_queue).await.unwrap();
+    let (s3, notify) = backends(&stack);
+    let slow = labelport_core::worker::Worker::new(
+        Arc::new(SlowSources(s3.clone())),
+        s3.clone(),
+        notify,
+        labelport_core::worker::WorkerSettings {
+            progress_interval: std::time::Duration::from_millis(50),
+            threads: 2,
+            ..labelport_core::worker::WorkerSettings::default()
+        },
+    );
+    let worker = tokio::spawn(async move { slow.handle(&body).await });
+    loop {
+        let (_, _, json) = stack.status(&running, MANAGER).await;
+        if json["state"] == "RUNNING" {
+            break;
+        }
+        assert!(
+            !worker.is_finished(),
+            "the export ended before it could be cancelled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (status, _, json) = stack
+        .call(
+            "POST",
+            &format!("/v1/exports/{running}/cancel"),
+            Some(MANAGER),
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(status, 202, "{json}");
+    assert!(json["cancelRequestedAt"].is_string(), "{json}");
+    let started = std::time::Instant::now();
+    assert_eq!(
+        worker.await.unwrap().unwrap(),
+        Outcome::Ran(JobState::Cancelled)
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "noticed within seconds"
+    );
+    let (_, _, json) = stack.status(&running, MANAGER).await;
+    assert_eq!(json["state"], "CANCELLED");
+    assert_eq!(json["error"]["code"], "CANCELLED");
+    assert_eq!(
+        stack.keys("exports/").await,
+        Vec::<String>::new(),
+        "no object"
+    );
+    assert_eq!(stack.open_multipart_uploads().await, 0, "no open upload");
+    assert_eq!(stack.keys("active/").await, Vec::<String>::new());
+
+    // An ended export cannot be cancelled.
+    let done = request(&stack, "stopped", r#"{"format":"CSV"}"#).await;
+    run_worker(&stack).await;
+    let (status, _, json) = stack
+        .call(
+            "POST",
+            &format!("/v1/exports/{done}/cancel"),
+            Some(MANAGER),
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (409, Some("EXPORT_ENDED"))
+    );
+    let (status, _, _) = stack
+        .call(
+            "POST",
+            &format!("/v1/exports/{done}/cancel"),
+            Some(LABELER),
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(status, 403);
+}

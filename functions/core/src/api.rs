@@ -236,6 +236,8 @@ pub struct Status<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     replaced_by: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    cancel_requested_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a crate::error::Failure>,
     notification: crate::job::NotificationState,
 }
@@ -285,6 +287,7 @@ pub fn router(api: Arc<Api>) -> Router {
         )
         .route("/v1/exports/{id}", get(export_status))
         .route("/v1/exports/{id}/download", get(download))
+        .route("/v1/exports/{id}/cancel", post(cancel_export))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
         .with_state(api)
 }
@@ -344,6 +347,63 @@ async fn export_status(
 ) -> Result<Response, ApiError> {
     let job = api.authorized_job(&caller, &id).await?;
     api.status_response(&job).await
+}
+
+/// `POST /v1/exports/{id}/cancel`: a queued export ends CANCELLED at once (`200`); a
+/// running one is asked to stop (`202`), which its worker notices within seconds: it
+/// aborts its uploads and ends the job CANCELLED, leaving nothing behind.
+async fn cancel_export(
+    State(api): State<Arc<Api>>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = api.authorized_job(&caller, &id).await?;
+    if job.state.is_terminal() && job.state != JobState::Cancelled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "EXPORT_ENDED",
+            format!(
+                "export {id} has ended ({}); there is nothing to cancel",
+                job.state.as_str()
+            ),
+        ));
+    }
+    let now = chrono::Utc::now();
+    let by = caller.email.clone();
+    api.jobs
+        .update(&id, |j| match j.state {
+            JobState::Queued => {
+                let mut next = j.clone();
+                next.state = JobState::Cancelled;
+                next.finished_at = Some(now);
+                next.cancel_requested_at = Some(now);
+                next.error = Some(crate::error::Failure::new(
+                    crate::worker::CANCELLED,
+                    format!("{by} cancelled the export before it started"),
+                ));
+                Some(next)
+            }
+            JobState::Running if j.cancel_requested_at.is_none() => {
+                let mut next = j.clone();
+                next.cancel_requested_at = Some(now);
+                Some(next)
+            }
+            _ => None,
+        })
+        .await
+        .map_err(|e| ApiError::internal("cancelling the export", &e))?;
+    let job = api
+        .jobs
+        .get(&id)
+        .await
+        .map_err(|e| ApiError::internal("reading the export", &e))?
+        .job;
+    tracing::info!(export_id = %id, state = job.state.as_str(), "cancel requested");
+    let mut response = api.status_response(&job).await?;
+    if !job.state.is_terminal() {
+        *response.status_mut() = StatusCode::ACCEPTED;
+    }
+    Ok(response)
 }
 
 /// `GET /v1/projects/{project}/exports/latest`: the latest export that succeeded, as
@@ -772,6 +832,7 @@ impl Api {
             delivery_error: job.notification.error.as_deref(),
             download_url,
             replaced_by: job.replaced_by.as_deref(),
+            cancel_requested_at: job.cancel_requested_at,
             error: job.error.as_ref(),
             notification: job.notification.state,
         };

@@ -31,6 +31,8 @@ pub enum JobState {
     Succeeded,
     /// It stopped; `error` says why.
     Failed,
+    /// A manager cancelled it; nothing of it was kept.
+    Cancelled,
 }
 
 impl JobState {
@@ -41,12 +43,16 @@ impl JobState {
             JobState::Running => "RUNNING",
             JobState::Succeeded => "SUCCEEDED",
             JobState::Failed => "FAILED",
+            JobState::Cancelled => "CANCELLED",
         }
     }
 
     /// Whether the job will not change state again.
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobState::Succeeded | JobState::Failed)
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        )
     }
 }
 
@@ -220,6 +226,10 @@ pub struct Job {
     pub error: Option<Failure>,
     /// Whether the customer was told.
     pub notification: Notification,
+    /// When a manager asked to cancel it while it ran: the worker notices within its
+    /// progress interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_requested_at: Option<DateTime<Utc>>,
     /// The export that replaced this one (the project replaces previous exports): its
     /// files are deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -269,6 +279,7 @@ impl Job {
                 attempts: Vec::new(),
                 error: None,
             },
+            cancel_requested_at: None,
             replaced_by: None,
         }
     }

@@ -243,6 +243,10 @@ impl Notifier {
 
 impl Notifier {
     async fn announce(&self, job: &Job) -> Result<Announcement, NotifyError> {
+        if job.state == crate::job::JobState::Cancelled {
+            // A manager cancelled it: there is nothing to deliver or to report.
+            return Ok(Announced::Nothing.into());
+        }
         let method = job
             .request
             .delivery

@@ -24,6 +24,7 @@ use labelport_output::Deflater;
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// At most this many skipped lines are listed in a result (the errors report has all).
@@ -44,6 +45,8 @@ pub struct Options {
     pub compression: Compression,
     /// Bounds of the temporary files.
     pub limits: OutputLimits,
+    /// Raised to stop the export (a manager cancelled it): checked on every source read.
+    pub cancel: Arc<AtomicBool>,
 }
 
 impl Default for Options {
@@ -55,6 +58,7 @@ impl Default for Options {
             invalid_lines: InvalidLines::Fail,
             compression: Compression::None,
             limits: OutputLimits::default(),
+            cancel: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -172,6 +176,9 @@ pub enum PipelineError {
     /// A bug: an encoder or the reader panicked. The export stops rather than hangs.
     #[error("{0}")]
     Internal(String),
+    /// The export was cancelled while it ran.
+    #[error("the export was cancelled")]
+    Cancelled,
 }
 
 impl From<OutputError> for PipelineError {
@@ -215,6 +222,10 @@ impl PipelineError {
                 line: Some(*line),
             },
             PipelineError::Internal(message) => Failure::internal("encoding the export", message),
+            PipelineError::Cancelled => Failure::new(
+                crate::worker::CANCELLED,
+                "a manager cancelled the export; nothing of it was kept",
+            ),
         }
     }
 }
@@ -251,6 +262,22 @@ struct Encoded {
     progress: Progress,
     skipped: Vec<SkippedLine>,
     error: Option<PipelineError>,
+}
+
+/// A source that stops with an error once the export is cancelled: a slow source (or a
+/// filter that keeps little) cannot keep a cancelled export reading to its end.
+struct Cancellable<'a, R> {
+    inner: R,
+    cancel: &'a AtomicBool,
+}
+
+impl<R: Read> Read for Cancellable<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::other("the export was cancelled"));
+        }
+        self.inner.read(buf)
+    }
 }
 
 /// Runs an export: reads every source in order, writes the encoded result to the
@@ -412,9 +439,13 @@ where
     for source in sources {
         let Source {
             name,
-            mut reader,
+            reader,
             decoder,
         } = source?;
+        let mut reader = Cancellable {
+            inner: reader,
+            cancel: &options.cancel,
+        };
         let framing = decoder.framing();
         let mut scanner = ArrayScanner::default();
         let file: Arc<str> = Arc::from(name.as_str());
@@ -447,7 +478,9 @@ where
                     .take(want as u64)
                     .read_to_end(&mut data)
                     .map_err(|source| {
-                        if crate::source::is_storage_error(&source) {
+                        if options.cancel.load(Ordering::Relaxed) {
+                            PipelineError::Cancelled
+                        } else if crate::source::is_storage_error(&source) {
                             PipelineError::Read {
                                 file: name.clone(),
                                 source,

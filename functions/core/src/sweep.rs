@@ -184,7 +184,7 @@ impl Sweeper {
                     )
                 })
             }
-            JobState::Succeeded | JobState::Failed => None,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled => None,
         }
     }
 }

@@ -24,6 +24,16 @@ use tokio::sync::{mpsc, watch};
 /// A job whose worker stopped attempting this many times is failed for good.
 pub const MAX_ATTEMPTS: u32 = 3;
 
+/// The code of an export a manager cancelled.
+pub const CANCELLED: &str = "CANCELLED";
+
+fn cancelled_failure() -> Failure {
+    Failure::new(
+        CANCELLED,
+        "a manager cancelled the export; nothing of it was kept",
+    )
+}
+
 /// How the worker runs.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -178,6 +188,12 @@ impl Worker {
             );
             return self.finish(&id, current.job.attempts, Err(failure)).await;
         }
+        if current.job.cancel_requested_at.is_some() {
+            // Cancelled while running, then requeued by a crash: end it here.
+            return self
+                .finish(&id, current.job.attempts, Err(cancelled_failure()))
+                .await;
+        }
         let mut claimed = current.job.clone();
         claimed.attempts += 1;
         claimed.state = JobState::Running;
@@ -233,10 +249,10 @@ impl Worker {
         attempt: u32,
         outcome: Result<(ExportResult, Progress), Failure>,
     ) -> Result<Outcome, WorkerError> {
-        let state = if outcome.is_ok() {
-            JobState::Succeeded
-        } else {
-            JobState::Failed
+        let state = match &outcome {
+            Ok(_) => JobState::Succeeded,
+            Err(failure) if failure.code == CANCELLED => JobState::Cancelled,
+            Err(_) => JobState::Failed,
         };
         let updated = self
             .jobs
@@ -407,7 +423,14 @@ impl Worker {
         };
         let (chunks_tx, chunks_rx) = mpsc::channel::<Chunk>(4);
         let (progress_tx, progress_rx) = watch::channel(Progress::default());
-        let uploading = tokio::spawn(upload_files(destination.clone(), folder.clone(), chunks_rx));
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        let cancel_flag = plan.options.cancel.clone();
+        let uploading = tokio::spawn(upload_files(
+            destination.clone(),
+            folder.clone(),
+            chunks_rx,
+            cancel_rx,
+        ));
         let store = self.store.clone();
         let handle = tokio::runtime::Handle::current();
         let modified = u64::try_from(job.created_at.timestamp()).unwrap_or(0);
@@ -435,26 +458,40 @@ impl Worker {
             }
             summary
         });
-        let (encoded, ()) = tokio::join!(encoding, self.report_progress(job, progress_rx));
+        let (encoded, ()) = tokio::join!(
+            encoding,
+            self.report_progress(job, progress_rx, cancel_tx, cancel_flag)
+        );
+        // The pipeline has ended (its sender is gone), so the uploader ends too: it
+        // completed the uploads, or aborted every one of them.
+        let uploading = uploading.await;
+        let stopped = matches!(&uploading, Ok(Err(f)) if f.code == CANCELLED)
+            || matches!(&encoded, Ok(Err(crate::pipeline::PipelineError::Cancelled)));
+        if stopped {
+            // Cancelled: the uploader aborted every upload, or never completed one.
+            if let Ok(Ok(uploaded)) = uploading {
+                for file in uploaded {
+                    let _ = destination.delete(&file.key).await;
+                }
+            }
+            return Err(permanent(cancelled_failure()));
+        }
         let summary = match encoded {
             Ok(Ok(summary)) => summary,
             Ok(Err(e)) => {
-                // Dropping the sender ends the upload task, which aborts the uploads.
-                let _ = uploading.await;
                 return Err(Attempt {
                     failure: e.to_failure(),
                     retryable: e.is_retryable(),
                 });
             }
             Err(join) => {
-                let _ = uploading.await;
                 return Err(permanent(Failure::internal(
                     "exporting",
                     &format!("the export task ended abnormally: {join}"),
                 )));
             }
         };
-        let uploaded = match uploading.await {
+        let uploaded = match uploading {
             Ok(Ok(uploaded)) => uploaded,
             Ok(Err(failure)) => return Err(retryable(failure)),
             Err(join) => {
@@ -516,8 +553,15 @@ impl Worker {
         Ok((result, summary.progress))
     }
 
-    /// Writes progress to the job record every `progress_interval` until the pipeline ends.
-    async fn report_progress(&self, job: &Job, mut progress: watch::Receiver<Progress>) {
+    /// Writes progress to the job record every `progress_interval` until the pipeline
+    /// ends, and raises `cancel` when a manager has asked to cancel the job.
+    async fn report_progress(
+        &self,
+        job: &Job,
+        mut progress: watch::Receiver<Progress>,
+        cancel: watch::Sender<bool>,
+        cancel_flag: Arc<std::sync::atomic::AtomicBool>,
+    ) {
         let attempt = job.attempts;
         loop {
             let deadline = tokio::time::sleep(self.settings.progress_interval);
@@ -529,9 +573,11 @@ impl Worker {
                 }
             }
             let latest = progress.borrow_and_update().clone();
+            let mut cancel_requested = false;
             let written = self
                 .jobs
                 .update(&job.id, |j| {
+                    cancel_requested = j.cancel_requested_at.is_some();
                     (j.state == JobState::Running && j.attempts == attempt).then(|| {
                         let mut next = j.clone();
                         next.progress = latest.clone();
@@ -541,6 +587,12 @@ impl Worker {
                 .await;
             if let Err(e) = written {
                 tracing::warn!(export_id = %job.id, error = %chain(&e), "progress not recorded");
+            }
+            if cancel_requested {
+                tracing::info!(export_id = %job.id, "cancel requested; stopping");
+                // The reader stops at its next read, the uploader at its next chunk.
+                cancel_flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                cancel.send_replace(true);
             }
         }
     }
@@ -688,11 +740,19 @@ async fn upload_files(
     destination: Arc<dyn ObjectStore>,
     folder: String,
     mut chunks: mpsc::Receiver<Chunk>,
+    mut cancel: watch::Receiver<bool>,
 ) -> Result<Vec<Uploaded>, Failure> {
     let mut uploads = Uploads::default();
     let outcome: Result<(), Failure> = async {
         loop {
-            match chunks.recv().await {
+            // Between chunks, never inside an S3 call: a request in flight when dropped
+            // could leave an upload nobody knows to abort.
+            let next = tokio::select! {
+                biased;
+                () = cancelled(&mut cancel) => return Err(cancelled_failure()),
+                next = chunks.recv() => next,
+            };
+            match next {
                 Some(Chunk::Start { name, content_type }) => {
                     uploads.close_current().await?;
                     let key = join_key(&folder, &name);
@@ -757,6 +817,18 @@ async fn upload_files(
         uploaded.push(file);
     }
     Ok(uploaded)
+}
+
+/// Resolves once `cancel` is raised; never if its sender goes away unraised.
+async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+    loop {
+        if *cancel.borrow_and_update() {
+            return;
+        }
+        if cancel.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 #[derive(Serialize)]
