@@ -48,6 +48,7 @@ pub fn api_settings() -> ApiSettings {
         download_ttl: Duration::from_secs(300),
         exports_prefix: "exports".into(),
         max_active_per_project: 10,
+        retention: None,
         delivery: DeliveryPolicy {
             email_allow_list: Vec::new(),
             outbound: test_outbound(),

@@ -2320,3 +2320,81 @@ async fn a_cancelled_export_ends_cancelled_with_nothing_left_behind() {
         .await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_past_its_retention_says_expired_and_its_links_are_gone() {
+    let stack = Stack::new().await;
+    stack.seed(&config("aged", Mode::Classification, 10)).await;
+    let kept = stack.router_with(
+        &stack.export_queue,
+        labelport_core::api::ApiSettings {
+            retention: Some(std::time::Duration::from_secs(30 * 86_400)),
+            ..labelport_tests::api_settings()
+        },
+    );
+    let id = request(&stack, "aged", r#"{"format":"CSV"}"#).await;
+    run_worker(&stack).await;
+    let link = stack
+        .links
+        .download_link(&id, None, chrono::Utc::now())
+        .await
+        .unwrap();
+    let get = |path: String| {
+        let kept = kept.clone();
+        async move {
+            use tower::ServiceExt;
+            let mut request = http::Request::builder()
+                .uri(path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            request
+                .extensions_mut()
+                .insert(labelport_tests::claims_context(MANAGER));
+            let response = kept.oneshot(request).await.unwrap();
+            let status = response.status().as_u16();
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (
+                status,
+                serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default(),
+            )
+        }
+    };
+    let path = link
+        .strip_prefix(labelport_tests::API_URL)
+        .unwrap()
+        .to_owned();
+    let (status, _) = get(path.clone()).await;
+    assert_eq!(status, 302, "within its retention");
+    let (_, json) = get(format!("/v1/exports/{id}")).await;
+    assert_eq!(json["state"], "SUCCEEDED");
+
+    // Thirty-one days later.
+    let (s3, _) = backends(&stack);
+    JobStore::new(s3)
+        .update(&id, |job| {
+            let mut old = job.clone();
+            old.finished_at = Some(chrono::Utc::now() - chrono::Duration::days(31));
+            Some(old)
+        })
+        .await
+        .unwrap();
+    let (status, json) = get(format!("/v1/exports/{id}")).await;
+    assert_eq!(
+        (status, json["state"].as_str()),
+        (200, Some("EXPIRED")),
+        "{json}"
+    );
+    assert!(json.get("downloadUrl").is_none(), "{json}");
+    let (status, json) = get(path).await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (410, Some("EXPORT_EXPIRED")),
+        "{json}"
+    );
+    let (status, _) = get("/v1/projects/aged/exports/latest/download".into()).await;
+    assert_eq!(status, 410);
+    let (_, json) = get("/v1/projects/aged/exports?state=EXPIRED".into()).await;
+    assert_eq!(json["exports"][0]["id"], id.as_str(), "{json}");
+}

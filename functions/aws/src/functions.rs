@@ -20,6 +20,7 @@
 //! | `DOWNLOAD_LINK_DAYS` | api, notifier | life of a signed download link (7) |
 //! | `EMAIL_ALLOW_LIST` | api | comma-separated addresses and `@domains` that may receive exports besides project members (empty) |
 //! | `WEBHOOK_ALLOW_HOSTS` | api, notifier | test only: comma-separated `host:port` pairs a webhook may reach over http or at a private address (empty) |
+//! | `EXPORT_RETENTION_DAYS` | api | days an export's files are kept (the bucket's lifecycle rule); after it the status says EXPIRED and downloads are 410 (0: kept) |
 //! | `EMAIL_VERIFIED_CLAIM` | api | claim that must be `true` for the e-mail to count (`email_verified`; empty: the IdP only issues verified addresses) |
 
 use crate::buckets::CustomerBuckets;
@@ -58,6 +59,10 @@ pub async fn api() -> Result<Arc<Api>, ConfigError> {
         download_ttl: seconds("DOWNLOAD_TTL_SECONDS", 300)?,
         exports_prefix: optional("EXPORTS_PREFIX", "exports"),
         max_active_per_project: number("MAX_ACTIVE_EXPORTS_PER_PROJECT", 10)?,
+        retention: match number("EXPORT_RETENTION_DAYS", 0)? {
+            0 => None,
+            days => Some(Duration::from_secs(u64::from(days) * 86_400)),
+        },
         delivery: DeliveryPolicy {
             email_allow_list: list("EMAIL_ALLOW_LIST"),
             outbound: outbound(),
@@ -236,6 +241,14 @@ mod tests {
             (
                 "the notify queue's age watched",
                 "Value: !GetAtt NotifyQueue.QueueName",
+            ),
+            (
+                "exports expire by the same number of days the API says EXPIRED after",
+                "ExpirationInDays: !Ref ExportRetentionDays",
+            ),
+            (
+                "the API knows the retention",
+                "EXPORT_RETENTION_DAYS: !Ref ExportRetentionDays",
             ),
             (
                 "a per-project limit of running exports",

@@ -65,6 +65,9 @@ pub struct ApiSettings {
     pub max_active_per_project: u32,
     /// What deliveries may do (the e-mail allow-list).
     pub delivery: DeliveryPolicy,
+    /// How long an export's files are kept (the bucket's lifecycle rule deletes them):
+    /// after it the status says EXPIRED and downloads are 410. `None`: kept.
+    pub retention: Option<Duration>,
 }
 
 /// How long a caller refused for too many running exports waits before asking again.
@@ -506,8 +509,13 @@ async fn list_exports(
                 Err(JobError::NotFound(_)) => continue, // its request died before writing it
                 Err(e) => return Err(ApiError::internal("reading an export", &e)),
             };
-            if query.state.is_none_or(|state| state == job.state) {
-                jobs.push(job);
+            let shown = if job.expired(api.settings.retention, chrono::Utc::now()) {
+                JobState::Expired
+            } else {
+                job.state
+            };
+            if query.state.is_none_or(|state| state == shown) {
+                jobs.push((shown, job));
                 if jobs.len() == limit {
                     break;
                 }
@@ -517,9 +525,9 @@ async fn list_exports(
     let base = api.settings.public_url.trim_end_matches('/');
     let exports: Vec<Listed<'_>> = jobs
         .iter()
-        .map(|job| Listed {
+        .map(|(state, job)| Listed {
             id: &job.id,
-            state: job.state,
+            state: *state,
             format: job.request.format.as_str(),
             requested_by: &job.requested_by,
             created_at: job.created_at,
@@ -666,6 +674,16 @@ impl Api {
     /// A 302 to a presigned URL of `file` (the first file when `None`) of a finished job.
     async fn redirect_to_file(&self, job: &Job, file: Option<&str>) -> Result<Response, ApiError> {
         let id = &job.id;
+        if job.expired(self.settings.retention, chrono::Utc::now()) {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "EXPORT_EXPIRED",
+                format!(
+                    "export {id} has expired: its files are kept {} days; request the export again",
+                    self.settings.retention.map_or(0, |r| r.as_secs() / 86_400)
+                ),
+            ));
+        }
         if let Some(newer) = &job.replaced_by {
             return Err(ApiError::new(
                 StatusCode::GONE,
@@ -788,7 +806,8 @@ impl Api {
         let now = chrono::Utc::now();
         let mut download_url = None;
         let mut result = None;
-        let live = job.state == JobState::Succeeded && job.replaced_by.is_none();
+        let expired = job.expired(self.settings.retention, now);
+        let live = job.state == JobState::Succeeded && job.replaced_by.is_none() && !expired;
         if let (true, Some(r)) = (live, job.result.as_ref()) {
             let mut files = Vec::with_capacity(r.files.len());
             for file in &r.files {
@@ -818,7 +837,11 @@ impl Api {
         let status = Status {
             id: &job.id,
             project: &job.project,
-            state: job.state,
+            state: if expired {
+                JobState::Expired
+            } else {
+                job.state
+            },
             format: job.request.format.as_str(),
             requested_by: &job.requested_by,
             request: job.request.shown(),

@@ -33,6 +33,9 @@ pub enum JobState {
     Failed,
     /// A manager cancelled it; nothing of it was kept.
     Cancelled,
+    /// It succeeded, and its files have since expired (the deployment's retention).
+    /// Never stored: the API derives it from the finish time.
+    Expired,
 }
 
 impl JobState {
@@ -44,6 +47,7 @@ impl JobState {
             JobState::Succeeded => "SUCCEEDED",
             JobState::Failed => "FAILED",
             JobState::Cancelled => "CANCELLED",
+            JobState::Expired => "EXPIRED",
         }
     }
 
@@ -51,7 +55,7 @@ impl JobState {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled | JobState::Expired
         )
     }
 }
@@ -237,6 +241,24 @@ pub struct Job {
 }
 
 impl Job {
+    /// Whether the export's files have expired: it succeeded more than `retention` ago,
+    /// into the platform bucket (a customer's bucket keeps what it is given).
+    pub fn expired(&self, retention: Option<std::time::Duration>, now: DateTime<Utc>) -> bool {
+        let (Some(retention), Some(finished)) = (retention, self.finished_at) else {
+            return false;
+        };
+        let in_platform_bucket = self
+            .result
+            .as_ref()
+            .and_then(|r| r.files.first())
+            .is_some_and(|f| f.bucket.is_none());
+        if !in_platform_bucket {
+            return false;
+        }
+        let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        self.state == JobState::Succeeded && now - finished > retention
+    }
+
     /// The name the export's files start with:
     /// `{project}-{format}-{yyyymmddThhmmssZ}-{id8}`, the format in lower case with
     /// `-` for `_`, the time the export was requested, and the last eight characters of

@@ -184,7 +184,9 @@ impl Sweeper {
                     )
                 })
             }
-            JobState::Succeeded | JobState::Failed | JobState::Cancelled => None,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled | JobState::Expired => {
+                None
+            }
         }
     }
 }

@@ -86,6 +86,8 @@ impl Embedded {
                     exports_prefix: "exports".into(),
                     // One person's laptop: no capacity to share, so no limit to keep.
                     max_active_per_project: 0,
+                    // Nothing deletes old exports on a laptop: they do not expire.
+                    retention: None,
                     delivery: DeliveryPolicy {
                         email_allow_list: Vec::new(),
                         outbound: outbound.clone(),
