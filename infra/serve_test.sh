@@ -74,4 +74,14 @@ ok "NDJSON_SPLIT: ${#parts[@]} parts, each downloaded through its own signed lin
 first=$(echo "$status" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["result"]["files"][0]["downloadUrl"])')
 code=$(curl -s -o /dev/null -w '%{http_code}' "${first/file=/file=x}")
 [ "$code" = 403 ] || fail "a link with its file changed: $code"; ok "a link whose file was changed: 403"
+
+# The lifecycle routes as the README shows them.
+listed=$(curl -s "$api/v1/projects/demo/exports?state=SUCCEEDED&limit=5" -H "Authorization: Bearer $token")
+echo "$listed" | "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); assert len(d["exports"]) == 2 and all(e["state"] == "SUCCEEDED" for e in d["exports"]), d' \
+  || fail "list: $listed"
+ok "the project's exports listed, newest first, filtered by state"
+curl -s -f -L -o "$data/latest.ndjson" "$api/v1/projects/demo/exports/latest/download" -H "Authorization: Bearer $token" || fail "latest download"
+[ -s "$data/latest.ndjson" ] || fail "latest download is empty"; ok "the latest export downloads for a manager"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$api/v1/exports/$id/cancel" -H "Authorization: Bearer $token")
+[ "$code" = 409 ] || fail "cancel of an ended export: $code"; ok "cancelling an ended export: 409"
 echo "$passed passed, 0 failed"
