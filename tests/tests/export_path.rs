@@ -2398,3 +2398,37 @@ async fn an_export_past_its_retention_says_expired_and_its_links_are_gone() {
     let (_, json) = get("/v1/projects/aged/exports?state=EXPIRED".into()).await;
     assert_eq!(json["exports"][0]["id"], id.as_str(), "{json}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_still_failing_on_the_queues_last_delivery_is_recorded_failed() {
+    let stack = Stack::new().await;
+    stack
+        .seed(&config("gaveup", Mode::Classification, 10))
+        .await;
+    let port = labelport_tests::RECEIVER_PORTS.start + 3;
+    let secret = "whsec_e2e_0123456789";
+    let down = Receiver::start(&stack, port, secret, "502");
+    let id = request(
+        &stack,
+        "gaveup",
+        &format!(
+            r#"{{"format":"CSV","delivery":{{"method":"CUSTOM_WEBHOOK","url":"http://127.0.0.1:{port}/h","secret":"{secret}"}}}}"#
+        ),
+    )
+    .await;
+    run_worker(&stack).await;
+    let notify = stack.receive(&stack.notify_queue).await.unwrap();
+    assert_eq!(
+        stack.notifier.handle_try(&notify, true).await.unwrap(),
+        NotifyOutcome::Undeliverable,
+        "consumed, not left for the dead-letter queue"
+    );
+    assert_eq!(down.requests().len(), 2);
+    let (_, _, json) = stack.status(&id, MANAGER).await;
+    assert_eq!(json["notification"], "FAILED");
+    let why = json["deliveryError"].as_str().unwrap();
+    assert!(
+        why.contains("HTTP 502") && why.contains("last try"),
+        "{why}"
+    );
+}

@@ -21,6 +21,7 @@
 //! | `EMAIL_ALLOW_LIST` | api | comma-separated addresses and `@domains` that may receive exports besides project members (empty) |
 //! | `WEBHOOK_ALLOW_HOSTS` | api, notifier | test only: comma-separated `host:port` pairs a webhook may reach over http or at a private address (empty) |
 //! | `EXPORT_RETENTION_DAYS` | api | days an export's files are kept (the bucket's lifecycle rule); after it the status says EXPIRED and downloads are 410 (0: kept) |
+//! | `NOTIFY_MAX_RECEIVES` | notifier | the notify queue's `maxReceiveCount` (5): on that delivery a failing announcement is recorded FAILED |
 //! | `EMAIL_VERIFIED_CLAIM` | api | claim that must be `true` for the e-mail to count (`email_verified`; empty: the IdP only issues verified addresses) |
 
 use crate::buckets::CustomerBuckets;
@@ -170,6 +171,13 @@ pub async fn sweeper() -> Result<Sweeper, ConfigError> {
         ..SweepSettings::default()
     };
     Ok(Sweeper::new(store, notify, settings))
+}
+
+/// How many times the notify queue delivers a message before its DLQ
+/// (`NOTIFY_MAX_RECEIVES`, the queue's `maxReceiveCount`): the last try records a
+/// delivery that still fails as failed.
+pub fn notify_receives() -> Result<u32, ConfigError> {
+    number("NOTIFY_MAX_RECEIVES", 5)
 }
 
 /// The export-notifier function's notifier.
@@ -330,6 +338,16 @@ mod tests {
         assert!(
             visibility > lease,
             "a redelivery must come after the lease expired"
+        );
+    }
+
+    #[test]
+    fn the_notifier_knows_its_queues_last_delivery() {
+        let receives = setting("NotifyQueue", "maxReceiveCount").expect("maxReceiveCount");
+        let told = setting("ExportNotifierFunction", "NOTIFY_MAX_RECEIVES").expect("env");
+        assert_eq!(
+            receives, told,
+            "the notifier records a failing delivery on the queue's last delivery"
         );
     }
 

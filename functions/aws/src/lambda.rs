@@ -74,6 +74,22 @@ where
     T: std::fmt::Debug,
     E: std::error::Error + 'static,
 {
+    sqs_batch_counted(event, backoff, |body, _| handle(body)).await
+}
+
+/// [`sqs_batch`], telling `handle` how many times SQS has delivered the message (this
+/// time included), so a handler can give up cleanly on the last delivery before the DLQ.
+pub async fn sqs_batch_counted<F, Fut, T, E>(
+    event: SqsEvent,
+    backoff: Option<&Backoff>,
+    handle: F,
+) -> SqsBatchResponse
+where
+    F: Fn(String, u32) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    T: std::fmt::Debug,
+    E: std::error::Error + 'static,
+{
     // The messages of a batch run at once: one slow receiver (a webhook that takes its
     // full timeout) does not hold the others back toward the function's timeout.
     let handled = event.records.into_iter().map(|message| {
@@ -86,7 +102,7 @@ where
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(1);
             let outcome = match message.body {
-                Some(body) => handle(body).await.map_err(|e| chain(&e)),
+                Some(body) => handle(body, receive_count).await.map_err(|e| chain(&e)),
                 None => Err("message without a body".to_owned()),
             };
             match outcome {

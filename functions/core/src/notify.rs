@@ -141,6 +141,13 @@ impl Notifier {
 
     /// Handles one notify message body.
     pub async fn handle(&self, body: &str) -> Result<NotifyOutcome, NotifyError> {
+        self.handle_try(body, false).await
+    }
+
+    /// Handles one notify message body; on the `last` delivery the queue allows, a
+    /// delivery that fails again is recorded as failed for good (and the message
+    /// consumed) rather than left pending in the dead-letter queue.
+    pub async fn handle_try(&self, body: &str, last: bool) -> Result<NotifyOutcome, NotifyError> {
         let message: NotifyMessage = serde_json::from_str(body).map_err(NotifyError::Malformed)?;
         let id = message.export_id;
         let timeout = chrono::Duration::from_std(self.settings.claim_timeout)
@@ -182,9 +189,12 @@ impl Notifier {
         let job = &claimed.job;
         let announcement = match self.announce(job).await {
             Ok(announcement) => announcement,
-            Err(NotifyError::Delivery(e)) if e.permanent => {
-                // Trying again cannot help: record why, and stop.
-                tracing::warn!(export_id = %id, error = %e.what, "delivery refused for good");
+            Err(NotifyError::Delivery(mut e)) if e.permanent || last => {
+                // Trying again cannot help, or there is no next time: record why, and stop.
+                if !e.permanent {
+                    e.what = format!("{} (given up: this was the last try)", e.what);
+                }
+                tracing::warn!(export_id = %id, error = %e.what, "delivery failed for good");
                 self.jobs
                     .update(&id, |j| {
                         (j.notification.state == NotificationState::Sending).then(|| {
