@@ -2432,3 +2432,88 @@ async fn a_webhook_still_failing_on_the_queues_last_delivery_is_recorded_failed(
         "{why}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_request_delivers_by_webhook_and_into_a_customers_bucket_too() {
+    use labelport_core::api::DropOutcome;
+    let stack = Stack::new().await;
+    stack
+        .seed(&config("dropped", Mode::Classification, 10))
+        .await;
+    let port = labelport_tests::RECEIVER_PORTS.start + 4;
+    let secret = "whsec_drop_0123456789";
+    let receiver = Receiver::start(&stack, port, secret, "200");
+    let body: &'static [u8] = Box::leak(
+        format!(
+            r#"{{"format":"CSV","delivery":{{"method":"CUSTOM_WEBHOOK","url":"http://127.0.0.1:{port}/h","secret":"{secret}"}}}}"#
+        )
+        .into_bytes()
+        .into_boxed_slice(),
+    );
+    let DropOutcome::Accepted(id) = stack
+        .drop_request(
+            "requests/dropped/hook.json",
+            MANAGER,
+            body,
+            "0055AED6DCD90281E5",
+        )
+        .await
+    else {
+        panic!("the webhook drop was not accepted")
+    };
+    run_worker(&stack).await;
+    assert_eq!(run_notifier(&stack).await.1, NotifyOutcome::Posted);
+    let got = receiver.requests();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["verified"], true);
+    assert_eq!(got[0]["event"]["data"]["exportId"], id.as_str());
+    let response = stack.get("responses/dropped/hook.json").await.unwrap();
+    let record = stack.get(&format!("jobs/{id}.json")).await.unwrap();
+    for (what, bytes) in [("response file", &response), ("job record", &record)] {
+        assert!(
+            !String::from_utf8_lossy(bytes).contains(secret),
+            "the secret is in the {what}"
+        );
+    }
+
+    let customer = format!("{}-drop", stack.bucket);
+    stack
+        .s3
+        .create_bucket()
+        .bucket(&customer)
+        .send()
+        .await
+        .unwrap();
+    let body: &'static [u8] = Box::leak(
+        format!(
+            r#"{{"format":"CSV","delivery":{{"method":"EXTERNAL_OBJECT_STORAGE","bucket":"{customer}","path":"in"}}}}"#
+        )
+        .into_bytes()
+        .into_boxed_slice(),
+    );
+    let DropOutcome::Accepted(id) = stack
+        .drop_request(
+            "requests/dropped/bucket.json",
+            MANAGER,
+            body,
+            "0055AED6DCD90281E6",
+        )
+        .await
+    else {
+        panic!("the bucket drop was not accepted")
+    };
+    run_worker(&stack).await;
+    let listed = stack
+        .s3
+        .list_objects_v2()
+        .bucket(&customer)
+        .prefix("in/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys
+        .iter()
+        .any(|k| k.ends_with(".manifest.json") && k.contains(&id[id.len() - 8..])));
+}
