@@ -39,17 +39,30 @@ use labelport_core::worker::{Worker, WorkerSettings};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The platform bucket, `PLATFORM_BUCKET`.
+fn platform_store(aws: &aws_config::SdkConfig) -> Result<Arc<S3Store>, ConfigError> {
+    Ok(Arc::new(S3Store::new(
+        config::s3_client(aws),
+        required("PLATFORM_BUCKET")?,
+    )))
+}
+
+/// The queue whose URL is in `variable`.
+fn queue_at(
+    aws: &aws_config::SdkConfig,
+    variable: &'static str,
+) -> Result<Arc<SqsQueue>, ConfigError> {
+    Ok(Arc::new(SqsQueue::new(
+        aws_sdk_sqs::Client::new(aws),
+        required(variable)?,
+    )))
+}
+
 /// The export-api function's API.
 pub async fn api() -> Result<Arc<Api>, ConfigError> {
     let aws = config::aws().await;
-    let store = Arc::new(S3Store::new(
-        config::s3_client(&aws),
-        required("PLATFORM_BUCKET")?,
-    ));
-    let queue = Arc::new(SqsQueue::new(
-        aws_sdk_sqs::Client::new(&aws),
-        required("EXPORT_QUEUE_URL")?,
-    ));
+    let store = platform_store(&aws)?;
+    let queue = queue_at(&aws, "EXPORT_QUEUE_URL")?;
     let verified_claim = optional("EMAIL_VERIFIED_CLAIM", "email_verified");
     let auth = Arc::new(ApiGatewayClaims {
         email_claim: optional("EMAIL_CLAIM", "email"),
@@ -132,14 +145,8 @@ pub async fn backoff() -> Option<crate::lambda::Backoff> {
 /// The export-worker function's worker.
 pub async fn worker() -> Result<Worker, ConfigError> {
     let aws = config::aws().await;
-    let store = Arc::new(S3Store::new(
-        config::s3_client(&aws),
-        required("PLATFORM_BUCKET")?,
-    ));
-    let notify = Arc::new(SqsQueue::new(
-        aws_sdk_sqs::Client::new(&aws),
-        required("NOTIFY_QUEUE_URL")?,
-    ));
+    let store = platform_store(&aws)?;
+    let notify = queue_at(&aws, "NOTIFY_QUEUE_URL")?;
     let settings = WorkerSettings {
         exports_prefix: optional("EXPORTS_PREFIX", "exports"),
         lease: seconds("WORKER_LEASE_SECONDS", 960)?,
@@ -157,14 +164,8 @@ pub async fn worker() -> Result<Worker, ConfigError> {
 /// The export-worker function's sweeper, run by its schedule.
 pub async fn sweeper() -> Result<Sweeper, ConfigError> {
     let aws = config::aws().await;
-    let store = Arc::new(S3Store::new(
-        config::s3_client(&aws),
-        required("PLATFORM_BUCKET")?,
-    ));
-    let notify = Arc::new(SqsQueue::new(
-        aws_sdk_sqs::Client::new(&aws),
-        required("NOTIFY_QUEUE_URL")?,
-    ));
+    let store = platform_store(&aws)?;
+    let notify = queue_at(&aws, "NOTIFY_QUEUE_URL")?;
     let settings = SweepSettings {
         queued_for: minutes("STALE_QUEUED_MINUTES", 360)?,
         running_for: minutes("STALE_RUNNING_MINUTES", 120)?,
@@ -183,10 +184,7 @@ pub fn notify_receives() -> Result<u32, ConfigError> {
 /// The export-notifier function's notifier.
 pub async fn notifier() -> Result<Notifier, ConfigError> {
     let aws = config::aws().await;
-    let store = Arc::new(S3Store::new(
-        config::s3_client(&aws),
-        required("PLATFORM_BUCKET")?,
-    ));
+    let store = platform_store(&aws)?;
     let mailer = Arc::new(SesMailer::new(
         aws_sdk_ses::Client::new(&aws),
         required("SENDER_EMAIL")?,
