@@ -169,7 +169,6 @@ pub async fn sweeper() -> Result<Sweeper, ConfigError> {
     let settings = SweepSettings {
         queued_for: minutes("STALE_QUEUED_MINUTES", 360)?,
         running_for: minutes("STALE_RUNNING_MINUTES", 120)?,
-        ..SweepSettings::default()
     };
     Ok(Sweeper::new(store, notify, settings))
 }

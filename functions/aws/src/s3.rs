@@ -66,6 +66,14 @@ where
     }
 }
 
+/// A listed object as the port describes it (S3 may list one without a key).
+fn object_info(object: &aws_sdk_s3::types::Object) -> Option<ObjectInfo> {
+    Some(ObjectInfo {
+        key: object.key()?.to_owned(),
+        size: object.size().unwrap_or(0).max(0) as u64,
+    })
+}
+
 #[async_trait]
 impl ObjectStore for S3Store {
     async fn get(&self, key: &str) -> Result<Object, StoreError> {
@@ -148,14 +156,7 @@ impl ObjectStore for S3Store {
         let mut found = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| backend("list", prefix, e))?;
-            for object in page.contents() {
-                if let Some(key) = object.key() {
-                    found.push(ObjectInfo {
-                        key: key.to_owned(),
-                        size: object.size().unwrap_or(0).max(0) as u64,
-                    });
-                }
-            }
+            found.extend(page.contents().iter().filter_map(object_info));
         }
         found.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(found)
@@ -177,16 +178,7 @@ impl ObjectStore for S3Store {
             list = list.start_after(after);
         }
         let page = list.send().await.map_err(|e| backend("list", prefix, e))?;
-        Ok(page
-            .contents()
-            .iter()
-            .filter_map(|object| {
-                Some(ObjectInfo {
-                    key: object.key()?.to_owned(),
-                    size: object.size().unwrap_or(0).max(0) as u64,
-                })
-            })
-            .collect())
+        Ok(page.contents().iter().filter_map(object_info).collect())
     }
 
     async fn open(&self, key: &str) -> Result<Box<dyn AsyncRead + Send + Unpin>, StoreError> {

@@ -474,7 +474,7 @@ async fn list_exports(
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(RequestError::new("limit", format!("must be 1 to {MAX_PAGE}")).into());
     }
-    api.authorize_reader(&caller, &project).await?;
+    api.authorize(&caller, &project).await?;
     let prefix = format!("{}{project}/", crate::job::INDEX_PREFIX);
     let mut after = match &query.cursor {
         None => None,
@@ -862,15 +862,9 @@ impl Api {
         Ok(([(header::CACHE_CONTROL, "no-store")], Json(status)).into_response())
     }
 
-    /// Checks that `caller` manages `project` (reads of a project's exports need no
-    /// particular project state).
-    async fn authorize_reader(&self, caller: &Caller, project: &str) -> Result<(), ApiError> {
-        self.authorize(caller, project).await.map(|_| ())
-    }
-
     /// The project's latest export that succeeded.
     async fn latest_job(&self, caller: &Caller, project: &str) -> Result<Job, ApiError> {
-        self.authorize_reader(caller, project).await?;
+        self.authorize(caller, project).await?;
         let latest = self
             .jobs
             .latest(project)
@@ -1132,9 +1126,7 @@ impl Api {
             let live = match self.jobs.get(&entry.id).await {
                 Ok(v) => !v.job.state.is_terminal(),
                 // A request writing its record right now, or one that died doing so.
-                Err(JobError::NotFound(_)) => entry.created_at().is_some_and(|created| {
-                    chrono::Utc::now() - created < chrono::Duration::minutes(15)
-                }),
+                Err(JobError::NotFound(_)) => entry.may_still_be_written(chrono::Utc::now()),
                 Err(e) => return Err(ApiError::internal("counting the project's exports", &e)),
             };
             if !live {

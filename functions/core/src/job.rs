@@ -383,6 +383,13 @@ impl ActiveJob {
             .to_unix();
         DateTime::from_timestamp(i64::try_from(secs).ok()?, nanos)
     }
+
+    /// Whether a marker whose job record is missing may belong to a request still
+    /// writing it (created within the last 15 minutes), rather than to one that died.
+    pub fn may_still_be_written(&self, now: DateTime<Utc>) -> bool {
+        self.created_at()
+            .is_some_and(|created| now - created < chrono::Duration::minutes(15))
+    }
 }
 
 /// Reads and writes job records in a store.

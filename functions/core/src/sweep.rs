@@ -23,9 +23,6 @@ pub struct SweepSettings {
     /// visibility timeout plus the worker's lease: by then a live retry would have
     /// started a new attempt.
     pub running_for: Duration,
-    /// A marker whose job record does not exist this long after the id was made: the
-    /// request died before writing it.
-    pub unwritten_for: Duration,
 }
 
 impl Default for SweepSettings {
@@ -33,7 +30,6 @@ impl Default for SweepSettings {
         SweepSettings {
             queued_for: Duration::from_secs(6 * 3600),
             running_for: Duration::from_secs(2 * 3600),
-            unwritten_for: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -112,10 +108,7 @@ impl Sweeper {
         let job = match self.jobs.get(&entry.id).await {
             Ok(v) => v.job,
             Err(JobError::NotFound(_)) => {
-                let old = entry
-                    .created_at()
-                    .is_none_or(|created| age(now, created) > self.settings.unwritten_for);
-                if !old {
+                if entry.may_still_be_written(now) {
                     return Ok(Checked::Live); // being created right now
                 }
                 self.jobs.clear_active(&entry.project, &entry.id).await?;
