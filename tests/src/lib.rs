@@ -289,24 +289,27 @@ impl Stack {
     }
 
     pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
-        match self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
+        self.get_in(&self.bucket, key).await
+    }
+
+    /// An object of another bucket on the emulator (a customer's).
+    pub async fn get_in(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        match self.s3.get_object().bucket(bucket).key(key).send().await {
             Ok(out) => Some(out.body.collect().await.unwrap().into_bytes().to_vec()),
             Err(_) => None,
         }
     }
 
     pub async fn keys(&self, prefix: &str) -> Vec<String> {
+        self.keys_in(&self.bucket, prefix).await
+    }
+
+    /// The keys under `prefix` in another bucket on the emulator (a customer's).
+    pub async fn keys_in(&self, bucket: &str, prefix: &str) -> Vec<String> {
         let out = self
             .s3
             .list_objects_v2()
-            .bucket(&self.bucket)
+            .bucket(bucket)
             .prefix(prefix)
             .send()
             .await
@@ -359,33 +362,45 @@ impl Stack {
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, http::HeaderMap, serde_json::Value) {
-        use tower::ServiceExt;
-        let mut request = http::Request::builder().method(method).uri(path);
-        // A JSON body goes with its media type, as clients send it, unless the test sets one.
-        let typed = headers
-            .iter()
-            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
-        if !body.is_empty() && !typed {
-            request = request.header("content-type", "application/json");
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let mut request = request
-            .body(axum::body::Body::from(body.to_owned()))
-            .unwrap();
-        if let Some(email) = email {
-            request.extensions_mut().insert(claims_context(email));
-        }
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-        (status, headers, json)
+        call_router(&self.router, method, path, email, headers, body).await
     }
+}
+
+/// [`Stack::call`] through another router (other settings, another queue).
+pub async fn call_router(
+    router: &axum::Router,
+    method: &str,
+    path: &str,
+    email: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, http::HeaderMap, serde_json::Value) {
+    use tower::ServiceExt;
+    let mut request = http::Request::builder().method(method).uri(path);
+    // A JSON body goes with its media type, as clients send it, unless the test sets one.
+    let typed = headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+    if !body.is_empty() && !typed {
+        request = request.header("content-type", "application/json");
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut request = request
+        .body(axum::body::Body::from(body.to_owned()))
+        .unwrap();
+    if let Some(email) = email {
+        request.extensions_mut().insert(claims_context(email));
+    }
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, headers, json)
 }
 
 impl Stack {

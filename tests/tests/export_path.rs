@@ -630,16 +630,39 @@ async fn one_bad_message_in_a_batch_fails_alone() {
     assert_eq!(failed, ["m-bad", "m-unknown"]);
 }
 
-/// The real S3 store, except that every upload it starts is wrapped by `wrap`: a way to
-/// inject what the emulator cannot do (an outage mid-export, a slow attempt).
-struct WrappedUploads<F>(Arc<labelport_aws::S3Store>, F);
+/// The real S3 store with what the emulator cannot do injected: every upload it starts
+/// wrapped by `wrap_upload` (an outage mid-export, a slow attempt), and task files read
+/// slowly when `slow_reads` (an export long enough to be cancelled while it runs).
+struct Injected<F> {
+    s3: Arc<labelport_aws::S3Store>,
+    wrap_upload: F,
+    slow_reads: bool,
+}
+
+/// Every upload wrapped by `wrap_upload`.
+fn wrapped_uploads<F>(s3: Arc<labelport_aws::S3Store>, wrap_upload: F) -> Injected<F> {
+    Injected {
+        s3,
+        wrap_upload,
+        slow_reads: false,
+    }
+}
+
+/// Task files read 2 KiB every 40 ms.
+fn slow_reads(s3: Arc<labelport_aws::S3Store>) -> impl labelport_core::ports::ObjectStore {
+    Injected {
+        s3,
+        wrap_upload: |upload: BoxUpload| upload,
+        slow_reads: true,
+    }
+}
 
 type BoxUpload = Box<dyn labelport_core::ports::Upload>;
 type StoreResult<T> = Result<T, labelport_core::ports::StoreError>;
 
 /// Upload parts fail: a storage outage mid-export.
 fn parts_fail(s3: Arc<labelport_aws::S3Store>) -> impl labelport_core::ports::ObjectStore {
-    WrappedUploads(s3, |upload: BoxUpload| -> BoxUpload {
+    wrapped_uploads(s3, |upload: BoxUpload| -> BoxUpload {
         Box::new(FailingUpload(upload))
     })
 }
@@ -687,12 +710,12 @@ impl labelport_core::ports::Upload for GatedUpload {
 }
 
 #[async_trait::async_trait]
-impl<F> labelport_core::ports::ObjectStore for WrappedUploads<F>
+impl<F> labelport_core::ports::ObjectStore for Injected<F>
 where
     F: Fn(BoxUpload) -> BoxUpload + Send + Sync + 'static,
 {
     async fn get(&self, key: &str) -> StoreResult<labelport_core::ports::Object> {
-        self.0.get(key).await
+        self.s3.get(key).await
     }
     async fn put(
         &self,
@@ -701,20 +724,33 @@ where
         content_type: &str,
         condition: labelport_core::ports::Condition,
     ) -> StoreResult<String> {
-        self.0.put(key, body, content_type, condition).await
+        self.s3.put(key, body, content_type, condition).await
     }
     async fn delete(&self, key: &str) -> StoreResult<()> {
-        self.0.delete(key).await
+        self.s3.delete(key).await
     }
     async fn list(&self, prefix: &str) -> StoreResult<Vec<labelport_core::ports::ObjectInfo>> {
-        self.0.list(prefix).await
+        self.s3.list(prefix).await
     }
     async fn open(&self, key: &str) -> StoreResult<Box<dyn tokio::io::AsyncRead + Send + Unpin>> {
-        self.0.open(key).await
+        if !self.slow_reads {
+            return self.s3.open(key).await;
+        }
+        use futures::StreamExt;
+        let body = self.s3.get(key).await?.body;
+        let pieces: Vec<bytes::Bytes> = body
+            .chunks(2048)
+            .map(bytes::Bytes::copy_from_slice)
+            .collect();
+        let slow = futures::stream::iter(pieces).then(|piece| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+            Ok::<_, std::io::Error>(piece)
+        });
+        Ok(Box::new(tokio_util::io::StreamReader::new(Box::pin(slow))))
     }
     async fn create_upload(&self, key: &str, content_type: &str) -> StoreResult<BoxUpload> {
-        let upload = self.0.create_upload(key, content_type).await?;
-        Ok((self.1)(upload))
+        let upload = self.s3.create_upload(key, content_type).await?;
+        Ok((self.wrap_upload)(upload))
     }
 }
 
@@ -1038,7 +1074,7 @@ async fn a_late_attempt_never_replaces_the_file_a_newer_attempt_recorded() {
     let (r, g) = (reached.clone(), gate.clone());
     let slow = labelport_core::worker::Worker::new(
         s3.clone(),
-        Arc::new(WrappedUploads(
+        Arc::new(wrapped_uploads(
             s3.clone(),
             move |upload: BoxUpload| -> BoxUpload {
                 Box::new(GatedUpload {
@@ -1235,7 +1271,6 @@ impl labelport_core::ports::Metrics for Recorded {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_export_that_cannot_be_queued_never_waits_forever() {
-    use tower::ServiceExt;
     let stack = Stack::new().await;
     stack
         .seed(&config("unqueued", Mode::Classification, 10))
@@ -1246,24 +1281,9 @@ async fn an_export_that_cannot_be_queued_never_waits_forever() {
         &format!("{}-gone", stack.export_queue),
         labelport_tests::api_settings(),
     );
-    let post = |key: Option<&str>| {
-        let mut request = http::Request::builder()
-            .method("POST")
-            .uri("/v1/projects/unqueued/exports")
-            .header("content-type", "application/json");
-        if let Some(key) = key {
-            request = request.header("idempotency-key", key);
-        }
-        let mut request = request
-            .body(axum::body::Body::from(r#"{"format":"CSV"}"#))
-            .unwrap();
-        request
-            .extensions_mut()
-            .insert(labelport_tests::claims_context(MANAGER));
-        request
-    };
-    let response = broken.clone().oneshot(post(None)).await.unwrap();
-    assert_eq!(response.status(), 500);
+    let csv = r#"{"format":"CSV"}"#;
+    let (status, _, _) = post_through(&broken, "unqueued", csv, None).await;
+    assert_eq!(status, 500);
     let jobs = JobStore::new(store.clone());
     let keys = stack.keys("jobs/").await;
     assert_eq!(keys.len(), 1, "{keys:?}");
@@ -1280,8 +1300,8 @@ async fn an_export_that_cannot_be_queued_never_waits_forever() {
     );
 
     // With an idempotency key the job stays QUEUED, and the client's retry resumes it.
-    let response = broken.oneshot(post(Some("nightly-7"))).await.unwrap();
-    assert_eq!(response.status(), 500);
+    let (status, _, _) = post_through(&broken, "unqueued", csv, Some("nightly-7")).await;
+    assert_eq!(status, 500);
     let (status, _, json) = stack
         .call(
             "POST",
@@ -1309,31 +1329,16 @@ async fn post_through(
     body: &str,
     idempotency_key: Option<&str>,
 ) -> (u16, http::HeaderMap, serde_json::Value) {
-    use tower::ServiceExt;
-    let mut request = http::Request::builder()
-        .method("POST")
-        .uri(format!("/v1/projects/{project}/exports"))
-        .header("content-type", "application/json");
-    if let Some(key) = idempotency_key {
-        request = request.header("idempotency-key", key);
-    }
-    let mut request = request
-        .body(axum::body::Body::from(body.to_owned()))
-        .unwrap();
-    request
-        .extensions_mut()
-        .insert(labelport_tests::claims_context(MANAGER));
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        headers,
-        serde_json::from_slice(&bytes).unwrap_or_default(),
+    let key = idempotency_key.map(|key| ("idempotency-key", key));
+    labelport_tests::call_router(
+        router,
+        "POST",
+        &format!("/v1/projects/{project}/exports"),
+        Some(MANAGER),
+        key.as_slice(),
+        body,
     )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1924,25 +1929,8 @@ async fn an_export_lands_in_the_customers_bucket_through_their_role_manifest_las
         "nothing to download from the platform: {accepted}"
     );
     let id = accepted["id"].as_str().unwrap().to_owned();
-    let listed = |prefix: &'static str| {
-        let s3 = stack.s3.clone();
-        let customer = customer.clone();
-        async move {
-            let out = s3
-                .list_objects_v2()
-                .bucket(&customer)
-                .prefix(prefix)
-                .send()
-                .await
-                .unwrap();
-            out.contents()
-                .iter()
-                .map(|o| o.key().unwrap().to_owned())
-                .collect::<Vec<_>>()
-        }
-    };
     assert_eq!(
-        listed("").await,
+        stack.keys_in(&customer, "").await,
         Vec::<String>::new(),
         "the access probe was written and removed"
     );
@@ -1952,32 +1940,15 @@ async fn an_export_lands_in_the_customers_bucket_through_their_role_manifest_las
     );
     assert_eq!(run_notifier(&stack).await.1, NotifyOutcome::Stored);
 
-    let keys = listed("exports/2026/").await;
+    let keys = stack.keys_in(&customer, "exports/2026/").await;
     assert_eq!(keys.len(), 2, "{keys:?}");
     let csv_key = keys.iter().find(|k| k.ends_with(".csv")).unwrap();
     let manifest_key = keys.iter().find(|k| k.ends_with(".manifest.json")).unwrap();
     assert!(csv_key.starts_with("exports/2026/theirs-csv-"), "{csv_key}");
     // The manifest names the file with the SHA-256 of the bytes that are there.
-    let get = |key: String| {
-        let s3 = stack.s3.clone();
-        let customer = customer.clone();
-        async move {
-            s3.get_object()
-                .bucket(&customer)
-                .key(key)
-                .send()
-                .await
-                .unwrap()
-                .body
-                .collect()
-                .await
-                .unwrap()
-                .into_bytes()
-        }
-    };
-    let csv = get(csv_key.clone()).await;
+    let csv = stack.get_in(&customer, csv_key).await.unwrap();
     let manifest: serde_json::Value =
-        serde_json::from_slice(&get(manifest_key.clone()).await).unwrap();
+        serde_json::from_slice(&stack.get_in(&customer, manifest_key).await.unwrap()).unwrap();
     use sha2::Digest;
     assert_eq!(
         manifest["files"][0]["sha256"],
@@ -2158,48 +2129,6 @@ async fn exports_are_listed_newest_first_the_latest_is_any_managers_and_a_new_on
     assert_eq!(status, 403);
 }
 
-/// The real S3 store, except that task files are read slowly: an export that takes a
-/// few seconds, long enough to be cancelled while it runs.
-struct SlowSources(Arc<labelport_aws::S3Store>);
-
-#[async_trait::async_trait]
-impl labelport_core::ports::ObjectStore for SlowSources {
-    async fn get(&self, key: &str) -> StoreResult<labelport_core::ports::Object> {
-        self.0.get(key).await
-    }
-    async fn put(
-        &self,
-        key: &str,
-        body: bytes::Bytes,
-        content_type: &str,
-        condition: labelport_core::ports::Condition,
-    ) -> StoreResult<String> {
-        self.0.put(key, body, content_type, condition).await
-    }
-    async fn delete(&self, key: &str) -> StoreResult<()> {
-        self.0.delete(key).await
-    }
-    async fn list(&self, prefix: &str) -> StoreResult<Vec<labelport_core::ports::ObjectInfo>> {
-        self.0.list(prefix).await
-    }
-    async fn open(&self, key: &str) -> StoreResult<Box<dyn tokio::io::AsyncRead + Send + Unpin>> {
-        use futures::StreamExt;
-        let body = self.0.get(key).await?.body;
-        let pieces: Vec<bytes::Bytes> = body
-            .chunks(2048)
-            .map(bytes::Bytes::copy_from_slice)
-            .collect();
-        let slow = futures::stream::iter(pieces).then(|piece| async move {
-            tokio::time::sleep(std::time::Duration::from_millis(40)).await;
-            Ok::<_, std::io::Error>(piece)
-        });
-        Ok(Box::new(tokio_util::io::StreamReader::new(Box::pin(slow))))
-    }
-    async fn create_upload(&self, key: &str, content_type: &str) -> StoreResult<BoxUpload> {
-        self.0.create_upload(key, content_type).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cancelled_export_ends_cancelled_with_nothing_left_behind() {
     let stack = Stack::new().await;
@@ -2241,7 +2170,7 @@ async fn a_cancelled_export_ends_cancelled_with_nothing_left_behind() {
     let body = stack.receive(&stack.export_queue).await.unwrap();
     let (s3, notify) = backends(&stack);
     let slow = labelport_core::worker::Worker::new(
-        Arc::new(SlowSources(s3.clone())),
+        Arc::new(slow_reads(s3.clone())),
         s3.clone(),
         notify,
         labelport_core::worker::WorkerSettings {
@@ -2340,25 +2269,11 @@ async fn an_export_past_its_retention_says_expired_and_its_links_are_gone() {
         .await
         .unwrap();
     let get = |path: String| {
-        let kept = kept.clone();
+        let kept = &kept;
         async move {
-            use tower::ServiceExt;
-            let mut request = http::Request::builder()
-                .uri(path)
-                .body(axum::body::Body::empty())
-                .unwrap();
-            request
-                .extensions_mut()
-                .insert(labelport_tests::claims_context(MANAGER));
-            let response = kept.oneshot(request).await.unwrap();
-            let status = response.status().as_u16();
-            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-                .await
-                .unwrap();
-            (
-                status,
-                serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default(),
-            )
+            let (status, _, json) =
+                labelport_tests::call_router(kept, "GET", &path, Some(MANAGER), &[], "").await;
+            (status, json)
         }
     };
     let path = link
@@ -2503,15 +2418,7 @@ async fn a_dropped_request_delivers_by_webhook_and_into_a_customers_bucket_too()
         panic!("the bucket drop was not accepted")
     };
     run_worker(&stack).await;
-    let listed = stack
-        .s3
-        .list_objects_v2()
-        .bucket(&customer)
-        .prefix("in/")
-        .send()
-        .await
-        .unwrap();
-    let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    let keys = stack.keys_in(&customer, "in/").await;
     assert_eq!(keys.len(), 2, "{keys:?}");
     assert!(keys
         .iter()
