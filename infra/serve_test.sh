@@ -27,7 +27,7 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$api/v1/projects/demo/exp
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$api/v1/projects/demo/exports" -H "Authorization: Bearer $token" -d '{"format":"CSV"}')
 [ "$code" = 415 ] || fail "a form-encoded body: $code"; ok "a body sent without Content-Type: application/json: 415"
 body=$(curl -s -X POST "$api/v1/projects/demo/exports" -H "$json" -H "Authorization: Bearer $token" -d '{"format":"CSV","filters":{"states":["nope"]}}')
-echo "$body" | grep -q '"field":"filters.states\[0\]"' || fail "bad filter: $body"; ok "a bad filter: 400 naming filters.states[0]"
+echo "$body" | grep -q '"pointer":"/filters/states/0"' || fail "bad filter: $body"; ok "a bad filter: 400 problem details pointing at /filters/states/0"
 
 id=$(curl -s -X POST "$api/v1/projects/demo/exports" -H "$json" -H "Authorization: Bearer $token" -d '{"format":"CSV"}' \
   | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["id"])')

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs the pinned tools, starts the AWS emulator, runs the Rust
 # unit and end-to-end tests against it, runs the three functions as Lambda functions,
-# drives `labelport serve` with curl, runs `labelport export` as a user does, and checks
-# generated data against the JSON Schema.
+# drives `labelport serve` with curl and with schemathesis (its OpenAPI contract), runs
+# `labelport export` as a user does, and checks generated data against the JSON Schema.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source infra/tools.sh
@@ -27,9 +27,12 @@ bash infra/lambda_test.sh 2>&1 | tee "$logs/lambda.log"
 echo "== labelport serve, driven with curl"
 bash infra/serve_test.sh 2>&1 | tee "$logs/serve.log"
 
+echo "== the API against its OpenAPI document (schemathesis on labelport serve)"
+bash infra/contract_test.sh 2>&1 | tee "$logs/contract.log"
+
 echo "== labelport export and formats, as a user runs them"
 bash infra/cli_test.sh 2>&1 | tee "$logs/cli.log"
 
-total=$(( $(count "$logs/cargo.log") + $(count "$logs/lambda.log") + $(count "$logs/serve.log") + $(count "$logs/cli.log") ))
+total=$(( $(count "$logs/cargo.log") + $(count "$logs/lambda.log") + $(count "$logs/serve.log") + $(count "$logs/contract.log") + $(count "$logs/cli.log") ))
 echo
 echo "all tests: $total passed, 0 failed"

@@ -38,7 +38,7 @@ async fn csv_export_by_email_from_request_to_download() {
     assert_eq!((status, json["state"].as_str()), (200, Some("QUEUED")));
     let (status, _, json) = stack.download(&id).await;
     assert_eq!(
-        (status, json["error"]["code"].as_str()),
+        (status, json["code"].as_str()),
         (404, Some("EXPORT_NOT_READY")),
         "{json}"
     );
@@ -224,56 +224,93 @@ async fn ndjson_export_gzip_with_stage_history() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_is_served_without_a_token() {
+    let stack = Stack::new().await;
+    let (status, headers, doc) = stack.call("GET", "/v1/openapi.json", None, &[], "").await;
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1/exports/{id}",
+            "/v1/exports/{id}/cancel",
+            "/v1/exports/{id}/download",
+            "/v1/openapi.json",
+            "/v1/projects/{project}/exports",
+            "/v1/projects/{project}/exports/latest",
+            "/v1/projects/{project}/exports/latest/download",
+        ]
+    );
+    // An unknown route is a problem too.
+    let (status, headers, json) = stack.call("GET", "/v1/nothing", None, &[], "").await;
+    assert_eq!((status, json["code"].as_str()), (404, Some("NOT_FOUND")));
+    assert_eq!(headers["content-type"], "application/problem+json");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_requests_name_the_field() {
     let stack = Stack::new().await;
     stack.seed(&config("p", Mode::Classification, 10)).await;
     let cases = [
-        (r#"{"format":"XML"}"#, "format", "unknown variant `XML`"),
+        (r#"{"format":"XML"}"#, "/format", "unknown variant `XML`"),
         (
             r#"{"format":"CSV","colour":"red"}"#,
-            "colour",
+            "/colour",
             "unknown field `colour`",
         ),
         (
             r#"{"format":"NDJSON","filters":{"states":["annotated","finished"]}}"#,
-            "filters.states[1]",
+            "/filters/states/1",
             "unknown variant `finished`",
         ),
         (
             r#"{"format":"NDJSON","filters":{"stages":["Done"]}}"#,
-            "filters.stages[0]",
+            "/filters/stages/0",
             "not a stage",
         ),
         (
             r#"{"format":"CSV","fields":{"stageHistory":true}}"#,
-            "fields.stageHistory",
+            "/fields/stageHistory",
             "not available in the CSV format",
         ),
         (
             r#"{"format":"CSV","delivery":{"method":"EMAIL","recipients":["someone@elsewhere.com"]}}"#,
-            "delivery.recipients[0]",
+            "/delivery/recipients/0",
             "neither a member of project p",
         ),
         (
             r#"{"format":"CSV","delivery":{"method":"FTP"}}"#,
-            "delivery.method",
+            "/delivery/method",
             "the methods are FILE_STORAGE, EMAIL",
         ),
         (
             r#"{"format":"CSV","compression":"rar"}"#,
-            "compression",
+            "/compression",
             "unknown variant `rar`",
         ),
-        ("not json", "body", "expected ident"),
+        ("not json", "", "expected ident"),
     ];
     for (body, field, message) in cases {
-        let (status, _, json) = stack
+        let (status, headers, json) = stack
             .call("POST", "/v1/projects/p/exports", Some(MANAGER), &[], body)
             .await;
         assert_eq!(status, 400, "{body}: {json}");
-        assert_eq!(json["error"]["code"], "INVALID_REQUEST");
-        assert_eq!(json["error"]["field"], field, "{body}: {json}");
-        let got = json["error"]["message"].as_str().unwrap();
+        // RFC 9457 problem details: its media type and standard members.
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert_eq!(
+            (&json["type"], &json["title"], &json["status"]),
+            (
+                &serde_json::json!("about:blank"),
+                &serde_json::json!("Bad Request"),
+                &serde_json::json!(400)
+            ),
+            "{json}"
+        );
+        assert_eq!(json["code"], "INVALID_REQUEST");
+        assert_eq!(json["pointer"], field, "{body}: {json}");
+        let got = json["detail"].as_str().unwrap();
         assert!(got.contains(message), "{body}: {got}");
     }
     let (status, _, json) = stack
@@ -285,10 +322,7 @@ async fn bad_requests_name_the_field() {
             "{}",
         )
         .await;
-    assert_eq!(
-        (status, json["error"]["field"].as_str()),
-        (400, Some("project"))
-    );
+    assert_eq!((status, json["parameter"].as_str()), (400, Some("project")));
     let (status, _, json) = stack
         .call("GET", "/v1/exports/../../jobs", Some(MANAGER), &[], "")
         .await;
@@ -296,7 +330,7 @@ async fn bad_requests_name_the_field() {
     let (status, _, json) = stack
         .call("GET", "/v1/exports/not-an-id", Some(MANAGER), &[], "")
         .await;
-    assert_eq!((status, json["error"]["field"].as_str()), (400, Some("id")));
+    assert_eq!((status, json["parameter"].as_str()), (400, Some("id")));
     assert!(
         stack.receive(&stack.export_queue).await.is_none(),
         "nothing queued for refused requests"
@@ -312,14 +346,14 @@ async fn only_managers_export_and_only_live_projects() {
         .call("POST", "/v1/projects/p/exports", None, &[], body)
         .await;
     assert_eq!(
-        (status, json["error"]["code"].as_str()),
+        (status, json["code"].as_str()),
         (401, Some("UNAUTHENTICATED"))
     );
     let (status, _, json) = stack
         .call("POST", "/v1/projects/p/exports", Some(LABELER), &[], body)
         .await;
     assert_eq!(
-        (status, json["error"]["code"].as_str()),
+        (status, json["code"].as_str()),
         (403, Some("FORBIDDEN")),
         "{json}"
     );
@@ -333,7 +367,7 @@ async fn only_managers_export_and_only_live_projects() {
         )
         .await;
     assert_eq!(
-        (status, json["error"]["code"].as_str()),
+        (status, json["code"].as_str()),
         (404, Some("PROJECT_NOT_FOUND"))
     );
 
@@ -354,11 +388,7 @@ async fn only_managers_export_and_only_live_projects() {
         let (status, _, json) = stack
             .call("POST", "/v1/projects/p/exports", Some(MANAGER), &[], body)
             .await;
-        assert_eq!(
-            (status, json["error"]["code"].as_str()),
-            (409, Some(code)),
-            "{json}"
-        );
+        assert_eq!((status, json["code"].as_str()), (409, Some(code)), "{json}");
     }
 }
 
@@ -397,7 +427,7 @@ async fn idempotency_key_returns_the_same_export() {
         )
         .await;
     assert_eq!(
-        (status, json["error"]["field"].as_str()),
+        (status, json["parameter"].as_str()),
         (422, Some("Idempotency-Key")),
         "{json}"
     );
@@ -458,7 +488,7 @@ async fn a_malformed_line_fails_the_export_with_file_and_line_and_leaves_nothing
     );
     let (status, _, json) = stack.download(&id).await;
     assert_eq!(
-        (status, json["error"]["code"].as_str()),
+        (status, json["code"].as_str()),
         (404, Some("EXPORT_NOT_READY"))
     );
     // The notifier reports the failure; the e-mail-less request just records it.
@@ -600,7 +630,7 @@ async fn a_dropped_request_file_starts_the_same_export_once() {
     );
     let response: serde_json::Value =
         serde_json::from_slice(&stack.get("responses/drop/anonymous.json").await.unwrap()).unwrap();
-    assert_eq!(response["error"]["field"], "x-amz-meta-requested-by");
+    assert_eq!(response["error"]["parameter"], "x-amz-meta-requested-by");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -872,16 +902,16 @@ async fn outsiders_get_404_and_a_body_that_is_not_json_gets_415() {
         )
         .await;
     assert_eq!(
-        (status, json["error"]["code"].as_str()),
+        (status, json["code"].as_str()),
         (404, Some("PROJECT_NOT_FOUND"))
     );
     assert_eq!(missing_status, 404);
     assert_eq!(
-        json["error"]["message"]
+        json["detail"]
             .as_str()
             .unwrap()
             .replace("private", "absent"),
-        missing["error"]["message"].as_str().unwrap()
+        missing["detail"].as_str().unwrap()
     );
     let id = request(&stack, "private", body).await;
     let unknown = "01a20f73-0000-7000-8000-000000000000";
@@ -889,18 +919,15 @@ async fn outsiders_get_404_and_a_body_that_is_not_json_gets_415() {
         let path = format!("/v1/exports/{id}");
         let (status, _, json) = stack.call("GET", &path, Some(outsider), &[], "").await;
         assert_eq!(
-            (status, json["error"]["code"].as_str()),
+            (status, json["code"].as_str()),
             (404, Some("EXPORT_NOT_FOUND")),
             "{path}"
         );
         let other = path.replace(&id, unknown);
         let (_, _, missing) = stack.call("GET", &other, Some(outsider), &[], "").await;
         assert_eq!(
-            json["error"]["message"]
-                .as_str()
-                .unwrap()
-                .replace(&id, unknown),
-            missing["error"]["message"].as_str().unwrap()
+            json["detail"].as_str().unwrap().replace(&id, unknown),
+            missing["detail"].as_str().unwrap()
         );
     }
     // A member who is not a manager still learns why.
@@ -918,7 +945,7 @@ async fn outsiders_get_404_and_a_body_that_is_not_json_gets_415() {
             )
             .await;
         assert_eq!(
-            (status, json["error"]["field"].as_str()),
+            (status, json["parameter"].as_str()),
             (415, Some("Content-Type")),
             "{json}"
         );
@@ -964,7 +991,7 @@ async fn a_file_key_outside_the_exports_folder_is_never_presigned() {
         jobs.swap(&current, tampered).await.unwrap();
         let (status, headers, json) = stack.download(&id).await;
         assert_eq!(
-            (status, json["error"]["code"].as_str()),
+            (status, json["code"].as_str()),
             (404, Some("FILE_NOT_FOUND")),
             "{key}"
         );
@@ -1163,7 +1190,7 @@ async fn an_unverified_address_is_not_the_member_it_names() {
             .unwrap();
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
-            (status, json["error"]["code"].as_str()),
+            (status, json["code"].as_str()),
             (403, Some("EMAIL_NOT_VERIFIED")),
             "{claims:?}"
         );
@@ -1361,10 +1388,10 @@ async fn a_project_at_its_limit_gets_429_with_retry_after_until_an_export_ends()
     let (status, headers, json) = post_through(&limited, "busy", csv, None).await;
     assert_eq!(status, 429, "{json}");
     assert_eq!(headers["retry-after"], "60");
-    assert_eq!(json["error"]["code"], "TOO_MANY_EXPORTS");
-    assert_eq!(json["error"]["field"], "project");
+    assert_eq!(json["code"], "TOO_MANY_EXPORTS");
+    assert_eq!(json["parameter"], "project");
     assert!(
-        json["error"]["message"]
+        json["detail"]
             .as_str()
             .unwrap()
             .contains("2 exports queued or running"),
@@ -1562,8 +1589,8 @@ async fn signed_links_need_no_token_and_refuse_tampering_expiry_and_retired_keys
         )
         .await;
     assert_eq!(
-        (status, json["error"]["field"].as_str()),
-        (400, Some("delivery.recipients[0]")),
+        (status, json["pointer"].as_str()),
+        (400, Some("/delivery/recipients/0")),
         "{json}"
     );
 
@@ -1578,7 +1605,7 @@ async fn signed_links_need_no_token_and_refuse_tampering_expiry_and_retired_keys
         )
         .await;
     assert_eq!(
-        (status, json["error"]["code"].as_str()),
+        (status, json["code"].as_str()),
         (401, Some("SIGNED_LINK_REQUIRED")),
         "{json}"
     );
@@ -1600,7 +1627,7 @@ async fn signed_links_need_no_token_and_refuse_tampering_expiry_and_retired_keys
     ] {
         let (status, _, json) = stack.follow(&tampered, &[]).await;
         assert_eq!(
-            (status, json["error"]["code"].as_str()),
+            (status, json["code"].as_str()),
             (403, Some("LINK_INVALID")),
             "{tampered}"
         );
@@ -1620,14 +1647,11 @@ async fn signed_links_need_no_token_and_refuse_tampering_expiry_and_retired_keys
         .unwrap();
     let (status, _, json) = stack.follow(&old, &[]).await;
     assert_eq!(
-        (status, json["error"]["code"].as_str()),
+        (status, json["code"].as_str()),
         (410, Some("LINK_EXPIRED")),
         "{json}"
     );
-    assert!(json["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("fresh one"));
+    assert!(json["detail"].as_str().unwrap().contains("fresh one"));
 
     // Rotating the key (Secrets Manager's AWSCURRENT moves to AWSPREVIOUS) keeps the links
     // already sent; the rotation after that retires them.
@@ -1849,8 +1873,8 @@ async fn a_webhook_is_signed_retried_after_5xx_never_after_4xx_and_never_sent_in
             )
             .await;
         assert_eq!(
-            (status, json["error"]["field"].as_str()),
-            (400, Some("delivery.url")),
+            (status, json["pointer"].as_str()),
+            (400, Some("/delivery/url")),
             "{url}: {json}"
         );
     }
@@ -1981,7 +2005,7 @@ async fn an_export_lands_in_the_customers_bucket_through_their_role_manifest_las
     assert!(json.get("downloadUrl").is_none(), "{json}");
     let (status, _, json) = stack.download(&id).await;
     assert_eq!(
-        (status, json["error"]["code"].as_str()),
+        (status, json["code"].as_str()),
         (404, Some("DELIVERED_TO_BUCKET")),
         "{json}"
     );
@@ -1997,12 +2021,9 @@ async fn an_export_lands_in_the_customers_bucket_through_their_role_manifest_las
         )
         .await;
     assert_eq!(status, 400, "{json}");
-    assert_eq!(json["error"]["field"], "delivery.roleArn");
+    assert_eq!(json["pointer"], "/delivery/roleArn");
     assert!(
-        json["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("does not exist"),
+        json["detail"].as_str().unwrap().contains("does not exist"),
         "{json}"
     );
 }
@@ -2027,7 +2048,7 @@ async fn exports_are_listed_newest_first_the_latest_is_any_managers_and_a_new_on
     };
     let (status, _, json) = get("/v1/projects/listed/exports/latest".into(), MANAGER).await;
     assert_eq!(
-        (status, json["error"]["code"].as_str()),
+        (status, json["code"].as_str()),
         (404, Some("NO_EXPORT_YET"))
     );
 
@@ -2055,7 +2076,7 @@ async fn exports_are_listed_newest_first_the_latest_is_any_managers_and_a_new_on
     assert_eq!(left.len(), 2, "{left:?}");
     let (status, _, json) = stack.follow(&old_link, &[]).await;
     assert_eq!(
-        (status, json["error"]["code"].as_str()),
+        (status, json["code"].as_str()),
         (410, Some("EXPORT_REPLACED")),
         "{json}"
     );
@@ -2122,7 +2143,7 @@ async fn exports_are_listed_newest_first_the_latest_is_any_managers_and_a_new_on
         let (status, _, json) = get(format!("/v1/projects/listed/exports?{query}"), MANAGER).await;
         assert_eq!(status, 400, "{query}: {json}");
         if field != "query" {
-            assert_eq!(json["error"]["field"], field, "{query}");
+            assert_eq!(json["parameter"], field, "{query}");
         }
     }
     let (status, _, _) = get("/v1/projects/listed/exports".into(), LABELER).await;
@@ -2234,10 +2255,7 @@ async fn a_cancelled_export_ends_cancelled_with_nothing_left_behind() {
             "",
         )
         .await;
-    assert_eq!(
-        (status, json["error"]["code"].as_str()),
-        (409, Some("EXPORT_ENDED"))
-    );
+    assert_eq!((status, json["code"].as_str()), (409, Some("EXPORT_ENDED")));
     let (status, _, _) = stack
         .call(
             "POST",
@@ -2304,7 +2322,7 @@ async fn an_export_past_its_retention_says_expired_and_its_links_are_gone() {
     assert!(json.get("downloadUrl").is_none(), "{json}");
     let (status, json) = get(path).await;
     assert_eq!(
-        (status, json["error"]["code"].as_str()),
+        (status, json["code"].as_str()),
         (410, Some("EXPORT_EXPIRED")),
         "{json}"
     );

@@ -154,12 +154,12 @@ async fn a_compressed_download_saves_exactly_the_listed_bytes() {
     }
     let (status, _, json) = stack.download_file(&id, "nope.ndjson").await;
     assert_eq!(
-        (status, json["error"]["code"].as_str()),
+        (status, json["code"].as_str()),
         (404, Some("FILE_NOT_FOUND"))
     );
-    assert_eq!(json["error"]["field"], "file");
+    assert_eq!(json["parameter"], "file");
     assert!(
-        json["error"]["message"]
+        json["detail"]
             .as_str()
             .unwrap()
             .contains("-00001.ndjson.zst"),
@@ -334,7 +334,7 @@ async fn a_dropped_request_can_ask_for_any_format_and_its_options() {
     let response: Value =
         serde_json::from_slice(&stack.get("responses/dropped/bad.json").await.unwrap()).unwrap();
     assert_eq!(
-        response["error"]["field"], "split.maxTasksPerFile",
+        response["error"]["pointer"], "/split/maxTasksPerFile",
         "{response}"
     );
 }

@@ -24,7 +24,9 @@ impl RequestError {
 }
 
 /// Why an export failed, as stored in the job record and shown by the status endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, utoipa::ToSchema,
+)]
 #[serde(rename_all = "camelCase")]
 #[error("{code}: {message}")]
 pub struct Failure {

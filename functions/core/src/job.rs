@@ -20,7 +20,7 @@ use std::sync::Arc;
 pub const JOB_SCHEMA_VERSION: u32 = 1;
 
 /// Where an export is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JobState {
     /// Accepted, waiting for a worker.
@@ -61,7 +61,7 @@ impl JobState {
 }
 
 /// Counts kept while the export runs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
     /// Task files read so far.
@@ -85,7 +85,7 @@ pub struct Progress {
 }
 
 /// One file of a finished export.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResultFile {
     /// The file name.
@@ -106,7 +106,7 @@ pub struct ResultFile {
 }
 
 /// A malformed line that was skipped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SkippedLine {
     /// The source file.
     pub file: String,
@@ -134,7 +134,7 @@ pub struct ExportResult {
 }
 
 /// Whether the customer was told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum NotificationState {
     /// Not yet.
@@ -149,7 +149,7 @@ pub enum NotificationState {
 }
 
 /// One attempt to reach the customer (a webhook POST).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryAttempt {
     /// When it was made.

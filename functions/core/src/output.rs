@@ -57,7 +57,9 @@ impl Files for MemoryFiles {
 }
 
 /// What a file of an export is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum FileRole {
     /// The export (or one part of it).

@@ -42,19 +42,21 @@ pub struct ExportRequest {
 
 /// Which tasks to export. Absent lists mean the format's defaults (CSV keeps annotated
 /// and validated tasks; the JSON family keeps the Complete stage).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Filters {
     /// Task states to keep.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1)]
     pub states: Option<Vec<TaskState>>,
-    /// Workflow stages to keep.
+    /// Workflow stages to keep (names of the project's stages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1)]
     pub stages: Option<Vec<String>>,
 }
 
 /// What a malformed source line does to the export.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum InvalidLines {
     /// The export fails, naming the file and line.
@@ -159,7 +161,7 @@ impl ExportRequest {
     pub fn encoder(&self, project: &Project) -> Result<Box<dyn Encoder>, RequestError> {
         let refused = |e: ConfigError| RequestError::new(e.field, e.message);
         for key in self.options.keys() {
-            let anywhere = Format::all().any(|f| f.spec().options.contains(&key.as_str()));
+            let anywhere = Format::all().any(|f| f.spec().takes(key));
             if !anywhere {
                 return Err(RequestError::new(
                     key.clone(),
@@ -204,6 +206,67 @@ impl ExportRequest {
                 .default_stages
                 .map(|stages| stages.iter().map(|s| (*s).to_owned()).collect())
         })
+    }
+}
+
+/// The request body in the OpenAPI document, from the registries: the formats (and
+/// the options each reads) and the delivery methods.
+impl utoipa::PartialSchema for ExportRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
+        use utoipa::openapi::RefOr;
+        let described = |schema: RefOr<Schema>, text: &str| match schema {
+            RefOr::T(Schema::Object(mut object)) => {
+                object.description = Some(text.to_owned());
+                RefOr::T(Schema::Object(object))
+            }
+            other => other,
+        };
+        let mut body = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "An export request. Keys besides these are the options of the formats that read them.",
+            ))
+            .property("format", Format::schema())
+            .required("format")
+            .property("filters", described(Filters::schema(), "Which tasks to export. Absent lists mean the format's defaults."))
+            .property("fields", described(FieldToggles::schema(), "Optional parts of each record (NDJSON and JSON)."))
+            .property("compression", described(Compression::schema(), "Compression of the output file (not for ZIP formats)."))
+            .property("delivery", Delivery::schema())
+            .property("invalidLines", described(InvalidLines::schema(), "What a malformed source line does: `fail` the export (default) or `skip` it."))
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        let mut seen: Vec<&str> = Vec::new();
+        for format in Format::all() {
+            for option in format.spec().options {
+                if seen.contains(&option.key) {
+                    continue;
+                }
+                seen.push(option.key);
+                let readers: Vec<&str> = Format::all()
+                    .filter(|f| f.spec().takes(option.key))
+                    .map(Format::as_str)
+                    .collect();
+                let text = format!("An option of {}.", readers.join(", "));
+                body = body.property(option.key, described((option.schema)(), &text));
+            }
+        }
+        body.into()
+    }
+}
+
+impl utoipa::ToSchema for ExportRequest {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        // The schemas the inlined members refer to.
+        <Filters as utoipa::ToSchema>::schemas(schemas);
+        schemas.push((
+            <TaskState as utoipa::ToSchema>::name().into_owned(),
+            <TaskState as utoipa::PartialSchema>::schema(),
+        ));
     }
 }
 

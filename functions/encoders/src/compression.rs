@@ -21,7 +21,9 @@ const GZIP_LEVEL: u32 = 1;
 const ZSTD_LEVEL: i32 = 3;
 
 /// How the output file is compressed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// Plain bytes.

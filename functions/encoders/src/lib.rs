@@ -23,7 +23,7 @@ mod out;
 mod task_json;
 
 pub use compression::Compression;
-pub use options::{FormatOptions, Structure};
+pub use options::{FormatOption, FormatOptions, Structure, STRUCTURE};
 pub use out::{Out, Piece};
 
 use labelport_model::{Mode, Project, Task, TaskState};
@@ -43,8 +43,9 @@ pub struct FormatSpec {
     pub allowed_states: Option<&'static [TaskState]>,
     /// Workflow stages kept when the request names none; `None`: every stage.
     pub default_stages: Option<&'static [&'static str]>,
-    /// Top-level request keys the format reads (`structure`, `split`).
-    pub options: &'static [&'static str],
+    /// Top-level request keys the format reads (`structure`, `split`), each with
+    /// its schema for the API's OpenAPI document.
+    pub options: &'static [&'static FormatOption],
     /// Builds the encoder for one export, refusing what it cannot honour.
     pub build: fn(&Settings<'_>) -> Result<Box<dyn Encoder>, ConfigError>,
 }
@@ -53,6 +54,11 @@ impl FormatSpec {
     /// Whether the format can express a project of `mode`.
     pub fn fits(&self, mode: Mode) -> bool {
         self.modes.is_none_or(|modes| modes.contains(&mode))
+    }
+
+    /// Whether the format reads request key `key` as one of its options.
+    pub fn takes(&self, key: &str) -> bool {
+        self.options.iter().any(|o| o.key == key)
     }
 }
 
@@ -103,11 +109,12 @@ impl Format {
             ));
         }
         for key in settings.options.keys() {
-            if !self.0.options.contains(&key.as_str()) {
+            if !self.0.takes(key) {
                 let takes = if self.0.options.is_empty() {
                     "no options".to_owned()
                 } else {
-                    self.0.options.join(", ")
+                    let keys: Vec<&str> = self.0.options.iter().map(|o| o.key).collect();
+                    keys.join(", ")
                 };
                 return Err(ConfigError::new(
                     key.clone(),
@@ -155,6 +162,22 @@ impl Serialize for Format {
     }
 }
 
+/// The `format` member of the API's OpenAPI document: one of the registered names.
+impl utoipa::PartialSchema for Format {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let list: Vec<String> = Format::all()
+            .map(|f| format!("- `{}`: {}", f.0.name, f.0.summary))
+            .collect();
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Format::all().map(Format::as_str)))
+            .description(Some(format!("The output format.\n\n{}", list.join("\n"))))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Format {}
+
 impl<'de> Deserialize<'de> for Format {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
@@ -169,7 +192,7 @@ impl<'de> Deserialize<'de> for Format {
 }
 
 /// The field toggles: optional parts of each record.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FieldToggles {
     /// Metadata of each annotation (who made it, when, with what confidence).

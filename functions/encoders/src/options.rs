@@ -7,6 +7,21 @@ use crate::ConfigError;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+/// A format option: the request key, and its schema for the API's OpenAPI document.
+/// Formats that read the same option share one `FormatOption`.
+pub struct FormatOption {
+    /// The top-level request key (`split`).
+    pub key: &'static str,
+    /// The option's JSON Schema, generated from the type the format parses it into.
+    pub schema: fn() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+}
+
+/// `structure`: which task structure the JSON family writes.
+pub static STRUCTURE: FormatOption = FormatOption {
+    key: "structure",
+    schema: <Structure as utoipa::PartialSchema>::schema,
+};
+
 /// The format options of a request, as written.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -43,7 +58,7 @@ impl FormatOptions {
 }
 
 /// Which task structure the JSON family writes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Structure {
     /// One task per asset with `tools`, `totalDuration` and full stage history.

@@ -71,6 +71,12 @@ enum Command {
     Export(export::Args),
     /// List every format: its name, the project modes it fits, its options.
     Formats,
+    /// Print the API's OpenAPI 3.1 document (what `GET /v1/openapi.json` serves).
+    Openapi {
+        /// The API's base URL, for the document's `servers`.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -124,6 +130,13 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Export(args) => export::run(args),
+        Command::Openapi { url } => {
+            println!(
+                "{}",
+                labelport_core::api::openapi_document(&url).to_pretty_json()?
+            );
+            Ok(())
+        }
         Command::Formats => {
             for format in labelport_encoders::Format::all() {
                 let spec = format.spec();
@@ -138,7 +151,8 @@ fn main() -> anyhow::Result<()> {
                 println!("{:<13} {}", spec.name, spec.summary);
                 println!("{:<13} modes: {modes}", "");
                 if !spec.options.is_empty() {
-                    println!("{:<13} options: {}", "", spec.options.join(", "));
+                    let keys: Vec<&str> = spec.options.iter().map(|o| o.key).collect();
+                    println!("{:<13} options: {}", "", keys.join(", "));
                 }
             }
             Ok(())

@@ -11,7 +11,7 @@ use crate::job::JobState;
 use crate::ports::Email as Message;
 use crate::request::is_email;
 use async_trait::async_trait;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 /// At most this many recipients per export.
 pub const MAX_RECIPIENTS: usize = 10;
@@ -29,12 +29,25 @@ impl DeliveryMethod for Email {
         "an e-mail with a signed download link to each recipient (`recipients`: project members or allowed addresses; the requester by default)"
     }
 
+    fn fields(&self) -> Value {
+        json!({
+            "properties": {
+                "recipients": {
+                    "type": "array",
+                    "items": { "type": "string", "format": "email" },
+                    "maxItems": MAX_RECIPIENTS,
+                    "description": "Who gets the e-mail: members of the project, or addresses the platform allows. Default: the requester.",
+                },
+            },
+        })
+    }
+
     fn accept(
         &self,
         params: &Map<String, Value>,
         requested: &Requested<'_>,
     ) -> Result<Map<String, Value>, RequestError> {
-        only_fields(self.name(), params, &["recipients"])?;
+        only_fields(self, params)?;
         let mut recipients = match params.get("recipients") {
             None => Vec::new(),
             Some(Value::Array(items)) => items

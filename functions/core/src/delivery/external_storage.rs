@@ -14,19 +14,10 @@ use crate::error::RequestError;
 use crate::ports::{BucketTarget, Condition, StoreError};
 use async_trait::async_trait;
 use bytes::Bytes;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 /// Delivery into the customer's own bucket.
 pub struct ExternalStorage;
-
-const FIELDS: &[&str] = &[
-    "bucket",
-    "path",
-    "region",
-    "roleArn",
-    "externalId",
-    "kmsKeyId",
-];
 
 #[async_trait]
 impl DeliveryMethod for ExternalStorage {
@@ -38,12 +29,35 @@ impl DeliveryMethod for ExternalStorage {
         "written into the customer's S3 bucket (`bucket`, `path`, `roleArn` with `externalId`, `kmsKeyId`, `region`), manifest last"
     }
 
+    fn fields(&self) -> Value {
+        json!({
+            "properties": {
+                "bucket": {
+                    "type": "string", "minLength": 3, "maxLength": 63, "pattern": "^[a-z0-9][a-z0-9.-]*[a-z0-9]$",
+                    "description": "The customer's bucket (not the platform's own).",
+                },
+                "path": {
+                    "type": "string", "maxLength": 512, "pattern": "^([A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*)?/?$",
+                    "description": "The folder in it, created as needed (`exports/2026`). Default: the bucket's top.",
+                },
+                "region": { "type": "string", "maxLength": 32, "description": "The bucket's region (`eu-west-1`). Default: the platform's." },
+                "roleArn": {
+                    "type": "string", "pattern": "^arn:aws[a-z-]*:iam::[0-9]{12}:role/",
+                    "description": "A role in the customer's account to assume; needs `externalId`. Without it, the bucket's policy grants the worker's role.",
+                },
+                "externalId": { "type": "string", "minLength": 2, "maxLength": 1224, "description": "The external id the role's trust policy requires." },
+                "kmsKeyId": { "type": "string", "minLength": 1, "maxLength": 2048, "description": "An SSE-KMS key for the files (id, ARN or alias)." },
+            },
+            "required": ["bucket"],
+        })
+    }
+
     fn accept(
         &self,
         params: &Map<String, Value>,
         requested: &Requested<'_>,
     ) -> Result<Map<String, Value>, RequestError> {
-        only_fields(self.name(), params, FIELDS)?;
+        only_fields(self, params)?;
         let text = |name: &str| -> Result<Option<&str>, RequestError> {
             match params.get(name) {
                 None | Some(Value::Null) => Ok(None),

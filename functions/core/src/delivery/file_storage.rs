@@ -7,7 +7,7 @@ use super::{
 };
 use crate::error::RequestError;
 use async_trait::async_trait;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 /// Download through the API.
 pub struct FileStorage;
@@ -22,12 +22,16 @@ impl DeliveryMethod for FileStorage {
         "download through the API's signed link (the default)"
     }
 
+    fn fields(&self) -> Value {
+        json!({ "properties": {} })
+    }
+
     fn accept(
         &self,
         params: &Map<String, Value>,
         _requested: &Requested<'_>,
     ) -> Result<Map<String, Value>, RequestError> {
-        only_fields(self.name(), params, &[])?;
+        only_fields(self, params)?;
         Ok(Map::new())
     }
 

@@ -17,7 +17,7 @@ use crate::seal::Sealer;
 use async_trait::async_trait;
 use labelport_model::Project;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
 pub use email::compose as compose_email;
@@ -172,6 +172,10 @@ pub trait DeliveryMethod: Sync {
     fn name(&self) -> &'static str;
     /// One line for the method list.
     fn summary(&self) -> &'static str;
+    /// The method's fields of `delivery` (besides `method`) as JSON Schema: an object
+    /// with `properties` and, if any, `required`. The API's OpenAPI document shows it,
+    /// and a field not in `properties` is refused.
+    fn fields(&self) -> Value;
     /// Checks the method's fields of a request and returns them as the job keeps them,
     /// defaults filled in. Errors name the field (`delivery.recipients[1]`).
     fn accept(
@@ -263,12 +267,18 @@ impl Delivery {
     }
 }
 
-/// Refuses fields a method does not take, naming the first.
+/// Refuses fields a method does not take (not in its [`DeliveryMethod::fields`]),
+/// naming the first.
 fn only_fields(
-    method: &str,
+    method: &dyn DeliveryMethod,
     params: &Map<String, Value>,
-    takes: &[&str],
 ) -> Result<(), RequestError> {
+    let schema = method.fields();
+    let takes: Vec<&str> = schema["properties"]
+        .as_object()
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let method = method.name();
     match params.keys().find(|k| !takes.contains(&k.as_str())) {
         None => Ok(()),
         Some(key) => Err(RequestError::new(
@@ -281,3 +291,54 @@ fn only_fields(
         )),
     }
 }
+
+/// The request's `delivery` in the OpenAPI document: one of the registered methods,
+/// each with the fields it declares.
+impl utoipa::PartialSchema for Delivery {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        let mut one_of = OneOfBuilder::new()
+            .description(Some(
+                "How the result reaches the customer. Default: `{\"method\": \"FILE_STORAGE\"}`.",
+            ))
+            .default(Some(json!({ "method": "FILE_STORAGE" })));
+        for method in METHODS {
+            let fields = method.fields();
+            let mut object = ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .title(Some(method.name()))
+                .description(Some(method.summary()))
+                .property(
+                    "method",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some([method.name()])),
+                )
+                .required("method")
+                .additional_properties(Some(
+                    utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+                ));
+            if let Some(properties) = fields["properties"].as_object() {
+                for (name, schema) in properties {
+                    // Each field's schema is plain JSON Schema; one that does not parse
+                    // is caught by the document's test.
+                    if let Ok(schema) = serde_json::from_value::<
+                        utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+                    >(schema.clone())
+                    {
+                        object = object.property(name, schema);
+                    }
+                }
+            }
+            for name in fields["required"].as_array().into_iter().flatten() {
+                if let Some(name) = name.as_str() {
+                    object = object.required(name);
+                }
+            }
+            one_of = one_of.item(object);
+        }
+        one_of.into()
+    }
+}
+
+impl utoipa::ToSchema for Delivery {}

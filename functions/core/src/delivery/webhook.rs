@@ -46,12 +46,28 @@ impl DeliveryMethod for Webhook {
         "a signed JSON event POSTed to `url` (https, public), signed with `secret` (16+ characters)"
     }
 
+    fn fields(&self) -> Value {
+        json!({
+            "properties": {
+                "url": {
+                    "type": "string", "format": "uri", "pattern": "^https://", "maxLength": 2048,
+                    "description": "Where the event is POSTed: https, on a public address, no redirects.",
+                },
+                "secret": {
+                    "type": "string", "minLength": MIN_SECRET, "maxLength": 256, "writeOnly": true,
+                    "description": "Signs each event (`Labelport-Signature`). Never stored in clear, logged or shown.",
+                },
+            },
+            "required": ["url", "secret"],
+        })
+    }
+
     fn accept(
         &self,
         params: &Map<String, Value>,
         requested: &Requested<'_>,
     ) -> Result<Map<String, Value>, RequestError> {
-        only_fields(self.name(), params, &["url", "secret"])?;
+        only_fields(self, params)?;
         let url = match params.get("url") {
             Some(Value::String(url)) => url,
             Some(_) => return Err(RequestError::new("delivery.url", "must be a string")),

@@ -14,7 +14,7 @@ pub static FORMAT: FormatSpec = FormatSpec {
     default_states: None,
     allowed_states: None,
     default_stages: Some(&["Complete"]),
-    options: &["structure"],
+    options: &[&crate::STRUCTURE],
     build: |settings| {
         Ok(Box::new(JsonEncoder {
             lines: NdjsonEncoder::from_settings(settings)?,

@@ -5,7 +5,9 @@
 //! one longer than the limit.
 
 use crate::formats::ndjson::NdjsonEncoder;
-use crate::{ConfigError, Container, EncodeError, Encoder, FormatSpec, Out, Record};
+use crate::{
+    ConfigError, Container, EncodeError, Encoder, FormatOption, FormatSpec, Out, Record, STRUCTURE,
+};
 use serde::Deserialize;
 
 /// The default part size: 100 MB.
@@ -19,7 +21,7 @@ pub static FORMAT: FormatSpec = FormatSpec {
     default_states: None,
     allowed_states: None,
     default_stages: Some(&["Complete"]),
-    options: &["structure", "split"],
+    options: &[&STRUCTURE, &SPLIT],
     build: |settings| {
         let split: Split = settings.options.get("split")?.unwrap_or_default();
         let max_bytes = split.max_file_bytes.unwrap_or(DEFAULT_MAX_FILE_BYTES);
@@ -38,11 +40,21 @@ pub static FORMAT: FormatSpec = FormatSpec {
     },
 };
 
-/// The `split` option.
-#[derive(Debug, Default, Deserialize)]
+/// `split`: where NDJSON_SPLIT cuts its parts.
+static SPLIT: FormatOption = FormatOption {
+    key: "split",
+    schema: <Split as utoipa::PartialSchema>::schema,
+};
+
+/// Where parts are cut: whichever limit a part reaches first.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Split {
+    /// The most bytes in a part, before compression (default 100 MB).
+    #[schema(minimum = 1)]
     max_file_bytes: Option<u64>,
+    /// The most tasks in a part (default: no limit).
+    #[schema(minimum = 1)]
     max_tasks_per_file: Option<u64>,
 }
 

@@ -6,7 +6,7 @@
 //! project's members: only managers create, read and download exports.
 
 use crate::delivery::{DeliveryPolicy, Prepare};
-use crate::error::{chain, RequestError};
+use crate::error::chain;
 use crate::job::{
     is_export_id, Job, JobError, JobState, JobStore, Progress, ResultFile, SkippedLine,
 };
@@ -20,7 +20,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use labelport_model::{ProjectState, Role};
@@ -28,6 +27,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod openapi;
+mod problem;
+
+pub use openapi::DOCUMENT_PATH;
+
+pub use problem::{json_pointer, ApiError, At, Problem, PROBLEM_JSON};
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,87 +90,8 @@ pub struct Api {
     sealer: Sealer,
     buckets: Arc<dyn Buckets>,
     settings: ApiSettings,
-}
-
-/// An HTTP error with a stable JSON body: `{"error": {"code", "field"?, "message"}}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    /// The status.
-    pub status: StatusCode,
-    /// A stable code.
-    pub code: &'static str,
-    /// The request field at fault.
-    pub field: Option<String>,
-    /// Why, for a person.
-    pub message: String,
-    /// When to try again (`Retry-After`), for a 429.
-    pub retry_after: Option<Duration>,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            field: None,
-            message: message.into(),
-            retry_after: None,
-        }
-    }
-
-    fn internal(context: &str, err: &(dyn std::error::Error + 'static)) -> Self {
-        // The cause is logged, not returned: internal error text is not for callers.
-        tracing::error!(error = %chain(err), "{context}");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_ERROR",
-            format!("{context}; try again later"),
-        )
-    }
-}
-
-impl From<RequestError> for ApiError {
-    fn from(e: RequestError) -> Self {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            code: "INVALID_REQUEST",
-            field: Some(e.field),
-            message: e.message,
-            retry_after: None,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
-    message: &'a str,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code,
-                field: self.field.as_deref(),
-                message: &self.message,
-            },
-        };
-        let mut response = (self.status, Json(body)).into_response();
-        if let Some(after) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(after.as_secs()));
-        }
-        response
-    }
+    /// The OpenAPI document, as served.
+    document: std::sync::OnceLock<String>,
 }
 
 /// The authenticated caller of a request.
@@ -192,7 +119,7 @@ impl FromRequestParts<Arc<Api>> for Authenticated {
 }
 
 /// The answer to a create: the export, and whether this request made it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Accepted {
     /// The export id.
@@ -211,15 +138,22 @@ pub struct Accepted {
     pub created: bool,
 }
 
-/// The status endpoint's body.
-#[derive(Debug, Clone, Serialize)]
+/// An export: its state, progress, files and links.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Status<'a> {
+    /// The export id.
     id: &'a str,
+    /// The project.
     project: &'a str,
+    /// `EXPIRED` once the files are past the deployment's retention.
     state: JobState,
+    /// The output format.
     format: &'a str,
+    /// Who asked for it.
     requested_by: &'a str,
+    /// The request as accepted: defaults filled in, secrets left out.
+    #[schema(value_type = Object)]
     request: ExportRequest,
     created_at: chrono::DateTime<chrono::Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -230,33 +164,47 @@ pub struct Status<'a> {
     progress: &'a Progress,
     #[serde(skip_serializing_if = "Option::is_none")]
     result: Option<StatusResult<'a>>,
+    /// Each attempt to reach the customer (webhooks), oldest first.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     delivery_attempts: &'a [crate::job::DeliveryAttempt],
+    /// Why the delivery failed for good.
     #[serde(skip_serializing_if = "Option::is_none")]
     delivery_error: Option<&'a str>,
+    /// A signed link to the first file, once it succeeded (none when delivered to the
+    /// customer's bucket).
     #[serde(skip_serializing_if = "Option::is_none")]
     download_url: Option<String>,
+    /// The export that replaced this one (the project replaces previous exports).
     #[serde(skip_serializing_if = "Option::is_none")]
     replaced_by: Option<&'a str>,
+    /// When a manager asked to cancel it.
     #[serde(skip_serializing_if = "Option::is_none")]
     cancel_requested_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why it failed, with file and line where one applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a crate::error::Failure>,
+    /// Whether the customer was told.
     notification: crate::job::NotificationState,
 }
 
-/// The status's `result`: the job's, each file with its signed link.
-#[derive(Debug, Clone, Serialize)]
+/// What the export produced, each file with its signed link.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct StatusResult<'a> {
+    /// The files, in order (parts in part order), the errors report last.
     files: Vec<StatusFile<'a>>,
+    /// The manifest's key.
     manifest_key: &'a str,
+    /// The manifest: format, filters, counts, files with sizes and SHA-256.
+    #[schema(value_type = Object)]
     manifest: &'a serde_json::Value,
+    /// The first malformed lines skipped (`invalidLines: skip`), at most 100.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     skipped_lines: &'a [SkippedLine],
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One file of an export.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct StatusFile<'a> {
     #[serde(flatten)]
@@ -276,25 +224,69 @@ struct IdempotencyRecord {
     request_sha256: String,
 }
 
+/// The routes, each with its part of the OpenAPI document: a route cannot be added
+/// without being documented.
+fn routes() -> utoipa_axum::router::OpenApiRouter<Arc<Api>> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::with_openapi(<openapi::ApiDoc as utoipa::OpenApi>::openapi())
+        .routes(routes!(create_export, list_exports))
+        .routes(routes!(latest_export))
+        .routes(routes!(latest_download))
+        .routes(routes!(export_status))
+        .routes(routes!(download))
+        .routes(routes!(cancel_export))
+        .routes(routes!(openapi::document))
+}
+
+/// The API's OpenAPI document, for a deployment at `public_url`.
+pub fn openapi_document(public_url: &str) -> utoipa::openapi::OpenApi {
+    openapi::finish(routes().into_openapi(), public_url)
+}
+
 /// Builds the router.
 pub fn router(api: Arc<Api>) -> Router {
-    Router::new()
-        .route(
-            "/v1/projects/{project}/exports",
-            post(create_export).get(list_exports),
-        )
-        .route("/v1/projects/{project}/exports/latest", get(latest_export))
-        .route(
-            "/v1/projects/{project}/exports/latest/download",
-            get(latest_download),
-        )
-        .route("/v1/exports/{id}", get(export_status))
-        .route("/v1/exports/{id}/download", get(download))
-        .route("/v1/exports/{id}/cancel", post(cancel_export))
+    let (router, doc) = routes().split_for_parts();
+    let doc = openapi::finish(doc, &api.settings.public_url);
+    let _ = api.document.set(doc.to_json().unwrap_or_default());
+    router
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
         .with_state(api)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/projects/{project}/exports",
+    operation_id = "createExport",
+    tag = "exports",
+    summary = "Ask for an export",
+    description = "Validates the request against the project, checks the delivery (a customer bucket is probed, a webhook host resolved), and queues the export. With an `Idempotency-Key`, the same request again returns the first export (`200`).",
+    params(
+        ProjectPath,
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters; a repeat returns the first export."),
+    ),
+    request_body(content = ExportRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Queued.", body = Accepted,
+            headers(("Location" = String, description = "The export's status path.")),
+            links(
+                ("getExport" = (operation_id = "getExport", parameters(("id" = "$response.body#/id")))),
+                ("cancelExport" = (operation_id = "cancelExport", parameters(("id" = "$response.body#/id"))))
+            )
+        ),
+        (status = 200, description = "An earlier request with the same `Idempotency-Key` made this export.", body = Accepted,
+            headers(("Location" = String, description = "The export's status path."))),
+        (status = 400, description = "A path, query or body value is refused: `pointer` or `parameter` names it.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's e-mail is not verified, or the caller is not a manager of the project.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project, or the caller is not a member of it.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The project has not started or is archived.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as `application/json`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The `Idempotency-Key` was used for a different request.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The project has as many unfinished exports as the deployment allows.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 500, description = "Storage or the queue did not answer; try again.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn create_export(
     State(api): State<Arc<Api>>,
     Authenticated(caller): Authenticated,
@@ -311,7 +303,7 @@ async fn create_export(
         return Err(ApiError {
             status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
             code: "UNSUPPORTED_MEDIA_TYPE",
-            field: Some("Content-Type".to_owned()),
+            at: Some(At::Parameter("Content-Type".to_owned())),
             message: "the request body is JSON: send it with Content-Type: application/json"
                 .to_owned(),
             retry_after: None,
@@ -324,7 +316,7 @@ async fn create_export(
                 .ok()
                 .filter(|k| (1..=255).contains(&k.len()))
                 .ok_or_else(|| {
-                    RequestError::new(
+                    ApiError::parameter(
                         "Idempotency-Key",
                         "must be 1 to 255 visible ASCII characters",
                     )
@@ -343,6 +335,22 @@ async fn create_export(
     Ok((status, [(header::LOCATION, location)], Json(accepted)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/exports/{id}",
+    operation_id = "getExport",
+    tag = "exports",
+    summary = "An export's state, progress and files",
+    params(ExportPath),
+    responses(
+        (status = 200, description = "The export, with signed links to its files once it succeeded.", body = Status),
+        (status = 400, description = "A path, query or body value is refused: `pointer` or `parameter` names it.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's e-mail is not verified, or the caller is not a manager of the project.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such export, or the caller is not a member of its project.", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Storage or the queue did not answer; try again.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn export_status(
     State(api): State<Arc<Api>>,
     Authenticated(caller): Authenticated,
@@ -355,6 +363,25 @@ async fn export_status(
 /// `POST /v1/exports/{id}/cancel`: a queued export ends CANCELLED at once (`200`); a
 /// running one is asked to stop (`202`), which its worker notices within seconds: it
 /// aborts its uploads and ends the job CANCELLED, leaving nothing behind.
+#[utoipa::path(
+    post,
+    path = "/v1/exports/{id}/cancel",
+    operation_id = "cancelExport",
+    tag = "exports",
+    summary = "Cancel an export",
+    description = "A queued export ends `CANCELLED` at once (`200`); a running one is asked to stop (`202`): its worker notices within seconds, aborts its uploads and ends it `CANCELLED`, leaving nothing behind.",
+    params(ExportPath),
+    responses(
+        (status = 200, description = "Cancelled (or it already was).", body = Status),
+        (status = 202, description = "Running: asked to stop.", body = Status),
+        (status = 400, description = "A path, query or body value is refused: `pointer` or `parameter` names it.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's e-mail is not verified, or the caller is not a manager of the project.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such export, or the caller is not a member of its project.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The export has ended; there is nothing to cancel.", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Storage or the queue did not answer; try again.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn cancel_export(
     State(api): State<Arc<Api>>,
     Authenticated(caller): Authenticated,
@@ -411,6 +438,22 @@ async fn cancel_export(
 
 /// `GET /v1/projects/{project}/exports/latest`: the latest export that succeeded, as
 /// its status, for every manager of the project.
+#[utoipa::path(
+    get,
+    path = "/v1/projects/{project}/exports/latest",
+    operation_id = "getLatestExport",
+    tag = "exports",
+    summary = "The project's latest export that succeeded",
+    params(ProjectPath),
+    responses(
+        (status = 200, description = "That export.", body = Status),
+        (status = 400, description = "A path, query or body value is refused: `pointer` or `parameter` names it.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's e-mail is not verified, or the caller is not a manager of the project.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project, the caller is not a member, or no export has succeeded yet (`NO_EXPORT_YET`).", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Storage or the queue did not answer; try again.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn latest_export(
     State(api): State<Arc<Api>>,
     Authenticated(caller): Authenticated,
@@ -422,6 +465,24 @@ async fn latest_export(
 
 /// `GET /v1/projects/{project}/exports/latest/download`: its first file, straight away
 /// (the caller is a signed-in manager).
+#[utoipa::path(
+    get,
+    path = "/v1/projects/{project}/exports/latest/download",
+    operation_id = "downloadLatestExport",
+    tag = "exports",
+    summary = "Download the project's latest export",
+    params(ProjectPath),
+    responses(
+        (status = 302, description = "To a presigned URL of its first file, made now.",
+            headers(("Location" = String, description = "The presigned URL."))),
+        (status = 400, description = "A path, query or body value is refused: `pointer` or `parameter` names it.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's e-mail is not verified, or the caller is not a manager of the project.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project, no export yet, or it was delivered to the customer's bucket.", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Its files have expired or were replaced.", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Storage or the queue did not answer; try again.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn latest_download(
     State(api): State<Arc<Api>>,
     Authenticated(caller): Authenticated,
@@ -431,28 +492,72 @@ async fn latest_download(
     api.redirect_to_file(&job, None).await
 }
 
+/// The `{project}` of a route, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // read by the document only; the handlers take `Path<String>`
+struct ProjectPath {
+    /// The project id.
+    #[param(pattern = r"^[a-z0-9_-][a-z0-9._-]{0,63}$")]
+    project: String,
+}
+
+/// The `{id}` of a route, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // read by the document only; the handlers take `Path<String>`
+struct ExportPath {
+    /// The export id (a UUID, lower case).
+    #[param(pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+    id: String,
+}
+
 /// `?state=&limit=&cursor=` of the list route.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only exports in this state.
     state: Option<JobState>,
+    /// Exports per page (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
+    /// The `nextCursor` of the page before.
+    #[param(min_length = 1)]
     cursor: Option<String>,
 }
 
 /// One export in a list.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Listed<'a> {
+    /// The export id.
     id: &'a str,
+    /// Its state (`EXPIRED` past the retention).
     state: JobState,
+    /// The output format.
     format: &'a str,
+    /// Who asked for it.
     requested_by: &'a str,
+    /// When it was asked for.
     created_at: chrono::DateTime<chrono::Utc>,
+    /// When it ended.
     #[serde(skip_serializing_if = "Option::is_none")]
     finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Tasks written.
     tasks: u64,
+    /// Its status URL.
     status_url: String,
+}
+
+/// A page of a project's exports, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ExportList<'a> {
+    /// The exports.
+    exports: Vec<Listed<'a>>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    next_cursor: Option<String>,
 }
 
 /// The most exports a page holds, and the default.
@@ -463,16 +568,35 @@ const DEFAULT_PAGE: usize = 20;
 const MAX_SCANNED: usize = 1000;
 
 /// `GET /v1/projects/{project}/exports`: newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/projects/{project}/exports",
+    operation_id = "listExports",
+    tag = "exports",
+    summary = "A project's exports, newest first",
+    params(ProjectPath, ListQuery),
+    responses(
+        (status = 200, description = "A page of exports.", body = ExportList),
+        (status = 400, description = "A path, query or body value is refused: `pointer` or `parameter` names it.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's e-mail is not verified, or the caller is not a manager of the project.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project, or the caller is not a member of it.", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Storage or the queue did not answer; try again.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn list_exports(
     State(api): State<Arc<Api>>,
     Authenticated(caller): Authenticated,
     Path(project): Path<String>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|e| RequestError::new("query", e.body_text()))?;
+    let Query(query) = query.map_err(|e| ApiError::parameter("query", e.body_text()))?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(RequestError::new("limit", format!("must be 1 to {MAX_PAGE}")).into());
+        return Err(ApiError::parameter(
+            "limit",
+            format!("must be 1 to {MAX_PAGE}"),
+        ));
     }
     api.authorize(&caller, &project).await?;
     let prefix = format!("{}{project}/", crate::job::INDEX_PREFIX);
@@ -481,7 +605,7 @@ async fn list_exports(
         Some(cursor) => {
             let key = decode_cursor(cursor)
                 .filter(|k| k.starts_with(&prefix))
-                .ok_or_else(|| RequestError::new("cursor", "not a cursor this route gave"))?;
+                .ok_or_else(|| ApiError::parameter("cursor", "not a cursor this route gave"))?;
             Some(key)
         }
     };
@@ -541,7 +665,10 @@ async fn list_exports(
         .flatten();
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
-        Json(serde_json::json!({ "exports": exports, "nextCursor": next_cursor })),
+        Json(ExportList {
+            exports,
+            next_cursor,
+        }),
     )
         .into_response())
 }
@@ -561,11 +688,15 @@ fn decode_cursor(cursor: &str) -> Option<String> {
 
 /// The download route's query: a signed link's `exp` and `sig`, and `file=NAME` for a
 /// file other than the first.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct DownloadQuery {
+    /// The file's name, for a file other than the first.
     file: Option<String>,
+    /// When the link expires (unix seconds), as signed.
     exp: Option<String>,
+    /// The link's signature.
     sig: Option<String>,
 }
 
@@ -598,22 +729,44 @@ fn link_refused(error: ApiError, headers: &HeaderMap) -> Response {
 
 /// The download route: a signed link is the permission (no bearer token), checked, then
 /// answered with a redirect to a presigned URL made now.
+#[utoipa::path(
+    get,
+    path = "/v1/exports/{id}/download",
+    operation_id = "downloadExport",
+    tag = "exports",
+    summary = "Follow a signed download link",
+    description = "No bearer token: the link's signature is the permission. A browser (`Accept: text/html`) gets a page that says what to do when the link is refused.",
+    security(()),
+    params(ExportPath, DownloadQuery),
+    responses(
+        (status = 302, description = "To a presigned URL of the file, made now.",
+            headers(("Location" = String, description = "The presigned URL."))),
+        (status = 400, description = "A path, query or body value is refused: `pointer` or `parameter` names it.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No `sig` and `exp`: the route takes signed links only.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The link was changed or is incomplete.", content(
+            (Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 404, description = "No such export or file, the export has not succeeded, or it was delivered to the customer's bucket.", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The link, or the export's files, expired, or the export was replaced.", content(
+            (Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 500, description = "Storage or the queue did not answer; try again.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn download(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     query: Result<Query<DownloadQuery>, QueryRejection>,
 ) -> Result<Response, Response> {
-    let Query(query) = query
-        .map_err(|e| ApiError::from(RequestError::new("query", e.body_text())).into_response())?;
+    let Query(query) =
+        query.map_err(|e| ApiError::parameter("query", e.body_text()).into_response())?;
     if !is_export_id(&id) {
-        return Err(ApiError::from(RequestError::new("id", "not an export id")).into_response());
+        return Err(ApiError::parameter("id", "not an export id").into_response());
     }
     let (Some(exp), Some(sig)) = (query.exp.as_deref(), query.sig.as_deref()) else {
         return Err(ApiError {
             status: StatusCode::UNAUTHORIZED,
             code: "SIGNED_LINK_REQUIRED",
-            field: Some("sig".into()),
+            at: Some(At::Parameter("sig".to_owned())),
             message: format!("a download needs a signed link: take `downloadUrl` (or a file's `downloadUrl`) from GET /v1/exports/{id}, or the link in the e-mail"),
             retry_after: None,
         }
@@ -715,7 +868,7 @@ impl Api {
             return Err(ApiError {
                 status: StatusCode::NOT_FOUND,
                 code: "FILE_NOT_FOUND",
-                field: Some("file".to_owned()),
+                at: Some(At::Parameter("file".to_owned())),
                 message: format!(
                     "export {id} has no file {:?}; its files are {}",
                     wanted.unwrap_or_default(),
@@ -791,6 +944,7 @@ impl Api {
             buckets: Arc::new(NoBuckets),
             links,
             settings,
+            document: std::sync::OnceLock::new(),
         }
     }
 
@@ -903,11 +1057,10 @@ impl Api {
         project: &str,
     ) -> Result<labelport_model::Project, ApiError> {
         if !is_project_id(project) {
-            return Err(RequestError::new(
+            return Err(ApiError::parameter(
                 "project",
                 "must be 1 to 64 lower-case letters, digits, '-', '_' or '.'",
-            )
-            .into());
+            ));
         }
         let manifest = load_project(self.store.as_ref(), project)
             .await
@@ -937,7 +1090,7 @@ impl Api {
 
     async fn authorized_job(&self, caller: &Caller, id: &str) -> Result<Job, ApiError> {
         if !is_export_id(id) {
-            return Err(RequestError::new("id", "not an export id").into());
+            return Err(ApiError::parameter("id", "not an export id"));
         }
         let not_found = || {
             ApiError::new(
@@ -1045,7 +1198,7 @@ impl Api {
                         return Err(ApiError {
                             status: StatusCode::UNPROCESSABLE_ENTITY,
                             code: "IDEMPOTENCY_KEY_REUSED",
-                            field: Some("Idempotency-Key".into()),
+                            at: Some(At::Parameter("Idempotency-Key".to_owned())),
                             message: "this key was used for a different request".into(),
                             retry_after: None,
                         });
@@ -1140,7 +1293,7 @@ impl Api {
                 return Err(ApiError {
                     status: StatusCode::TOO_MANY_REQUESTS,
                     code: "TOO_MANY_EXPORTS",
-                    field: Some("project".into()),
+                    at: Some(At::Parameter("project".to_owned())),
                     message: format!(
                         "project {project} already has {limit} exports queued or running, the most it may have; try again when one has finished"
                     ),
@@ -1207,7 +1360,7 @@ impl Api {
             None => Err(ApiError {
                 status: StatusCode::UNAUTHORIZED,
                 code: "UNAUTHENTICATED",
-                field: Some("x-amz-meta-requested-by".into()),
+                at: Some(At::Parameter("x-amz-meta-requested-by".to_owned())),
                 message: "a dropped request names its requester in the requested-by metadata"
                     .into(),
                 retry_after: None,
@@ -1231,7 +1384,7 @@ impl Api {
                 DropOutcome::Accepted(accepted.id),
             ),
             Err(e) => (
-                serde_json::json!({ "error": { "status": e.status.as_u16(), "code": e.code, "field": e.field, "message": e.message } }),
+                serde_json::json!({ "error": e.problem() }),
                 DropOutcome::Refused(e),
             ),
         };
