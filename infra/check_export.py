@@ -20,6 +20,8 @@ import urllib.request
 
 BASE = ["id", "state", "assignee_email", "created_at", "duration_seconds",
         "comment_count", "task_url", "element_url"]
+# Columns holding text (the rest are labelport's own numbers and states).
+TEXT = {"id", "assignee_email", "created_at", "task_url", "element_url", "transcription"}
 
 
 def fail(message):
@@ -67,9 +69,32 @@ def decimal_seconds(ms):
     return f"{whole}.{frac:03d}".rstrip("0").rstrip(".") if frac else str(whole)
 
 
+def text(cell):
+    """A text cell's value: safe cells have a `'` put before a formula-like value."""
+    return cell[1:] if cell.startswith("'") else cell
+
+
+def values(cell, safe=True):
+    """A multi-value cell's values: split on an unescaped `|`, then unescape `\\`."""
+    out, current, escaped = [], [], False
+    for c in (text(cell) if safe else cell):
+        if escaped:
+            current.append(c)
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif c == "|":
+            out.append("".join(current))
+            current = []
+        else:
+            current.append(c)
+    out.append("".join(current))
+    return out if cell else []
+
+
 def mode_cells(mode, task, form_fields):
     anns = final_annotations(task)
-    labels = lambda kind: "|".join(a["label"] for a in anns if a["type"] == kind)
+    labels = lambda kind: [a["label"] for a in anns if a["type"] == kind]
     count = lambda *kinds: str(sum(1 for a in anns if a["type"] in kinds))
     if mode == "classification":
         return {"class": labels("class")}
@@ -84,7 +109,7 @@ def mode_cells(mode, task, form_fields):
     if mode == "transcription":
         return {"transcription": " ".join(a["text"] for a in anns if a["type"] == "transcription")}
     if mode == "entity_form":
-        return {f: "|".join(a["text"] for a in anns if a["type"] == "answer" and a.get("field") == f)
+        return {f: [a["text"] for a in anns if a["type"] == "answer" and a.get("field") == f]
                 for f in form_fields}
     if mode == "video":
         tracks, loose = set(), 0
@@ -121,7 +146,9 @@ def check_csv(data, project_dir, states, stages):
         }
         want.update(mode_cells(mode, task, form_fields))
         for column, value in want.items():
-            if row.get(column) != value:
+            got = row.get(column)
+            got = values(got) if isinstance(value, list) else text(got) if column in TEXT else got
+            if got != value:
                 fail(f"CSV line {n}, column {column}: {row.get(column)!r}, expected {value!r} (task {task['id']})")
     print(f"{len(rows)} rows match")
 

@@ -11,6 +11,8 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   mkdir -p "$LABELPORT_TOOLS"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+  # One environment for every tool: a pin that breaks another's requirement fails here.
+  "$VENV/bin/pip" check
   echo "$want" > "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"

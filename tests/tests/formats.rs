@@ -338,3 +338,117 @@ async fn a_dropped_request_can_ask_for_any_format_and_its_options() {
         "{response}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tables_of_row_and_document_projects_read_back_by_csv_json_pandas_and_datasets() {
+    let stack = Stack::new().await;
+    let rows = stack.seed(&config("rows", Mode::Row, 900)).await;
+    let docs = stack.seed(&config("docs", Mode::Document, 600)).await;
+    let (rows, docs) = (rows.to_str().unwrap(), docs.to_str().unwrap());
+    let cases = [
+        (
+            "rows",
+            rows,
+            r#"{"format":"TSV"}"#,
+            "tsv",
+            &[][..],
+            "text/tab-separated-values; charset=utf-8",
+        ),
+        (
+            "rows",
+            rows,
+            r#"{"format":"TSV","excel":true,"cells":"raw"}"#,
+            "tsv",
+            &["--excel", "--raw"][..],
+            "text/tab-separated-values; charset=utf-8",
+        ),
+        (
+            "rows",
+            rows,
+            r#"{"format":"HUGGINGFACE_CSV","cells":"raw"}"#,
+            "huggingface-csv",
+            &["--raw"][..],
+            "text/csv; charset=utf-8",
+        ),
+        (
+            "docs",
+            docs,
+            r#"{"format":"HUGGINGFACE_CSV"}"#,
+            "huggingface-csv",
+            &[][..],
+            "text/csv; charset=utf-8",
+        ),
+        (
+            "rows",
+            rows,
+            r#"{"format":"JSON_TABULAR"}"#,
+            "json-tabular",
+            &[][..],
+            "application/json",
+        ),
+        (
+            "docs",
+            docs,
+            r#"{"format":"JSON_TABULAR"}"#,
+            "json-tabular",
+            &[][..],
+            "application/json",
+        ),
+    ];
+    for (project, dir, body, checker, flags, content_type) in cases {
+        let (id, status) = export(&stack, project, body).await;
+        let file = &files(&status)[0];
+        assert_eq!(file["contentType"], content_type, "{body}");
+        let url = stack.download_url(&id, name(file)).await;
+        let mut args = vec![checker, url.as_str(), dir];
+        args.extend_from_slice(flags);
+        let out = python("check_tables.py", &args);
+        assert!(out.contains("rows match"), "{body}: {out}");
+        assert_ne!(status["progress"]["tasksExported"], 0, "{body}");
+    }
+
+    // The generated reviews hold formula-like text: safe by default, kept with raw.
+    let (id, status) = export(&stack, "rows", r#"{"format":"TSV"}"#).await;
+    let key = files(&status)[0]["key"].as_str().unwrap().to_owned();
+    let text = String::from_utf8(stack.get(&key).await.unwrap()).unwrap();
+    assert!(text.contains("\t'=SUM(A1:A3) stars, no less\t"), "{id}");
+    assert!(!text.contains("\t=SUM("));
+
+    // A table does not fit an image project: a 400 naming the modes it fits.
+    stack.seed(&config("images", Mode::Element, 10)).await;
+    let (code, _, json) = stack
+        .call(
+            "POST",
+            "/v1/projects/images/exports",
+            Some(MANAGER),
+            &[],
+            r#"{"format":"TSV"}"#,
+        )
+        .await;
+    assert_eq!(
+        (code, json["pointer"].as_str()),
+        (400, Some("/format")),
+        "{json}"
+    );
+    assert!(
+        json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("it fits row, document"),
+        "{json}"
+    );
+
+    // From the S3 drop too, options included.
+    let outcome = stack
+        .drop_request(
+            "requests/docs/table.json",
+            MANAGER,
+            br#"{"format":"HUGGINGFACE_CSV","cells":"raw"}"#,
+            "00B1",
+        )
+        .await;
+    assert!(
+        matches!(outcome, labelport_core::api::DropOutcome::Accepted(_)),
+        "{outcome:?}"
+    );
+}

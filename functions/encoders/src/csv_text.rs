@@ -9,7 +9,7 @@ pub fn needs_quotes(s: &str, delimiter: u8) -> bool {
 }
 
 /// Writes `s` with every `"` doubled, without the surrounding quotes.
-fn write_quoted_inner(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_quoted_inner(out: &mut Vec<u8>, s: &str) {
     let mut rest = s.as_bytes();
     while let Some(i) = memchr_quote(rest) {
         out.extend_from_slice(&rest[..=i]);

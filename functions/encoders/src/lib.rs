@@ -20,6 +20,8 @@ mod formats;
 pub mod json_text;
 mod options;
 mod out;
+mod table;
+pub mod tabular;
 mod task_json;
 
 pub use compression::Compression;

@@ -161,9 +161,16 @@ pub fn project(config: &Config) -> Project {
             form_fields: strings(spec.form_fields),
         },
         stages: strings(&[STAGE_LABEL, STAGE_REVIEW, STAGE_COMPLETE]),
+        columns: match config.mode {
+            Mode::Row => strings(&ROW_COLUMNS),
+            _ => Vec::new(),
+        },
         exports: Default::default(),
     }
 }
+
+/// The columns of a row project's table, in order.
+pub const ROW_COLUMNS: [&str; 4] = ["product", "review", "rating", "country"];
 
 /// The id of task `index`: `t` and at least 8 digits (`t00000042`).
 pub fn task_id(index: u64) -> String {
@@ -558,6 +565,9 @@ const REVIEWS: &[&str] = &[
     "Très bien!\nWould buy again.",
     "meh",
     "Fast delivery, good price",
+    "=SUM(A1:A3) stars, no less",
+    "@support ممتاز جدا",
+    "-\t5% off | next time",
 ];
 const COUNTRIES: &[&str] = &["Brazil", "France", "Deutschland", "日本", "USA"];
 
@@ -1069,10 +1079,10 @@ impl<'c> TaskGen<'c> {
                 let mut asset = self.asset();
                 let rating = self.rng.range(1, 5);
                 let cells: [(&'static str, Cow<'static, str>); 4] = [
-                    ("product", borrowed(self.rng.word(PRODUCTS))),
-                    ("review", borrowed(self.rng.word(REVIEWS))),
-                    ("rating", Cow::Owned(rating.to_string())),
-                    ("country", borrowed(self.rng.word(COUNTRIES))),
+                    (ROW_COLUMNS[0], borrowed(self.rng.word(PRODUCTS))),
+                    (ROW_COLUMNS[1], borrowed(self.rng.word(REVIEWS))),
+                    (ROW_COLUMNS[2], Cow::Owned(rating.to_string())),
+                    (ROW_COLUMNS[3], borrowed(self.rng.word(COUNTRIES))),
                 ];
                 asset.row = cells
                     .into_iter()

@@ -25,6 +25,10 @@ pub struct Project {
     /// The workflow stages, in order; `Complete` is where finished tasks end.
     #[serde(default)]
     pub stages: Vec<String>,
+    /// The table's columns, in order (row mode): each task's `asset.row` has cells of
+    /// these columns. Tabular exports of a row project have one column each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
     /// How the project's exports behave.
     #[serde(default)]
     pub exports: ExportSettings,

@@ -10,7 +10,7 @@
 //! The encoder does not filter: the caller decides which tasks are exported (seed
 //! 000: annotated and validated tasks only, no preview tasks).
 
-use crate::csv_text::{write_cell as write_cell_with, write_joined as write_joined_with};
+use crate::tabular::{TableStyle, CELLS, EXCEL};
 use crate::{ConfigError, Container, EncodeError, Encoder, FormatSpec, Out, Record, Settings};
 use labelport_model::{Annotation, AnnotationKind, Mode, Project, TaskState};
 
@@ -22,13 +22,25 @@ pub static FORMAT: FormatSpec = FormatSpec {
     default_states: Some(&[TaskState::Annotated, TaskState::Validated]),
     allowed_states: Some(&[TaskState::Annotated, TaskState::Validated]),
     default_stages: None,
-    options: &[],
+    options: &[&CELLS, &EXCEL],
     build: |settings| Ok(Box::new(CsvEncoder::new(settings)?)),
 };
 
 /// The columns every campaign CSV starts with.
-const BASE_HEADER: &str =
-    "id,state,assignee_email,created_at,duration_seconds,comment_count,task_url,element_url";
+const BASE_COLUMNS: [&str; 8] = [
+    "id",
+    "state",
+    "assignee_email",
+    "created_at",
+    "duration_seconds",
+    "comment_count",
+    "task_url",
+    "element_url",
+];
+
+/// Put before a form field's column name when the name is taken (a field called `id`
+/// becomes `form:id`), again until it is free.
+pub const FORM_FIELD_PREFIX: &str = "form:";
 
 /// Writes the campaign CSV.
 ///
@@ -74,8 +86,11 @@ const BASE_HEADER: &str =
 /// ```
 pub struct CsvEncoder {
     mode: Mode,
+    style: TableStyle,
     /// The project's form fields, for entity form projects (one column each).
     form_fields: Vec<String>,
+    /// Their column names: the field's name, prefixed where it is taken.
+    form_columns: Vec<String>,
 }
 
 impl CsvEncoder {
@@ -96,9 +111,22 @@ impl CsvEncoder {
             | Mode::Token
             | Mode::Video => Vec::new(),
         };
+        let mut form_columns: Vec<String> = Vec::with_capacity(form_fields.len());
+        for field in &form_fields {
+            let mut column = field.clone();
+            while BASE_COLUMNS.contains(&column.as_str())
+                || form_columns.contains(&column)
+                || (column != *field && form_fields.contains(&column))
+            {
+                column.insert_str(0, FORM_FIELD_PREFIX);
+            }
+            form_columns.push(column);
+        }
         Ok(CsvEncoder {
             mode: project.mode,
+            style: TableStyle::from_settings(settings, b',')?,
             form_fields,
+            form_columns,
         })
     }
 }
@@ -112,7 +140,9 @@ impl Encoder for CsvEncoder {
     }
 
     fn header(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(BASE_HEADER.as_bytes());
+        let style = &self.style;
+        style.start(out);
+        out.extend_from_slice(BASE_COLUMNS.join(",").as_bytes());
         let column = match self.mode {
             Mode::Classification => "class",
             Mode::Element => "element_count",
@@ -122,17 +152,17 @@ impl Encoder for CsvEncoder {
             Mode::Row | Mode::Document => "labels",
             Mode::Video => "object_count",
             Mode::EntityForm => {
-                for field in &self.form_fields {
-                    out.push(b',');
-                    write_cell(out, field);
+                for column in &self.form_columns {
+                    style.next(out);
+                    style.text(out, column);
                 }
-                out.push(b'\n');
+                style.end_line(out);
                 return;
             }
         };
-        out.push(b',');
+        style.next(out);
         out.extend_from_slice(column.as_bytes());
-        out.push(b'\n');
+        style.end_line(out);
     }
 
     fn encode(&self, record: &Record<'_, '_>, out: &mut Out) -> Result<(), EncodeError> {
@@ -140,40 +170,41 @@ impl Encoder for CsvEncoder {
         let task = record.task;
         let out = out.record();
 
-        write_cell(out, &task.id);
-        out.push(b',');
+        let style = &self.style;
+        style.text(out, &task.id);
+        style.next(out);
         out.extend_from_slice(task.state.as_str().as_bytes());
-        out.push(b',');
-        write_cell(out, task.assignee.as_deref().unwrap_or(""));
-        out.push(b',');
-        write_cell(out, &task.created_at);
-        out.push(b',');
+        style.next(out);
+        style.text(out, task.assignee.as_deref().unwrap_or(""));
+        style.next(out);
+        style.text(out, &task.created_at);
+        style.next(out);
         write_seconds(out, task.duration_ms);
-        out.push(b',');
+        style.next(out);
         out.extend_from_slice(n.format(task.comment_count).as_bytes());
-        out.push(b',');
-        write_cell(out, task.links.task.as_deref().unwrap_or(""));
-        out.push(b',');
-        write_cell(out, task.links.element.as_deref().unwrap_or(""));
+        style.next(out);
+        style.text(out, task.links.task.as_deref().unwrap_or(""));
+        style.next(out);
+        style.text(out, task.links.element.as_deref().unwrap_or(""));
 
         let annotations = task.annotations();
         let count = |kind: AnnotationKind| annotations.iter().filter(|a| a.kind == kind).count();
         match self.mode {
             Mode::Classification | Mode::Row | Mode::Document => {
-                out.push(b',');
-                write_joined(out, labels(annotations, AnnotationKind::Class), b'|');
+                style.next(out);
+                style.values(out, labels(annotations, AnnotationKind::Class));
             }
             Mode::Element => {
                 let elements = annotations.iter().filter(|a| a.kind.is_element()).count();
-                out.push(b',');
+                style.next(out);
                 out.extend_from_slice(n.format(elements).as_bytes());
             }
             Mode::ElementGroup => {
-                out.push(b',');
+                style.next(out);
                 out.extend_from_slice(n.format(count(AnnotationKind::Group)).as_bytes());
             }
             Mode::Entity | Mode::Token => {
-                out.push(b',');
+                style.next(out);
                 out.extend_from_slice(n.format(count(AnnotationKind::Span)).as_bytes());
             }
             Mode::EntityForm => {
@@ -185,8 +216,8 @@ impl Encoder for CsvEncoder {
                                 && a.field.as_deref() == Some(field.as_str())
                         })
                         .filter_map(|a| a.text.as_deref());
-                    out.push(b',');
-                    write_joined(out, answers, b'|');
+                    style.next(out);
+                    style.values(out, answers);
                 }
             }
             Mode::Transcription => {
@@ -194,15 +225,15 @@ impl Encoder for CsvEncoder {
                     .iter()
                     .filter(|a| a.kind == AnnotationKind::Transcription)
                     .filter_map(|a| a.text.as_deref());
-                out.push(b',');
-                write_joined(out, texts, b' ');
+                style.next(out);
+                style.joined(out, texts, b' ');
             }
             Mode::Video => {
-                out.push(b',');
+                style.next(out);
                 out.extend_from_slice(n.format(object_count(annotations)).as_bytes());
             }
         }
-        out.push(b'\n');
+        style.end_line(out);
         Ok(())
     }
 }
@@ -275,16 +306,6 @@ fn write_seconds(out: &mut Vec<u8>, ms: u64) {
         out.push(b'.');
         out.extend_from_slice(&digits[..len]);
     }
-}
-
-/// One comma-separated cell.
-fn write_cell(out: &mut Vec<u8>, s: &str) {
-    write_cell_with(out, s, b',');
-}
-
-/// Parts joined by `separator` as one comma-separated cell.
-fn write_joined<'s>(out: &mut Vec<u8>, parts: impl Iterator<Item = &'s str> + Clone, separator: u8) {
-    write_joined_with(out, parts, separator, b',');
 }
 
 #[cfg(test)]
@@ -360,6 +381,49 @@ mod tests {
             "cat|dog",
         );
         expect("classification", "[]", "class", "");
+    }
+
+    #[test]
+    fn form_fields_named_like_base_columns_get_the_prefix() {
+        let p = project("entity_form", &["id", "form:id", "state", "city"]);
+        let anns = r#"[{"id":"a","type":"answer","field":"id","text":"X-1"},
+                       {"id":"b","type":"answer","field":"form:id","text":"X-2"},
+                       {"id":"c","type":"answer","field":"city","text":"Nice"}]"#;
+        assert_eq!(
+            encode(&p, &task_json(anns)),
+            format!("{BASE},form:form:id,form:id,form:state,city\n{PREFIX},X-1,X-2,,Nice\n")
+        );
+    }
+
+    #[test]
+    fn formula_like_labels_are_neutralised_unless_raw_and_excel_adds_bom_and_crlf() {
+        let p = project("classification", &[]);
+        let task = task_json(
+            r#"[{"id":"a","type":"class","label":"=HYPERLINK(\"x\")"},{"id":"b","type":"class","label":"a|b"}]"#,
+        );
+        let build = |options: serde_json::Value| {
+            let options: FormatOptions = serde_json::from_value(options).unwrap();
+            let encoder = CsvEncoder::new(&Settings {
+                project: &p,
+                fields: FieldToggles::default(),
+                compression: Default::default(),
+                options: &options,
+            })
+            .unwrap();
+            testing::file(&encoder, &[&task])
+        };
+        assert_eq!(
+            build(serde_json::json!({})),
+            format!("{BASE},class\n{PREFIX},\"'=HYPERLINK(\"\"x\"\")|a\\|b\"\n")
+        );
+        assert_eq!(
+            build(serde_json::json!({"cells": "raw"})),
+            format!("{BASE},class\n{PREFIX},\"=HYPERLINK(\"\"x\"\")|a\\|b\"\n")
+        );
+        assert_eq!(
+            build(serde_json::json!({"excel": true})),
+            format!("\u{feff}{BASE},class\r\n{PREFIX},\"'=HYPERLINK(\"\"x\"\")|a\\|b\"\r\n")
+        );
     }
 
     #[test]

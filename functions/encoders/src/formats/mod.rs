@@ -16,6 +16,9 @@ register! {
     ndjson_split,
     native,
     json_simple,
+    tsv,
+    json_tabular,
+    huggingface_csv,
 }
 
 #[cfg(test)]
@@ -42,6 +45,61 @@ pub(crate) mod testing {
         bytes.extend_from_slice(out.bytes());
         encoder.footer(&mut bytes);
         String::from_utf8(bytes).unwrap()
+    }
+
+    /// What encoding `task` sent to the errors report: (annotation id, reason) pairs.
+    pub fn refusals(encoder: &dyn Encoder, task: &str) -> Vec<(String, String)> {
+        let parsed: Task<'_> = serde_json::from_str(task).unwrap();
+        let mut out = Out::new(encoder.separator());
+        out.begin_record();
+        encoder
+            .encode(
+                &Record {
+                    task: &parsed,
+                    raw: Some(task),
+                    ordinal: 0,
+                },
+                &mut out,
+            )
+            .unwrap();
+        std::str::from_utf8(out.record_refusals())
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let v: serde_json::Value = serde_json::from_str(&format!("{{{line}}}")).unwrap();
+                (
+                    v["annotationId"].as_str().unwrap().to_owned(),
+                    v["reason"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// A row project with `columns`, and one of its tasks whose cells and labels hold
+    /// what tables trip over: delimiters, quotes, line breaks, formula-like text,
+    /// non-ASCII and right-to-left text, the multi-value separator; plus a cell of a
+    /// column the project does not list and an annotation that is not a class.
+    pub fn tricky_row(columns: &[&str]) -> (Project, String) {
+        let project = serde_json::from_value(serde_json::json!({
+            "schemaVersion": 1, "id": "p1", "name": "Project", "mode": "row",
+            "state": "running", "columns": columns,
+        }))
+        .unwrap();
+        let task = serde_json::json!({
+            "id": "t1", "asset": {"url": "s3://b/rows.csv", "row": [
+                {"column": "product", "value": "Crème, \"fraîche\"\tx"},
+                {"column": "review", "value": "=HYPERLINK(\"http://x\")\nبسيط"},
+                {"column": "extra", "value": "dropped"},
+            ]},
+            "state": "validated", "stage": "Complete", "createdAt": "2024-01-01T00:00:00Z",
+            "submissions": [{"id": "s1", "stage": "Review", "origin": "human", "completedAt": "x",
+                "annotations": [
+                    {"id": "a1", "type": "class", "label": "spam|ham"},
+                    {"id": "a2", "type": "class", "label": "-neutral"},
+                    {"id": "a3", "type": "span", "label": "PER", "start": 0, "end": 2},
+                ]}],
+        });
+        (project, task.to_string())
     }
 
     /// Encodes `tasks` into one `Out`, as the pipeline does for a block.

@@ -1,0 +1,67 @@
+//! HUGGINGFACE_CSV: the table of a row or document project (`crate::table`) as a CSV
+//! that Hugging Face `datasets.load_dataset("csv", ...)` and pandas load as is: one
+//! header line, comma-separated, RFC 4180 quoting, UTF-8 without a byte order mark
+//! (so the first column is `id`, not `\u{feff}id`). Several labels share the `label`
+//! cell as the tabular formats write them (`a|b`). Cells are made safe for spreadsheets
+//! as in every CSV; ask `"cells": "raw"` for the exact values a model trains on.
+
+use crate::formats::tsv::DelimitedTable;
+use crate::table::{Table, MODES};
+use crate::tabular::{TableStyle, CELLS};
+use crate::{FormatSpec};
+
+/// The table as a dataset CSV.
+pub static FORMAT: FormatSpec = FormatSpec {
+    name: "HUGGINGFACE_CSV",
+    summary: "one row per task: id, the row's columns or the document's text, label; a CSV datasets loads as is",
+    modes: Some(MODES),
+    default_states: None,
+    allowed_states: None,
+    default_stages: Some(&["Complete"]),
+    options: &[&CELLS],
+    build: |settings| {
+        settings.fields.refuse_all(FORMAT.name)?;
+        Ok(Box::new(DelimitedTable {
+            table: Table::new(settings.project, FORMAT.name)?,
+            style: TableStyle::from_settings(settings, b',')?,
+            extension: "csv",
+            content_type: "text/csv; charset=utf-8",
+        }))
+    },
+};
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::formats::testing;
+    use crate::{FieldToggles, Format, FormatOptions, Settings};
+
+    fn build(options: serde_json::Value, mode: &str) -> Result<String, crate::ConfigError> {
+        let (mut project, task) = testing::tricky_row(&["product", "review"]);
+        project.mode = mode.parse().unwrap();
+        let task = task.replace("\"row\":", "\"text\":\"Dear Sir,\\nتحية\",\"row\":");
+        let options: FormatOptions = serde_json::from_value(options).unwrap();
+        let encoder = "HUGGINGFACE_CSV".parse::<Format>().unwrap().build(&Settings {
+            project: &project,
+            fields: FieldToggles::default(),
+            compression: Default::default(),
+            options: &options,
+        })?;
+        Ok(testing::file(encoder.as_ref(), &[&task]))
+    }
+
+    #[test]
+    fn a_comma_separated_table_without_a_byte_order_mark() {
+        assert_eq!(
+            build(serde_json::json!({"cells": "raw"}), "row").unwrap(),
+            "id,product,review,label\n\
+             t1,\"Crème, \"\"fraîche\"\"\tx\",\"=HYPERLINK(\"\"http://x\"\")\nبسيط\",spam\\|ham|-neutral\n"
+        );
+        assert_eq!(
+            build(serde_json::json!({}), "document").unwrap(),
+            "id,text,label\nt1,\"Dear Sir,\nتحية\",spam\\|ham|-neutral\n"
+        );
+        let refused = build(serde_json::json!({"excel": true}), "row").unwrap_err();
+        assert_eq!(refused.field, "excel");
+    }
+}
