@@ -107,6 +107,22 @@ impl TableStyle {
         }
     }
 
+    /// Writes an RFC 3339 timestamp as UTC (`…Z`). One with an offset is converted;
+    /// one that does not parse is written as the text it is.
+    pub fn timestamp(&self, out: &mut Vec<u8>, s: &str) {
+        if s.ends_with('Z') {
+            return self.text(out, s);
+        }
+        match chrono::DateTime::parse_from_rfc3339(s) {
+            Ok(at) => {
+                let utc = at.with_timezone(&chrono::Utc);
+                let text = utc.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+                out.extend_from_slice(text.as_bytes());
+            }
+            Err(_) => self.text(out, s),
+        }
+    }
+
     /// Writes `values` as one multi-value cell. Whether it is quoted is decided in a
     /// first pass over the values, so nothing is collected per record.
     pub fn values<'s>(&self, out: &mut Vec<u8>, values: impl Iterator<Item = &'s str> + Clone) {
@@ -275,6 +291,20 @@ mod tests {
                 assert_eq!(split_values(cell), values, "{values:?} safe={}", style.safe);
                 assert_eq!(cells[1], "end");
             }
+        }
+    }
+
+    #[test]
+    fn timestamps_are_written_in_utc() {
+        for (given, written) in [
+            ("2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z"),
+            ("2024-01-01T02:30:00+02:00", "2024-01-01T00:30:00Z"),
+            ("2023-12-31T23:00:00.250-01:00", "2024-01-01T00:00:00.250Z"),
+            ("not a time", "not a time"),
+        ] {
+            let mut out = Vec::new();
+            SAFE.timestamp(&mut out, given);
+            assert_eq!(String::from_utf8(out).unwrap(), written);
         }
     }
 

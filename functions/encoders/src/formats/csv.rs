@@ -177,7 +177,7 @@ impl Encoder for CsvEncoder {
         style.next(out);
         style.text(out, task.assignee.as_deref().unwrap_or(""));
         style.next(out);
-        style.text(out, &task.created_at);
+        style.timestamp(out, &task.created_at);
         style.next(out);
         write_seconds(out, task.duration_ms);
         style.next(out);
