@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Checks the table formats of row and document projects with readers labelport did not
-write: Python's csv (TSV, HUGGINGFACE_CSV), json (JSON_TABULAR), and pandas and Hugging
-Face `datasets` (HUGGINGFACE_CSV, loaded as a user loads a dataset).
+write: Python's csv (TSV, HUGGINGFACE_CSV), json (JSON_TABULAR), pandas and Hugging
+Face `datasets` (HUGGINGFACE_CSV, loaded as a user loads a dataset) and openpyxl (XLSX,
+every sheet).
 
-    check_tables.py tsv|huggingface-csv|json-tabular SOURCE PROJECT_DIR [--raw] [--excel]
+    check_tables.py tsv|huggingface-csv|json-tabular|xlsx SOURCE PROJECT_DIR [--raw] [--excel]
+                    [--max-rows N]
 
 Every row must be its task's, cell by cell: the id, the row's cells in the project's
 column order (row mode) or the text (document mode), and the labels, undoing the
@@ -68,16 +70,55 @@ def delimited(data, delimiter, raw, excel):
     return header, rows, decode
 
 
+FORMULA_LIKE = tuple("=+-@\t\r'")
+
+
+def check_xlsx(data, header, rows, raw, max_rows):
+    """Every sheet starts with the header; the rows, in order over the sheets, are the
+    tasks', values exact; a formula-like text cell carries Excel's quote prefix (unless
+    raw); a sheet holds at most max_rows rows and is named by the rows it holds."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(data))
+    got = []
+    for sheet in book.worksheets:
+        lines = list(sheet.iter_rows())
+        if [c.value for c in lines[0]] != header:
+            fail(f"sheet {sheet.title}: header {[c.value for c in lines[0]]}, expected {header}")
+        if len(lines) - 1 > max_rows:
+            fail(f"sheet {sheet.title} holds {len(lines) - 1} rows, more than {max_rows}")
+        first = len(got) + 1
+        for line in lines[1:]:
+            cells = []
+            for cell in line:
+                value = "" if cell.value is None else cell.value
+                if not isinstance(value, str):
+                    fail(f"{sheet.title}!{cell.coordinate}: {value!r} is not text")
+                if cell.quotePrefix != (not raw and value.startswith(FORMULA_LIKE)):
+                    fail(f"{sheet.title}!{cell.coordinate}: {value!r} quote prefix {cell.quotePrefix}")
+                cells.append(value)
+            got.append(cells + [""] * (len(header) - len(cells)))
+        if len(book.worksheets) > 1 and sheet.title != f"Tasks {first}-{len(got)}":
+            fail(f"sheet {sheet.title!r} holds rows {first}-{len(got)}")
+    compare(got, header, rows, lambda cell, is_list: values(cell, safe=False) if is_list else cell)
+    print(f"{len(got)} rows match in {len(book.worksheets)} sheets")
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("format", choices=["tsv", "huggingface-csv", "json-tabular"])
+    parser.add_argument("format", choices=["tsv", "huggingface-csv", "json-tabular", "xlsx"])
     parser.add_argument("source")
     parser.add_argument("project_dir")
     parser.add_argument("--raw", action="store_true")
     parser.add_argument("--excel", action="store_true")
+    parser.add_argument("--max-rows", type=int, default=1048575)
     args = parser.parse_args()
     data = fetch(args.source)
     header, rows = expected_rows(args.project_dir)
+
+    if args.format == "xlsx":
+        check_xlsx(data, header, rows, args.raw, args.max_rows)
+        return
 
     if args.format == "json-tabular":
         objects = json.loads(data)

@@ -17,7 +17,7 @@ fail() { echo "FAIL: $1"; exit 1; }
 ents="$data/projects/ents"
 
 formats=$("$bin" formats)
-for name in CSV NDJSON JSON NDJSON_SPLIT NATIVE JSON_SIMPLE TSV JSON_TABULAR HUGGINGFACE_CSV; do
+for name in CSV NDJSON JSON NDJSON_SPLIT NATIVE JSON_SIMPLE TSV JSON_TABULAR HUGGINGFACE_CSV XLSX; do
   echo "$formats" | grep -q "^$name " || fail "labelport formats does not list $name"
 done
 ok "labelport formats lists every format with its modes"
@@ -38,6 +38,12 @@ ok "NDJSON_SPLIT: ${#parts[@]} parts, re-joined by jq, equal to NDJSON byte for 
 "$PYTHON" infra/check_formats.py json-simple "$data/docs.zip" "$data/projects/docs" || fail "zip"
 [ ! -e "$data/docs.errors.ndjson" ] || fail "a report with nothing to report"
 ok "JSON_SIMPLE: the ZIP tests clean in zipfile and holds every document"
+
+"$bin" export --project "$data/projects/docs" --format xlsx --options '{"maxRowsPerSheet":400}' --out "$data/docs.xlsx" 2> "$data/log"
+"$PYTHON" infra/check_tables.py xlsx "$data/docs.xlsx" "$data/projects/docs" --max-rows 400 || fail "xlsx"
+"$bin" export --project "$data/projects/docs" --format tsv --options '{"excel":true}' --out "$data/docs.tsv" 2> "$data/log"
+"$PYTHON" infra/check_tables.py tsv "$data/docs.tsv" "$data/projects/docs" --excel || fail "tsv"
+ok "XLSX (several sheets, read by openpyxl) and TSV for Excel from the CLI"
 
 "$bin" export --project "$ents" --format json_simple --out "$data/ents.zip" 2> "$data/log"
 [ -s "$data/ents.errors.ndjson" ] || fail "no errors report for the relations JSON_SIMPLE cannot hold"

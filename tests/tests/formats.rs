@@ -340,7 +340,8 @@ async fn a_dropped_request_can_ask_for_any_format_and_its_options() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn tables_of_row_and_document_projects_read_back_by_csv_json_pandas_and_datasets() {
+async fn tables_of_row_and_document_projects_read_back_by_csv_json_pandas_datasets_and_openpyxl() {
+    const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
     let stack = Stack::new().await;
     let rows = stack.seed(&config("rows", Mode::Row, 900)).await;
     let docs = stack.seed(&config("docs", Mode::Document, 600)).await;
@@ -394,6 +395,22 @@ async fn tables_of_row_and_document_projects_read_back_by_csv_json_pandas_and_da
             &[][..],
             "application/json",
         ),
+        (
+            "rows",
+            rows,
+            r#"{"format":"XLSX","maxRowsPerSheet":150}"#,
+            "xlsx",
+            &["--max-rows", "150"][..],
+            XLSX,
+        ),
+        (
+            "docs",
+            docs,
+            r#"{"format":"XLSX","cells":"raw"}"#,
+            "xlsx",
+            &["--raw"][..],
+            XLSX,
+        ),
     ];
     for (project, dir, body, checker, flags, content_type) in cases {
         let (id, status) = export(&stack, project, body).await;
@@ -413,6 +430,22 @@ async fn tables_of_row_and_document_projects_read_back_by_csv_json_pandas_and_da
     let text = String::from_utf8(stack.get(&key).await.unwrap()).unwrap();
     assert!(text.contains("\t'=SUM(A1:A3) stars, no less\t"), "{id}");
     assert!(!text.contains("\t=SUM("));
+
+    // An XLSX compresses itself: asking for compression is a 400 on it.
+    let (code, _, json) = stack
+        .call(
+            "POST",
+            "/v1/projects/rows/exports",
+            Some(MANAGER),
+            &[],
+            r#"{"format":"XLSX","compression":"gzip"}"#,
+        )
+        .await;
+    assert_eq!(
+        (code, json["pointer"].as_str()),
+        (400, Some("/compression")),
+        "{json}"
+    );
 
     // A table does not fit an image project: a 400 naming the modes it fits.
     stack.seed(&config("images", Mode::Element, 10)).await;

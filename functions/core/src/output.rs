@@ -14,7 +14,10 @@
 
 use crate::ports::BoxError;
 use labelport_encoders::{Compression, Container, Encoder, Out};
-use labelport_output::{Deflater, Method, Prepared, Spool, SpoolError, ZipError, ZipWriter};
+use labelport_output::{
+    Deflater, Method, Prepared, SheetCell, Spool, SpoolError, WorkbookError, WorkbookWriter,
+    ZipError, ZipWriter,
+};
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -24,7 +27,7 @@ pub const REPORT_NAME: &str = "errors.ndjson";
 /// The files an export is written to, one after the other. The worker's are multipart
 /// uploads that become visible together at the end; the CLI's are files renamed into
 /// place at the end. Either way a failed export leaves nothing.
-pub trait Files {
+pub trait Files: Send {
     /// Ends the current file, if any, and starts the next.
     fn start(&mut self, name: &str, content_type: &str) -> Result<(), BoxError>;
     /// Appends bytes to the current file.
@@ -122,6 +125,16 @@ impl From<SpoolError> for OutputError {
     }
 }
 
+impl From<WorkbookError> for OutputError {
+    fn from(e: WorkbookError) -> Self {
+        OutputError::Sink(Box::new(e))
+    }
+}
+
+/// The MIME type of an XLSX workbook.
+pub const XLSX_CONTENT_TYPE: &str =
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
 impl From<ZipError> for OutputError {
     fn from(e: ZipError) -> Self {
         match e {
@@ -196,6 +209,8 @@ pub fn seal(
                 compression.compress_block(out.bytes(), &mut packed);
             }
         }
+        // The workbook writer zips the whole sheet at the end.
+        Container::Workbook { .. } => {}
         Container::Zip => {
             packed.reserve(out.bytes().len() / 2);
             entries.reserve(out.pieces().len());
@@ -231,6 +246,7 @@ pub struct Assembler<'a> {
     records_in_file: u64,
     bytes_in_file: u64,
     zip: Option<ZipWriter>,
+    workbook: Option<WorkbookWriter>,
     /// Held-back sections: each one's spool and element count so far.
     held: Vec<(Option<Spool>, u64)>,
     report: Option<Spool>,
@@ -282,6 +298,7 @@ impl<'a> Assembler<'a> {
             records_in_file: 0,
             bytes_in_file: 0,
             zip: None,
+            workbook: None,
             held: (0..encoder.held_sections()).map(|_| (None, 0)).collect(),
             report: None,
             report_lines: 0,
@@ -298,6 +315,17 @@ impl<'a> Assembler<'a> {
                 assembler.begin(format!("{base}.zip"), "application/zip".to_owned())?;
                 let spool = new_spool(&assembler.limits)?;
                 assembler.zip = Some(ZipWriter::new(spool, modified_unix_secs));
+            }
+            Container::Workbook { max_rows_per_sheet } => {
+                assembler.begin(format!("{base}.xlsx"), XLSX_CONTENT_TYPE.to_owned())?;
+                let header = labelport_encoders::sheet::cells(&assembler.header)
+                    .map(|(text, quoted)| (text.to_owned(), quoted))
+                    .collect();
+                assembler.workbook = Some(WorkbookWriter::new(
+                    assembler.limits.spool_dir.as_deref(),
+                    header,
+                    max_rows_per_sheet,
+                )?);
             }
         }
         Ok(assembler)
@@ -322,6 +350,7 @@ impl<'a> Assembler<'a> {
                 ..
             } => self.parts_block(block, max_bytes, max_records),
             Container::Zip => self.zip_block(block),
+            Container::Workbook { .. } => self.workbook_block(block),
         }
     }
 
@@ -365,6 +394,11 @@ impl<'a> Assembler<'a> {
                     zip.finish(&mut |b: &[u8]| files.write(b).map_err(std::io::Error::other))?;
                 }
             }
+            Container::Workbook { .. } => {
+                if let Some(workbook) = self.workbook.take() {
+                    workbook.finish(FilesWriter(&mut *self.files))?;
+                }
+            }
         }
         if let Some(mut report) = self.report.take() {
             self.begin(REPORT_NAME.to_owned(), "application/x-ndjson".to_owned())?;
@@ -378,6 +412,21 @@ impl<'a> Assembler<'a> {
             bytes_spooled,
             report_lines: self.report_lines,
         })
+    }
+}
+
+/// The export's current file as an `io::Write`, for writers that want one (the
+/// workbook's).
+struct FilesWriter<'f>(&'f mut dyn Files);
+
+impl std::io::Write for FilesWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.write(bytes).map_err(std::io::Error::other)?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -473,6 +522,7 @@ impl Assembler<'_> {
                 ..
             } => (extension, content_type),
             Container::Zip => ("zip", "application/zip"),
+            Container::Workbook { .. } => ("xlsx", XLSX_CONTENT_TYPE),
         };
         let suffix = self.compression.suffix();
         let name = match part {
@@ -587,6 +637,20 @@ impl Assembler<'_> {
         let written = emit(self.files, self.compression, &run, false);
         self.run = run;
         written
+    }
+
+    /// Each record of the block is one row of the workbook.
+    fn workbook_block(&mut self, block: &Sealed) -> Result<(), OutputError> {
+        let Some(workbook) = self.workbook.as_mut() else {
+            return Ok(());
+        };
+        let bytes = block.out.bytes();
+        for piece in block.out.pieces() {
+            let cells = labelport_encoders::sheet::cells(&bytes[piece.bytes.clone()])
+                .map(|(text, quoted)| SheetCell { text, quoted });
+            workbook.row(cells)?;
+        }
+        Ok(())
     }
 
     fn zip_block(&mut self, block: &Sealed) -> Result<(), OutputError> {

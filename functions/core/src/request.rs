@@ -5,7 +5,7 @@
 use crate::delivery::{Delivery, DeliveryPolicy, Requested};
 use crate::error::RequestError;
 use labelport_encoders::{
-    Compression, ConfigError, Container, Encoder, FieldToggles, Format, FormatOptions, Settings,
+    Compression, ConfigError, Encoder, FieldToggles, Format, FormatOptions, Settings,
 };
 use labelport_model::{Project, TaskState};
 use serde::{Deserialize, Serialize};
@@ -178,11 +178,11 @@ impl ExportRequest {
                 options: &self.options,
             })
             .map_err(refused)?;
-        if encoder.container() == Container::Zip && self.compression != Compression::None {
+        if encoder.container().is_archive() && self.compression != Compression::None {
             return Err(RequestError::new(
                 "compression",
                 format!(
-                    "{} is a ZIP, which compresses each entry itself; leave compression out",
+                    "{} is a ZIP archive (an XLSX is one too), which compresses its contents itself; leave compression out",
                     self.format
                 ),
             ));

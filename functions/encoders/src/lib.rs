@@ -20,6 +20,7 @@ mod formats;
 pub mod json_text;
 mod options;
 mod out;
+pub mod sheet;
 mod table;
 pub mod tabular;
 mod task_json;
@@ -301,6 +302,20 @@ pub enum Container {
     },
     /// One ZIP, `{base}.zip`, of the entries the encoder names ([`Out::entry`]).
     Zip,
+    /// One XLSX workbook, `{base}.xlsx`: the header and each record are a row of cells
+    /// ([`sheet`]); past `max_rows_per_sheet` rows, a new sheet.
+    Workbook {
+        /// Rows under the header in one sheet, at most Excel's 1,048,575.
+        max_rows_per_sheet: u32,
+    },
+}
+
+impl Container {
+    /// Whether the container compresses its own contents (a ZIP, an XLSX), so the
+    /// export cannot be compressed again.
+    pub fn is_archive(self) -> bool {
+        matches!(self, Container::Zip | Container::Workbook { .. })
+    }
 }
 
 /// Turns tasks into bytes of one format.

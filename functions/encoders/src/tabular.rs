@@ -188,6 +188,26 @@ impl TableStyle {
     }
 }
 
+/// Writes `values` joined by `|`, each with `\` and `|` escaped: the text of a
+/// multi-value cell before any quoting (what a workbook cell holds).
+pub fn write_values<'s>(out: &mut Vec<u8>, values: impl Iterator<Item = &'s str>) {
+    for (i, value) in values.enumerate() {
+        if i > 0 {
+            out.push(VALUE_SEPARATOR);
+        }
+        let mut rest = value.as_bytes();
+        while let Some(at) = rest
+            .iter()
+            .position(|&b| matches!(b, VALUE_SEPARATOR | VALUE_ESCAPE))
+        {
+            out.extend_from_slice(&rest[..at]);
+            out.extend_from_slice(&[VALUE_ESCAPE, rest[at]]);
+            rest = &rest[at + 1..];
+        }
+        out.extend_from_slice(rest);
+    }
+}
+
 /// Whether a spreadsheet would treat a cell starting like `s` as a formula (or the
 /// cell starts with the `'` the rule adds, which must then be doubled to be undone).
 pub fn is_formula_like(s: &str) -> bool {

@@ -19,6 +19,7 @@ register! {
     tsv,
     json_tabular,
     huggingface_csv,
+    xlsx,
 }
 
 #[cfg(test)]
