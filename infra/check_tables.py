@@ -6,6 +6,11 @@ every sheet).
 
     check_tables.py tsv|huggingface-csv|json-tabular|xlsx SOURCE PROJECT_DIR [--raw] [--excel]
                     [--max-rows N]
+    check_tables.py long-csv|wide-csv SOURCE PROJECT_DIR [--latest] [--data-sources A,B]
+                    [--batches A,B]
+
+LONG_CSV and WIDE_CSV are checked against the tasks' assessments (submissions), all or
+the latest of each task by time, as the documentation describes their rows.
 
 Every row must be its task's, cell by cell: the id, the row's cells in the project's
 column order (row mode) or the text (document mode), and the labels, undoing the
@@ -104,9 +109,98 @@ def check_xlsx(data, header, rows, raw, max_rows):
     print(f"{len(got)} rows match in {len(book.worksheets)} sheets")
 
 
+LEAD = ["task_id", "external_id", "data_source", "assessment_id", "origin", "assessor",
+        "stage", "assessed_at", "entity_id", "label"]
+
+
+def assessments(task, latest):
+    from datetime import datetime
+
+    subs = task.get("submissions") or []
+    if not latest or not subs:
+        return subs
+    def at(s):
+        try:
+            return datetime.fromisoformat(s["completedAt"].replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return float("-inf")
+    best = max(range(len(subs)), key=lambda i: (at(subs[i]), i))
+    return [subs[best]]
+
+
+def location(annotation):
+    if annotation["type"] == "box":
+        b = annotation["bbox"]
+        return {"type": "box", "x": b["x"], "y": b["y"], "width": b["width"], "height": b["height"]}
+    if annotation["type"] in ("polygon", "point"):
+        return {"type": annotation["type"], "points": annotation["points"]}
+    return None
+
+
+def check_assessments(data, args):
+    project = json.load(open(os.path.join(args.project_dir, "project.json")))
+    attributes = project.get("labels", {}).get("attributes", [])
+    wide = args.format == "wide-csv"
+    want_header = LEAD + (["location", "confidence"] + attributes if wide else ["attribute", "value", "confidence"])
+    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+    header = next(reader)
+    if header != want_header:
+        fail(f"header {header}, expected {want_header}")
+    got = list(reader)
+    expected = []  # (lead values, tail checker)
+    for task in tasks(args.project_dir):
+        if task.get("preview"):
+            continue
+        asset = task["asset"]
+        if args.data_sources and asset.get("dataSource") not in args.data_sources:
+            continue
+        if args.batches and not set(task.get("batches", [])) & set(args.batches):
+            continue
+        for s in assessments(task, args.latest):
+            lead = [task["id"], asset.get("externalId") or "", asset.get("dataSource") or "", s["id"], s["origin"],
+                    s.get("labeler") or s.get("model") or "", s["stage"], s["completedAt"]]
+            annotations = [a for a in s.get("annotations", []) if a["type"] in ("box", "polygon", "point", "class")]
+            if not annotations:
+                expected.append((lead + ["", ""], ["", "", ""] if not wide else ["", ""] + [""] * len(attributes)))
+            for a in annotations:
+                head = lead + [a["id"], a.get("label") or ""]
+                if wide:
+                    cells = [location(a), a.get("confidence")]
+                    for name in attributes:
+                        cells.append([x["value"] for x in a.get("attributes", []) if x["name"] == name])
+                    expected.append((head, cells))
+                else:
+                    expected.append((head, ["location", location(a), a.get("confidence")]))
+                    for x in a.get("attributes", []):
+                        expected.append((head, [x["name"], x["value"], x.get("confidence")]))
+    if len(got) != len(expected):
+        fail(f"{len(got)} rows, expected {len(expected)}")
+
+    def same(cell, want):
+        if isinstance(want, dict) or (want is None and cell.startswith("{")):
+            return cell != "" and json.loads(cell) == want
+        if isinstance(want, float) or isinstance(want, int) and not isinstance(want, bool):
+            return cell != "" and abs(float(cell) - want) < 1e-12
+        if want is None:
+            return cell == ""
+        if isinstance(want, list):
+            return values(cell) == want
+        return text(cell) == want
+
+    for n, (row, (head, tail)) in enumerate(zip(got, expected), start=2):
+        for column, cell, want in zip(header, row, head + tail):
+            if not same(cell, want):
+                fail(f"row {n}, column {column}: {cell!r}, expected {want!r}")
+    kept = len({tuple(r[:4]) for r in got})
+    print(f"{len(got)} rows match ({kept} assessments)")
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("format", choices=["tsv", "huggingface-csv", "json-tabular", "xlsx"])
+    parser.add_argument("format", choices=["tsv", "huggingface-csv", "json-tabular", "xlsx", "long-csv", "wide-csv"])
+    parser.add_argument("--latest", action="store_true")
+    parser.add_argument("--data-sources", type=lambda s: s.split(","))
+    parser.add_argument("--batches", type=lambda s: s.split(","))
     parser.add_argument("source")
     parser.add_argument("project_dir")
     parser.add_argument("--raw", action="store_true")
@@ -114,6 +208,9 @@ def main():
     parser.add_argument("--max-rows", type=int, default=1048575)
     args = parser.parse_args()
     data = fetch(args.source)
+    if args.format in ("long-csv", "wide-csv"):
+        check_assessments(data, args)
+        return
     header, rows = expected_rows(args.project_dir)
 
     if args.format == "xlsx":

@@ -17,7 +17,7 @@ fail() { echo "FAIL: $1"; exit 1; }
 ents="$data/projects/ents"
 
 formats=$("$bin" formats)
-for name in CSV NDJSON JSON NDJSON_SPLIT NATIVE JSON_SIMPLE TSV JSON_TABULAR HUGGINGFACE_CSV XLSX; do
+for name in CSV NDJSON JSON NDJSON_SPLIT NATIVE JSON_SIMPLE TSV JSON_TABULAR HUGGINGFACE_CSV XLSX LONG_CSV WIDE_CSV; do
   echo "$formats" | grep -q "^$name " || fail "labelport formats does not list $name"
 done
 ok "labelport formats lists every format with its modes"
@@ -44,6 +44,11 @@ ok "JSON_SIMPLE: the ZIP tests clean in zipfile and holds every document"
 "$bin" export --project "$data/projects/docs" --format tsv --options '{"excel":true}' --out "$data/docs.tsv" 2> "$data/log"
 "$PYTHON" infra/check_tables.py tsv "$data/docs.tsv" "$data/projects/docs" --excel || fail "tsv"
 ok "XLSX (several sheets, read by openpyxl) and TSV for Excel from the CLI"
+
+"$bin" generate --tasks 500 --mode element --seed 3 --project imgs --out "$data" > /dev/null
+"$bin" export --project "$data/projects/imgs" --format long_csv --options '{"assessments":"latest"}' --data-sources upload --out "$data/long.csv" 2> "$data/log"
+"$PYTHON" infra/check_tables.py long-csv "$data/long.csv" "$data/projects/imgs" --latest --data-sources upload || fail "long csv"
+ok "LONG_CSV, latest assessments of one data source, from the CLI"
 
 "$bin" export --project "$ents" --format json_simple --out "$data/ents.zip" 2> "$data/log"
 [ -s "$data/ents.errors.ndjson" ] || fail "no errors report for the relations JSON_SIMPLE cannot hold"

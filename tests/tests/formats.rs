@@ -485,3 +485,56 @@ async fn tables_of_row_and_document_projects_read_back_by_csv_json_pandas_datase
         "{outcome:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn assessments_long_and_wide_read_back_by_csv_with_their_filters() {
+    let stack = Stack::new().await;
+    let dir = stack.seed(&config("assess", Mode::Element, 1200)).await;
+    let dir = dir.to_str().unwrap();
+    let cases: [(&str, &str, &[&str]); 4] = [
+        (r#"{"format":"LONG_CSV"}"#, "long-csv", &[]),
+        (
+            r#"{"format":"LONG_CSV","assessments":"latest","filters":{"dataSources":["camera-south","upload"]}}"#,
+            "long-csv",
+            &["--latest", "--data-sources", "camera-south,upload"],
+        ),
+        (r#"{"format":"WIDE_CSV"}"#, "wide-csv", &[]),
+        (
+            r#"{"format":"WIDE_CSV","assessments":"latest","filters":{"batches":["batch-002"]},"excel":false}"#,
+            "wide-csv",
+            &["--latest", "--batches", "batch-002"],
+        ),
+    ];
+    let mut exported = Vec::new();
+    for (body, checker, flags) in cases {
+        let (id, status) = export(&stack, "assess", body).await;
+        let file = &files(&status)[0];
+        assert_eq!(file["contentType"], "text/csv; charset=utf-8", "{body}");
+        let url = stack.download_url(&id, name(file)).await;
+        let mut args = vec![checker, url.as_str(), dir];
+        args.extend_from_slice(flags);
+        let out = python("check_tables.py", &args);
+        assert!(out.contains("rows match"), "{body}: {out}");
+        exported.push(status["progress"]["tasksExported"].as_u64().unwrap());
+    }
+    assert!(
+        exported[1] < exported[0] && exported[3] < exported[2],
+        "the filters keep fewer tasks: {exported:?}"
+    );
+
+    // An empty filter list is refused, naming it.
+    let (code, _, json) = stack
+        .call(
+            "POST",
+            "/v1/projects/assess/exports",
+            Some(MANAGER),
+            &[],
+            r#"{"format":"WIDE_CSV","filters":{"dataSources":[]}}"#,
+        )
+        .await;
+    assert_eq!(
+        (code, json["pointer"].as_str()),
+        (400, Some("/filters/dataSources")),
+        "{json}"
+    );
+}

@@ -7,6 +7,8 @@ use labelport_model::{Task, TaskState};
 pub struct TaskFilter {
     states: Option<[bool; TaskState::ALL.len()]>,
     stages: Option<Vec<String>>,
+    data_sources: Option<Vec<String>>,
+    batches: Option<Vec<String>>,
 }
 
 impl TaskFilter {
@@ -19,7 +21,23 @@ impl TaskFilter {
             }
             set
         });
-        TaskFilter { states, stages }
+        TaskFilter {
+            states,
+            stages,
+            ..TaskFilter::default()
+        }
+    }
+
+    /// Also keeps only tasks whose asset came from one of `sources` (all when `None`).
+    pub fn with_data_sources(mut self, sources: Option<Vec<String>>) -> Self {
+        self.data_sources = sources;
+        self
+    }
+
+    /// Also keeps only tasks in one of `batches` (all when `None`).
+    pub fn with_batches(mut self, batches: Option<Vec<String>>) -> Self {
+        self.batches = batches;
+        self
     }
 
     /// Whether `task` goes into the export.
@@ -30,6 +48,17 @@ impl TaskFilter {
                 .stages
                 .as_ref()
                 .is_none_or(|stages| stages.iter().any(|s| *s == task.stage))
+            && self.data_sources.as_ref().is_none_or(|sources| {
+                task.asset
+                    .data_source
+                    .as_deref()
+                    .is_some_and(|source| sources.iter().any(|s| s == source))
+            })
+            && self.batches.as_ref().is_none_or(|batches| {
+                task.batches
+                    .iter()
+                    .any(|batch| batches.iter().any(|b| b == batch))
+            })
     }
 }
 
@@ -59,5 +88,30 @@ mod tests {
         let keep = |s: &str| f.keep(&serde_json::from_str(s).unwrap());
         assert!(keep(&task("rejected", "Complete", false)));
         assert!(!keep(&task("annotated", "Review", false)));
+    }
+
+    #[test]
+    fn data_sources_and_batches() {
+        let line = |source: &str, batches: &str| {
+            format!(
+                r#"{{"id":"t","asset":{{"url":"u"{source}}},"state":"validated","stage":"Complete","createdAt":"x","batches":{batches}}}"#
+            )
+        };
+        let f = TaskFilter::new(None, None)
+            .with_data_sources(Some(vec!["camera-north".into()]))
+            .with_batches(Some(vec!["order-7".into(), "order-8".into()]));
+        let keep = |s: &str| f.keep(&serde_json::from_str(s).unwrap());
+        assert!(keep(&line(
+            r#","dataSource":"camera-north""#,
+            r#"["x","order-8"]"#
+        )));
+        assert!(!keep(&line(r#","dataSource":"upload""#, r#"["order-8"]"#)));
+        assert!(
+            !keep(&line("", r#"["order-8"]"#)),
+            "no source: not that source"
+        );
+        assert!(!keep(&line(r#","dataSource":"camera-north""#, "[]")));
+        let all = TaskFilter::new(None, None);
+        assert!(all.keep(&serde_json::from_str(&line("", "[]")).unwrap()));
     }
 }

@@ -84,7 +84,9 @@ impl Plan {
         let states = request.effective_states();
         Ok(Plan {
             encoder: request.encoder(project)?,
-            filter: TaskFilter::new(states.as_deref(), request.effective_stages()),
+            filter: TaskFilter::new(states.as_deref(), request.effective_stages())
+                .with_data_sources(request.filters.data_sources.clone())
+                .with_batches(request.filters.batches.clone()),
             options: Options {
                 threads,
                 invalid_lines: request.invalid_lines,

@@ -53,6 +53,14 @@ pub struct Filters {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(min_items = 1)]
     pub stages: Option<Vec<String>>,
+    /// Only tasks whose asset came from one of these data sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1)]
+    pub data_sources: Option<Vec<String>>,
+    /// Only tasks in one of these batches (a workflow order is a batch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1)]
+    pub batches: Option<Vec<String>>,
 }
 
 /// What a malformed source line does to the export.
@@ -138,6 +146,14 @@ impl ExportRequest {
                         ),
                     ));
                 }
+            }
+        }
+        for (field, list) in [
+            ("filters.dataSources", &self.filters.data_sources),
+            ("filters.batches", &self.filters.batches),
+        ] {
+            if list.as_ref().is_some_and(Vec::is_empty) {
+                return Err(RequestError::new(field, "must not be empty"));
             }
         }
         self.encoder(project)?;

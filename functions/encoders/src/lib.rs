@@ -14,6 +14,7 @@
 //! each writing into its own reused [`Out`].
 #![deny(missing_docs)]
 
+mod assessments;
 mod compression;
 pub mod csv_text;
 mod formats;

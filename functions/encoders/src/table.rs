@@ -6,11 +6,12 @@
 //!   or `text`, the document's text (document mode),
 //! - `label`, the task's classes (several for a multi-label task).
 //!
-//! A project column named `id` or `label`, or a data column that would repeat one,
-//! gets the prefix `column:`. A cell of a column the project does not list, and an
+//! A project column named `id`, `text` or `label`, or one that would repeat another's
+//! name, gets the prefix `column:`. A cell of a column the project does not list, and an
 //! annotation that is not a class, have no place in the table: each goes to the errors
 //! report.
 
+use crate::tabular::column_names;
 use crate::{ConfigError, Out};
 use labelport_model::{Annotation, AnnotationKind, Mode, Project, Task};
 
@@ -57,17 +58,7 @@ impl Table {
         if project.mode == Mode::Document {
             header.push("text".to_owned());
         }
-        let reserved = ["id", "label"];
-        for column in &data {
-            let mut name = column.clone();
-            while reserved.contains(&name.as_str())
-                || header.contains(&name)
-                || (name != *column && data.contains(&name))
-            {
-                name.insert_str(0, COLUMN_PREFIX);
-            }
-            header.push(name);
-        }
+        header.extend(column_names(&["id", "text", "label"], &data, COLUMN_PREFIX));
         header.push("label".to_owned());
         Ok(Table {
             mode: project.mode,

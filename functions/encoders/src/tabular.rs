@@ -188,6 +188,24 @@ impl TableStyle {
     }
 }
 
+/// Column names for `names` after the `taken` ones: each name as it is, or with
+/// `prefix` put before it (again, until it is free) when a taken column, an earlier
+/// column or another name already has it (a form field `id` becomes `form:id`).
+pub fn column_names(taken: &[&str], names: &[String], prefix: &str) -> Vec<String> {
+    let mut columns: Vec<String> = Vec::with_capacity(names.len());
+    for name in names {
+        let mut column = name.clone();
+        while taken.contains(&column.as_str())
+            || columns.contains(&column)
+            || (column != *name && names.contains(&column))
+        {
+            column.insert_str(0, prefix);
+        }
+        columns.push(column);
+    }
+    columns
+}
+
 /// Writes `values` joined by `|`, each with `\` and `|` escaped: the text of a
 /// multi-value cell before any quoting (what a workbook cell holds).
 pub fn write_values<'s>(out: &mut Vec<u8>, values: impl Iterator<Item = &'s str>) {

@@ -40,6 +40,12 @@ pub struct Args {
     /// Workflow stages to keep, comma-separated (default: the format's).
     #[arg(long, value_delimiter = ',')]
     stages: Option<Vec<String>>,
+    /// Keep only tasks whose asset came from these data sources, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    data_sources: Option<Vec<String>>,
+    /// Keep only tasks in these batches (workflow orders), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    batches: Option<Vec<String>>,
     /// The format's options as the API takes them, a JSON object
     /// (`{"structure":"legacy"}`, `{"split":{"maxTasksPerFile":1000}}`).
     #[arg(long, value_parser = parse_options)]
@@ -89,6 +95,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         filters: Filters {
             states: args.states,
             stages: args.stages,
+            data_sources: args.data_sources,
+            batches: args.batches,
         },
         fields: FieldToggles {
             annotation_metadata: args.annotation_metadata,

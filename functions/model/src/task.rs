@@ -127,6 +127,10 @@ pub struct Asset<'a> {
     /// The platform customer's own identifier for the asset.
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<Cow<'a, str>>,
+    /// The data source the asset was imported from (a connected bucket, an upload), by
+    /// the name the platform gives it; exports can keep one source only.
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub data_source: Option<Cow<'a, str>>,
     /// The text, for text, entity and transcription assets small enough to inline.
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub text: Option<Cow<'a, str>>,

@@ -10,7 +10,7 @@
 //! The encoder does not filter: the caller decides which tasks are exported (seed
 //! 000: annotated and validated tasks only, no preview tasks).
 
-use crate::tabular::{TableStyle, CELLS, EXCEL};
+use crate::tabular::{column_names, TableStyle, CELLS, EXCEL};
 use crate::{ConfigError, Container, EncodeError, Encoder, FormatSpec, Out, Record, Settings};
 use labelport_model::{Annotation, AnnotationKind, Mode, Project, TaskState};
 
@@ -111,17 +111,7 @@ impl CsvEncoder {
             | Mode::Token
             | Mode::Video => Vec::new(),
         };
-        let mut form_columns: Vec<String> = Vec::with_capacity(form_fields.len());
-        for field in &form_fields {
-            let mut column = field.clone();
-            while BASE_COLUMNS.contains(&column.as_str())
-                || form_columns.contains(&column)
-                || (column != *field && form_fields.contains(&column))
-            {
-                column.insert_str(0, FORM_FIELD_PREFIX);
-            }
-            form_columns.push(column);
-        }
+        let form_columns = column_names(&BASE_COLUMNS, &form_fields, FORM_FIELD_PREFIX);
         Ok(CsvEncoder {
             mode: project.mode,
             style: TableStyle::from_settings(settings, b',')?,

@@ -20,6 +20,8 @@ register! {
     json_tabular,
     huggingface_csv,
     xlsx,
+    long_csv,
+    wide_csv,
 }
 
 #[cfg(test)]
