@@ -50,6 +50,17 @@ ok "XLSX (several sheets, read by openpyxl) and TSV for Excel from the CLI"
 "$PYTHON" infra/check_tables.py long-csv "$data/long.csv" "$data/projects/imgs" --latest --data-sources upload || fail "long csv"
 ok "LONG_CSV, latest assessments of one data source, from the CLI"
 
+# An empty project: every table and assessment layout is its header alone.
+"$bin" generate --tasks 0 --mode row --project empty-rows --out "$data" > /dev/null
+"$bin" generate --tasks 0 --mode element --project empty-imgs --out "$data" > /dev/null
+for format in tsv huggingface_csv json_tabular xlsx long_csv wide_csv; do
+  project="$data/projects/empty-rows"
+  case $format in long_csv|wide_csv) project="$data/projects/empty-imgs" ;; esac
+  "$bin" export --project "$project" --format "$format" --out "$data/empty.$format" 2> "$data/log" || fail "empty $format"
+  "$PYTHON" infra/check_tables.py "${format//_/-}" "$data/empty.$format" "$project" | grep -q "^0 rows match" || fail "empty $format"
+done
+ok "an empty project exports every table layout as its header alone"
+
 "$bin" export --project "$ents" --format json_simple --out "$data/ents.zip" 2> "$data/log"
 [ -s "$data/ents.errors.ndjson" ] || fail "no errors report for the relations JSON_SIMPLE cannot hold"
 grep -q "errors report" "$data/log" || fail "the command does not point at the report"

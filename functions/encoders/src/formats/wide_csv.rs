@@ -7,7 +7,8 @@
 //! report; several values of one attribute share the cell (`a|b`).
 
 use crate::assessments::{
-    fits, write_confidence, write_lead, write_location, Assessments, ASSESSMENTS, LEAD_COLUMNS,
+    fits, write_confidence, write_entity, write_location, Assessments, Lead, ASSESSMENTS,
+    LEAD_COLUMNS,
 };
 use crate::tabular::{column_names, TableStyle, CELLS, EXCEL};
 use crate::{Container, EncodeError, Encoder, FormatSpec, Out, Record};
@@ -72,7 +73,7 @@ impl Encoder for WideCsvEncoder {
         let style = &self.style;
         let task = record.task;
         for submission in self.assessments.of(task) {
-            let mut written = false;
+            let mut lead: Option<Lead> = None;
             for a in &submission.annotations {
                 if !fits(a.kind) {
                     out.refuse(&a.id, "an assessment table holds regions and classes only");
@@ -86,9 +87,12 @@ impl Encoder for WideCsvEncoder {
                         );
                     }
                 }
-                written = true;
                 let row = out.record();
-                write_lead(style, row, task, submission, Some(a));
+                match &lead {
+                    Some(lead) => lead.again(row),
+                    None => lead = Some(Lead::begin(style, row, task, submission)),
+                }
+                write_entity(style, row, Some(a));
                 row.push(b',');
                 write_location(row, a);
                 row.push(b',');
@@ -104,9 +108,10 @@ impl Encoder for WideCsvEncoder {
                 }
                 style.end_line(row);
             }
-            if !written {
+            if lead.is_none() {
                 let row = out.record();
-                write_lead(style, row, task, submission, None);
+                Lead::begin(style, row, task, submission);
+                write_entity(style, row, None);
                 row.extend_from_slice(b",,");
                 for _ in &self.attributes {
                     style.next(row);
