@@ -138,6 +138,11 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Formats => {
+            let width = labelport_encoders::Format::all()
+                .map(|f| f.as_str().len())
+                .max()
+                .unwrap_or(0)
+                + 2;
             for format in labelport_encoders::Format::all() {
                 let spec = format.spec();
                 let modes = match spec.modes {
@@ -148,11 +153,11 @@ fn main() -> anyhow::Result<()> {
                         .collect::<Vec<_>>()
                         .join(", "),
                 };
-                println!("{:<13} {}", spec.name, spec.summary);
-                println!("{:<13} modes: {modes}", "");
+                println!("{:<width$}{}", spec.name, spec.summary);
+                println!("{:<width$}modes: {modes}", "");
                 if !spec.options.is_empty() {
                     let keys: Vec<&str> = spec.options.iter().map(|o| o.key).collect();
-                    println!("{:<13} options: {}", "", keys.join(", "));
+                    println!("{:<width$}options: {}", "", keys.join(", "));
                 }
             }
             Ok(())
