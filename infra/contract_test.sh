@@ -7,16 +7,7 @@
 # token or with invalid data must be refused, and an undocumented method gets 405.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${LABELPORT_PYTHON:-python3}
-cargo build --quiet --locked --bin labelport
-bin=${CARGO_TARGET_DIR:-target}/debug/labelport
-data=$(mktemp -d)
-port=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin" serve --addr "127.0.0.1:$port" --data "$data" > "$data/serve.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true; rm -rf "$data"' EXIT
-api="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do curl -s "$api/" > /dev/null && break; sleep 0.2; done
+source infra/serve.sh
 token=$("$bin" token --email manager@example.com --data "$data")
 
 # `labelport openapi` prints the document the API serves.

@@ -14,6 +14,7 @@ non-zero on the first failure.
 import base64
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -197,6 +198,7 @@ def main():
             watch.wait(timeout=10)
         except subprocess.TimeoutExpired:
             watch.kill()
+    shutil.rmtree(workdir, ignore_errors=True)
     print(f"{passed} passed, 0 failed")
 
 

@@ -3,16 +3,7 @@
 # the signed local link; Python's csv reader checks the file against the seeded project.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${LABELPORT_PYTHON:-python3}
-cargo build --quiet --locked --bin labelport
-bin=${CARGO_TARGET_DIR:-target}/debug/labelport
-data=$(mktemp -d)
-port=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin" serve --addr "127.0.0.1:$port" --data "$data" > "$data/serve.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true; rm -rf "$data"' EXIT
-for _ in $(seq 1 100); do curl -s "127.0.0.1:$port/" > /dev/null && break; sleep 0.2; done
-api="http://127.0.0.1:$port"
+source infra/serve.sh
 fail() { echo "FAIL: $1"; cat "$data/serve.log"; exit 1; }
 passed=0
 ok() { passed=$((passed + 1)); echo "ok: $1"; }

@@ -20,6 +20,7 @@ for mode in classification element element_group entity entity_form transcriptio
   cargo run --quiet --locked --bin labelport -- generate --tasks 200 --mode "$mode" --project "p-${mode//_/-}" --out "$schema_data" --tasks-per-file 80 > /dev/null
 done
 "$LABELPORT_PYTHON" infra/check_schema.py "$schema_data"
+rm -rf "$schema_data"
 
 echo "== the three functions as Lambda functions (cargo lambda watch / invoke)"
 bash infra/lambda_test.sh 2>&1 | tee "$logs/lambda.log"
@@ -36,3 +37,4 @@ bash infra/cli_test.sh 2>&1 | tee "$logs/cli.log"
 total=$(( $(count "$logs/cargo.log") + $(count "$logs/lambda.log") + $(count "$logs/serve.log") + $(count "$logs/contract.log") + $(count "$logs/cli.log") ))
 echo
 echo "all tests: $total passed, 0 failed"
+rm -rf "$logs"

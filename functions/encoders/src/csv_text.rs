@@ -9,7 +9,7 @@ pub fn needs_quotes(s: &str, delimiter: u8) -> bool {
 }
 
 /// Writes `s` with every `"` doubled, without the surrounding quotes.
-pub(crate) fn write_quoted_inner(out: &mut Vec<u8>, s: &str) {
+fn write_quoted_inner(out: &mut Vec<u8>, s: &str) {
     let mut rest = s.as_bytes();
     while let Some(i) = memchr_quote(rest) {
         out.extend_from_slice(&rest[..=i]);
@@ -31,35 +31,6 @@ pub fn write_cell(out: &mut Vec<u8>, s: &str, delimiter: u8) {
         out.push(b'"');
     } else {
         out.extend_from_slice(s.as_bytes());
-    }
-}
-
-/// Writes `parts` joined by `separator` as one cell. The cell is quoted if any part
-/// needs it (the separator itself never may), decided in a first pass over the parts,
-/// so nothing is collected per record.
-pub fn write_joined<'s>(
-    out: &mut Vec<u8>,
-    parts: impl Iterator<Item = &'s str> + Clone,
-    separator: u8,
-    delimiter: u8,
-) {
-    debug_assert!(separator != delimiter && !matches!(separator, b'"' | b'\r' | b'\n'));
-    let quote = parts.clone().any(|p| needs_quotes(p, delimiter));
-    if quote {
-        out.push(b'"');
-    }
-    for (i, part) in parts.enumerate() {
-        if i > 0 {
-            out.push(separator);
-        }
-        if quote {
-            write_quoted_inner(out, part);
-        } else {
-            out.extend_from_slice(part.as_bytes());
-        }
-    }
-    if quote {
-        out.push(b'"');
     }
 }
 
@@ -103,21 +74,6 @@ mod tests {
             out.push(b'\n');
             // The csv crate quotes a lone empty field of a one-column row; not ours.
             assert_eq!(out, reference(&TRICKY, delimiter), "delimiter {delimiter}");
-        }
-    }
-
-    #[test]
-    fn joined_cells_read_back_as_the_joined_text() {
-        for parts in [&["cat", "dog"][..], &["pet, small", "a \"b\""], &[], &["x"]] {
-            let mut out = Vec::new();
-            write_joined(&mut out, parts.iter().copied(), b'|', b',');
-            out.extend_from_slice(b",end\n");
-            let mut reader = ::csv::ReaderBuilder::new()
-                .has_headers(false)
-                .from_reader(out.as_slice());
-            let record = reader.records().next().unwrap().unwrap();
-            assert_eq!(&record[0], parts.join("|"));
-            assert_eq!(&record[1], "end");
         }
     }
 }

@@ -14,7 +14,7 @@
 //! - **`"excel": true`**: a UTF-8 byte order mark and CRLF line ends, so Excel opens
 //!   non-ASCII text as UTF-8. Off by default: most readers want neither.
 
-use crate::csv_text::{needs_quotes, write_quoted_inner};
+use crate::csv_text::{needs_quotes, write_cell};
 use crate::{ConfigError, FormatOption, Settings};
 use serde::Deserialize;
 
@@ -92,18 +92,17 @@ impl TableStyle {
 
     /// Writes one text cell.
     pub fn text(&self, out: &mut Vec<u8>, s: &str) {
+        if !(self.safe && is_formula_like(s)) {
+            return write_cell(out, s, self.delimiter);
+        }
         let quote = needs_quotes(s, self.delimiter);
         if quote {
             out.push(b'"');
         }
-        if self.safe && is_formula_like(s) {
-            out.push(b'\'');
-        }
+        out.push(b'\'');
+        write_part(out, s, quote, false);
         if quote {
-            write_quoted_inner(out, s);
             out.push(b'"');
-        } else {
-            out.extend_from_slice(s.as_bytes());
         }
     }
 
@@ -123,41 +122,12 @@ impl TableStyle {
         }
     }
 
-    /// Writes `values` as one multi-value cell. Whether it is quoted is decided in a
-    /// first pass over the values, so nothing is collected per record.
+    /// Writes `values` as one multi-value cell: joined by `|`, each value's `\` and `|`
+    /// escaped.
     pub fn values<'s>(&self, out: &mut Vec<u8>, values: impl Iterator<Item = &'s str> + Clone) {
-        let quote = values.clone().any(|v| needs_quotes(v, self.delimiter));
-        if quote {
-            out.push(b'"');
-        }
-        for (i, value) in values.enumerate() {
-            if i > 0 {
-                out.push(VALUE_SEPARATOR);
-            } else if self.safe && is_formula_like(value) {
-                out.push(b'\'');
-            }
-            let mut rest = value.as_bytes();
-            while let Some(at) = rest
-                .iter()
-                .position(|&b| matches!(b, VALUE_SEPARATOR | VALUE_ESCAPE | b'"'))
-            {
-                out.extend_from_slice(&rest[..at]);
-                match rest[at] {
-                    b'"' if quote => out.extend_from_slice(b"\"\""),
-                    b'"' => out.push(b'"'),
-                    escaped => out.extend_from_slice(&[VALUE_ESCAPE, escaped]),
-                }
-                rest = &rest[at + 1..];
-            }
-            out.extend_from_slice(rest);
-        }
-        if quote {
-            out.push(b'"');
-        }
+        self.parts(out, values, VALUE_SEPARATOR, true);
     }
-}
 
-impl TableStyle {
     /// Writes `parts` joined by `separator` as one text cell (a joined transcription):
     /// unlike [`TableStyle::values`], the parts are not escaped, as the cell is text.
     pub fn joined<'s>(
@@ -165,6 +135,18 @@ impl TableStyle {
         out: &mut Vec<u8>,
         parts: impl Iterator<Item = &'s str> + Clone,
         separator: u8,
+    ) {
+        self.parts(out, parts, separator, false);
+    }
+
+    /// One cell of `parts` joined by `separator`, escaped or not. Whether it is quoted is
+    /// decided in a first pass over the parts, so nothing is collected per record.
+    fn parts<'s>(
+        &self,
+        out: &mut Vec<u8>,
+        parts: impl Iterator<Item = &'s str> + Clone,
+        separator: u8,
+        escape: bool,
     ) {
         let quote = parts.clone().any(|p| needs_quotes(p, self.delimiter));
         if quote {
@@ -176,16 +158,29 @@ impl TableStyle {
             } else if self.safe && is_formula_like(part) {
                 out.push(b'\'');
             }
-            if quote {
-                write_quoted_inner(out, part);
-            } else {
-                out.extend_from_slice(part.as_bytes());
-            }
+            write_part(out, part, quote, escape);
         }
         if quote {
             out.push(b'"');
         }
     }
+}
+
+/// Writes one part of a cell: `"` doubled inside a quoted cell, and `\` and `|` escaped
+/// in a multi-value cell.
+fn write_part(out: &mut Vec<u8>, part: &str, quoted: bool, escape: bool) {
+    let mut rest = part.as_bytes();
+    while let Some(at) = rest.iter().position(|&b| {
+        (b == b'"' && quoted) || (escape && matches!(b, VALUE_SEPARATOR | VALUE_ESCAPE))
+    }) {
+        out.extend_from_slice(&rest[..at]);
+        match rest[at] {
+            b'"' => out.extend_from_slice(b"\"\""),
+            escaped => out.extend_from_slice(&[VALUE_ESCAPE, escaped]),
+        }
+        rest = &rest[at + 1..];
+    }
+    out.extend_from_slice(rest);
 }
 
 /// Column names for `names` after the `taken` ones: each name as it is, or with
@@ -213,16 +208,7 @@ pub fn write_values<'s>(out: &mut Vec<u8>, values: impl Iterator<Item = &'s str>
         if i > 0 {
             out.push(VALUE_SEPARATOR);
         }
-        let mut rest = value.as_bytes();
-        while let Some(at) = rest
-            .iter()
-            .position(|&b| matches!(b, VALUE_SEPARATOR | VALUE_ESCAPE))
-        {
-            out.extend_from_slice(&rest[..at]);
-            out.extend_from_slice(&[VALUE_ESCAPE, rest[at]]);
-            rest = &rest[at + 1..];
-        }
-        out.extend_from_slice(rest);
+        write_part(out, value, false, true);
     }
 }
 

@@ -34,19 +34,12 @@ pub static FORMAT: FormatSpec = FormatSpec {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use crate::formats::testing;
-    use crate::{FieldToggles, Format, FormatOptions, Settings};
 
     fn build(options: serde_json::Value, mode: &str) -> Result<String, crate::ConfigError> {
         let (mut project, task) = testing::tricky_row(&["product", "review"]);
         project.mode = mode.parse().unwrap();
         let task = task.replace("\"row\":", "\"text\":\"Dear Sir,\\nتحية\",\"row\":");
-        let options: FormatOptions = serde_json::from_value(options).unwrap();
-        let encoder = "HUGGINGFACE_CSV".parse::<Format>().unwrap().build(&Settings {
-            project: &project,
-            fields: FieldToggles::default(),
-            compression: Default::default(),
-            options: &options,
-        })?;
+        let encoder = testing::build("HUGGINGFACE_CSV", &project, options)?;
         Ok(testing::file(encoder.as_ref(), &[&task]))
     }
 

@@ -75,22 +75,12 @@ impl Encoder for JsonTabularEncoder {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use crate::formats::testing;
-    use crate::{FieldToggles, Format, FormatOptions, Settings};
     use serde_json::json;
 
     #[test]
     fn one_flat_object_per_task_with_label_as_a_list() {
         let (project, task) = testing::tricky_row(&["product", "review", "label"]);
-        let encoder = "JSON_TABULAR"
-            .parse::<Format>()
-            .unwrap()
-            .build(&Settings {
-                project: &project,
-                fields: FieldToggles::default(),
-                compression: Default::default(),
-                options: &FormatOptions::default(),
-            })
-            .unwrap();
+        let encoder = testing::build("JSON_TABULAR", &project, json!({})).unwrap();
         let text = testing::file(encoder.as_ref(), &[&task, &task.replace("\"t1\"", "\"t2\"")]);
         let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
         let first = json!({

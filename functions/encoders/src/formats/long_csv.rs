@@ -103,7 +103,6 @@ impl Encoder for LongCsvEncoder {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use crate::formats::testing;
-    use crate::{FieldToggles, Format, FormatOptions, Settings};
 
     pub(crate) const TASK: &str = r#"{"id":"t1","asset":{"url":"u","externalId":"e1","dataSource":"camera-north"},
         "state":"validated","stage":"Complete","createdAt":"x","submissions":[
@@ -114,17 +113,7 @@ mod tests {
 
     fn encode(options: serde_json::Value) -> String {
         let project = testing::project("element", serde_json::json!({"attributes": ["color", "occluded"]}));
-        let options: FormatOptions = serde_json::from_value(options).unwrap();
-        let encoder = "LONG_CSV"
-            .parse::<Format>()
-            .unwrap()
-            .build(&Settings {
-                project: &project,
-                fields: FieldToggles::default(),
-                compression: Default::default(),
-                options: &options,
-            })
-            .unwrap();
+        let encoder = testing::build("LONG_CSV", &project, options).unwrap();
         testing::file(encoder.as_ref(), &[TASK])
     }
 

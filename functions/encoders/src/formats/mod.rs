@@ -50,6 +50,23 @@ pub(crate) mod testing {
         String::from_utf8(bytes).unwrap()
     }
 
+    /// The encoder of format `name` for `project`, with `options` (a JSON object).
+    pub fn build(
+        name: &str,
+        project: &Project,
+        options: serde_json::Value,
+    ) -> Result<Box<dyn Encoder>, crate::ConfigError> {
+        let options: crate::FormatOptions = serde_json::from_value(options).unwrap();
+        name.parse::<crate::Format>()
+            .unwrap()
+            .build(&crate::Settings {
+                project,
+                fields: crate::FieldToggles::default(),
+                compression: Default::default(),
+                options: &options,
+            })
+    }
+
     /// What encoding `task` sent to the errors report: (annotation id, reason) pairs.
     pub fn refusals(encoder: &dyn Encoder, task: &str) -> Vec<(String, String)> {
         let parsed: Task<'_> = serde_json::from_str(task).unwrap();

@@ -76,21 +76,10 @@ impl Encoder for DelimitedTable {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use crate::formats::testing;
-    use crate::{FieldToggles, Format, FormatOptions, Settings};
 
     fn tsv(options: serde_json::Value) -> String {
         let (project, task) = testing::tricky_row(&["product", "review", "id"]);
-        let options: FormatOptions = serde_json::from_value(options).unwrap();
-        let encoder = "TSV"
-            .parse::<Format>()
-            .unwrap()
-            .build(&Settings {
-                project: &project,
-                fields: FieldToggles::default(),
-                compression: Default::default(),
-                options: &options,
-            })
-            .unwrap();
+        let encoder = testing::build("TSV", &project, options).unwrap();
         testing::file(encoder.as_ref(), &[&task])
     }
 
@@ -123,16 +112,7 @@ mod tests {
     #[test]
     fn what_has_no_column_goes_to_the_errors_report() {
         let (project, task) = testing::tricky_row(&["product", "review"]);
-        let encoder = "TSV"
-            .parse::<Format>()
-            .unwrap()
-            .build(&Settings {
-                project: &project,
-                fields: FieldToggles::default(),
-                compression: Default::default(),
-                options: &FormatOptions::default(),
-            })
-            .unwrap();
+        let encoder = testing::build("TSV", &project, serde_json::json!({})).unwrap();
         let refused: Vec<String> = testing::refusals(encoder.as_ref(), &task)
             .into_iter()
             .map(|(id, _)| id)

@@ -127,7 +127,6 @@ impl Encoder for WideCsvEncoder {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use crate::formats::testing;
-    use crate::{FieldToggles, Format, FormatOptions, Settings};
 
     const TASK: &str = r#"{"id":"t1","asset":{"url":"u","externalId":"e1"},
         "state":"validated","stage":"Complete","createdAt":"x","submissions":[
@@ -140,16 +139,7 @@ mod tests {
 
     fn encoder(attributes: serde_json::Value) -> Box<dyn crate::Encoder> {
         let project = testing::project("element", serde_json::json!({"attributes": attributes}));
-        "WIDE_CSV"
-            .parse::<Format>()
-            .unwrap()
-            .build(&Settings {
-                project: &project,
-                fields: FieldToggles::default(),
-                compression: Default::default(),
-                options: &FormatOptions::default(),
-            })
-            .unwrap()
+        testing::build("WIDE_CSV", &project, serde_json::json!({})).unwrap()
     }
 
     #[test]

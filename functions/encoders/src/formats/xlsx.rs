@@ -100,17 +100,11 @@ impl Encoder for XlsxEncoder {
 mod tests {
     use crate::formats::testing;
     use crate::sheet::cells;
-    use crate::{Container, Encoder, FieldToggles, Format, FormatOptions, Settings};
+    use crate::{Container, Encoder};
 
     fn encoder(options: serde_json::Value) -> Result<Box<dyn Encoder>, crate::ConfigError> {
         let (project, _) = testing::tricky_row(&["product", "review"]);
-        let options: FormatOptions = serde_json::from_value(options).unwrap();
-        "XLSX".parse::<Format>().unwrap().build(&Settings {
-            project: &project,
-            fields: FieldToggles::default(),
-            compression: Default::default(),
-            options: &options,
-        })
+        testing::build("XLSX", &project, options)
     }
 
     fn row(options: serde_json::Value) -> Vec<(String, bool)> {
