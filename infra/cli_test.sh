@@ -17,7 +17,7 @@ fail() { echo "FAIL: $1"; exit 1; }
 ents="$data/projects/ents"
 
 formats=$("$bin" formats)
-for name in CSV NDJSON JSON NDJSON_SPLIT NATIVE JSON_SIMPLE TSV JSON_TABULAR HUGGINGFACE_CSV XLSX LONG_CSV WIDE_CSV; do
+for name in CSV NDJSON JSON NDJSON_SPLIT NATIVE JSON_SIMPLE TSV JSON_TABULAR HUGGINGFACE_CSV XLSX LONG_CSV WIDE_CSV TSV_IOB TSV_NON_IOB CONLL2003; do
   echo "$formats" | grep -q "^$name " || fail "labelport formats does not list $name"
 done
 ok "labelport formats lists every format with its modes"
@@ -49,6 +49,10 @@ ok "XLSX (several sheets, read by openpyxl) and TSV for Excel from the CLI"
 "$bin" export --project "$data/projects/imgs" --format long_csv --options '{"assessments":"latest"}' --data-sources upload --out "$data/long.csv" 2> "$data/log"
 "$PYTHON" infra/check_tables.py long-csv "$data/long.csv" "$data/projects/imgs" --latest --data-sources upload || fail "long csv"
 ok "LONG_CSV, latest assessments of one data source, from the CLI"
+
+"$bin" export --project "$ents" --format conll2003 --options '{"tagging":"iob1"}' --out "$data/ents.conll" 2> "$data/log"
+"$PYTHON" infra/check_tokens.py conll2003 "$data/ents.conll" "$ents" --iob1 || fail "conll2003"
+ok "CONLL2003 (IOB1) from the CLI: seqeval recovers every span"
 
 # An empty project: every table and assessment layout is its header alone.
 "$bin" generate --tasks 0 --mode row --project empty-rows --out "$data" > /dev/null

@@ -538,3 +538,56 @@ async fn assessments_long_and_wide_read_back_by_csv_with_their_filters() {
         "{json}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_formats_give_back_the_spans_to_seqeval() {
+    let stack = Stack::new().await;
+    let tokens = stack.seed(&config("tokens", Mode::Token, 900)).await;
+    let text = stack.seed(&config("text", Mode::Entity, 900)).await;
+    let (tokens, text) = (tokens.to_str().unwrap(), text.to_str().unwrap());
+    let cases: [(&str, &str, &str, &[&str]); 5] = [
+        ("tokens", tokens, r#"{"format":"TSV_IOB"}"#, &["tsv-iob"]),
+        (
+            "text",
+            text,
+            r#"{"format":"TSV_IOB","tagging":"iob1"}"#,
+            &["tsv-iob", "--iob1"],
+        ),
+        (
+            "tokens",
+            tokens,
+            r#"{"format":"CONLL2003"}"#,
+            &["conll2003"],
+        ),
+        ("text", text, r#"{"format":"CONLL2003"}"#, &["conll2003"]),
+        (
+            "text",
+            text,
+            r#"{"format":"TSV_NON_IOB"}"#,
+            &["tsv-non-iob"],
+        ),
+    ];
+    for (project, dir, body, checker) in cases {
+        let (id, status) = export(&stack, project, body).await;
+        let url = stack.download_url(&id, name(&files(&status)[0])).await;
+        let mut args = vec![checker[0], url.as_str(), dir];
+        args.extend_from_slice(&checker[1..]);
+        let out = python("check_tokens.py", &args);
+        assert!(out.contains("entities match"), "{body}: {out}");
+    }
+    // A bad tagging is a 400 naming it; a token format does not fit an image project.
+    let (code, _, json) = stack
+        .call(
+            "POST",
+            "/v1/projects/text/exports",
+            Some(MANAGER),
+            &[],
+            r#"{"format":"CONLL2003","tagging":"bioes"}"#,
+        )
+        .await;
+    assert_eq!(
+        (code, json["pointer"].as_str()),
+        (400, Some("/tagging")),
+        "{json}"
+    );
+}

@@ -1,7 +1,7 @@
 //! Export throughput against the parse floors, on the same generated lines.
 //!
-//! `cargo bench -p labelport-core --bench pipeline [-- TASKS MODE]` (defaults: 300000
-//! element). Prints MB/s of task lines for: serde_json validating each line
+//! `cargo bench -p labelport-core --bench pipeline [-- TASKS MODE [FORMAT,...]]`
+//! (defaults: 300000 element, every format that fits). Prints MB/s of task lines for: serde_json validating each line
 //! (`IgnoredAny`, the floor the README compares to), parsing into the borrowed `Task`,
 //! and the whole pipeline (parse, check, filter, encode, order, assemble the files) for
 //! every registered format that fits the mode, on one thread and on every core, and
@@ -111,12 +111,21 @@ fn main() {
     let project = generate::project(&config);
     let filter = TaskFilter::default();
     let options = FormatOptions::default();
+    // A third argument names the formats to run (`TSV_IOB,CONLL2003`); default: all that fit.
+    let only: Option<Vec<&str>> = args.get(2).map(|names| names.split(',').collect());
     let mut runs: Vec<(Format, Compression)> = Format::all()
         .filter(|f| f.spec().fits(mode))
+        .filter(|f| {
+            only.as_ref()
+                .is_none_or(|names| names.contains(&f.as_str()))
+        })
         .map(|f| (f, Compression::None))
         .collect();
     for name in ["CSV", "NDJSON"] {
-        if let Some(format) = Format::by_name(name).filter(|f| f.spec().fits(mode)) {
+        if let Some(format) = Format::by_name(name)
+            .filter(|f| f.spec().fits(mode))
+            .filter(|_| only.is_none())
+        {
             runs.push((format, Compression::Gzip));
         }
     }

@@ -25,6 +25,7 @@ pub mod sheet;
 mod table;
 pub mod tabular;
 mod task_json;
+mod tokens;
 
 pub use compression::Compression;
 pub use options::{FormatOption, FormatOptions, Structure, STRUCTURE};

@@ -22,6 +22,9 @@ register! {
     xlsx,
     long_csv,
     wide_csv,
+    tsv_iob,
+    tsv_non_iob,
+    conll2003,
 }
 
 #[cfg(test)]
