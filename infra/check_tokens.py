@@ -3,6 +3,11 @@
 IOB2 / IOB1 entity extraction must recover exactly the generated spans.
 
     check_tokens.py tsv-iob|conll2003|tsv-non-iob SOURCE PROJECT_DIR [--iob1]
+    check_tokens.py plain|json-advanced SOURCE PROJECT_DIR
+
+PLAIN must hold one line per task, its text (line breaks as spaces, so offsets hold) or
+its tokens joined by spaces. JSON_ADVANCED (read by Python's json) must hold every span
+with its offsets, spelling its text, who made it, and every relation.
 
 Token projects: the tokens must be the tasks' own and the entities their spans (token
 indices). Entity projects: the tokens, joined, must spell each text, and each entity
@@ -58,17 +63,64 @@ def kept_spans(task, by_tokens):
     return kept
 
 
+def check_documents(data, expected, fmt):
+    if fmt == "plain":
+        lines = data.decode("utf-8").split("\n")
+        if lines[-1] != "" or len(lines) - 1 != len(expected):
+            fail(f"{len(lines) - 1} lines, expected {len(expected)} documents")
+        for line, task in zip(lines, expected):
+            asset = task["asset"]
+            want = " ".join(asset["tokens"]) if asset.get("tokens") else asset.get("text", "")
+            want = want.replace("\r", " ").replace("\n", " ")
+            if line != want:
+                fail(f"task {task['id']}: line {line!r}, expected {want!r}")
+        print(f"{len(expected)} documents match")
+        return
+    documents = json.loads(data)
+    if len(documents) != len(expected):
+        fail(f"{len(documents)} documents, expected {len(expected)}")
+    spans = 0
+    for doc, task in zip(documents, expected):
+        asset = task["asset"]
+        by_tokens = bool(asset.get("tokens"))
+        if doc["id"] != task["id"] or doc.get("tokens" if by_tokens else "text") != asset.get("tokens" if by_tokens else "text", ""):
+            fail(f"document {doc['id']}: id or text differs from task {task['id']}")
+        subs = task.get("submissions") or []
+        assessor = (subs[-1].get("labeler") or subs[-1].get("model")) if subs else None
+        want = []
+        for a in final_annotations(task):
+            if a["type"] != "span":
+                continue
+            s, e = ("tokenStart", "tokenEnd") if by_tokens else ("start", "end")
+            want.append({"id": a["id"], "label": a.get("label"), s: a.get(s), e: a.get(e), "text": a.get("text"),
+                         "labeledBy": a.get("createdBy") or assessor, "labeledAt": a.get("createdAt")})
+            if a.get("text") is not None:
+                spelled = " ".join(asset["tokens"][a[s]:a[e]]) if by_tokens else asset["text"][a[s]:a[e]]
+                if spelled != a["text"]:
+                    fail(f"task {task['id']}: span {a['id']} spells {spelled!r}, not {a['text']!r}")
+        if doc["spans"] != want:
+            fail(f"document {doc['id']}: spans {doc['spans'][:2]}..., expected {want[:2]}...")
+        relations = subs[-1].get("relations", []) if subs else []
+        if doc["relations"] != [{k: r[k] for k in ("id", "label", "from", "to")} for r in relations]:
+            fail(f"document {doc['id']}: relations differ")
+        spans += len(want)
+    print(f"{len(documents)} documents and {spans} spans match")
+
+
 def main():
     from seqeval.scheme import IOB1, IOB2, Entities
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("format", choices=["tsv-iob", "conll2003", "tsv-non-iob"])
+    parser.add_argument("format", choices=["tsv-iob", "conll2003", "tsv-non-iob", "plain", "json-advanced"])
     parser.add_argument("source")
     parser.add_argument("project_dir")
     parser.add_argument("--iob1", action="store_true")
     args = parser.parse_args()
-    pairs, docs = read_lines(fetch(args.source), args.format == "conll2003")
     expected = [t for t in tasks(args.project_dir) if not t.get("preview") and t["stage"] == "Complete"]
+    if args.format in ("plain", "json-advanced"):
+        check_documents(fetch(args.source), expected, args.format)
+        return
+    pairs, docs = read_lines(fetch(args.source), args.format == "conll2003")
     if args.format == "conll2003" and docs != len(expected):
         fail(f"{docs} DOCSTART lines, expected {len(expected)}")
     at, entities = 0, 0

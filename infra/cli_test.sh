@@ -17,7 +17,7 @@ fail() { echo "FAIL: $1"; exit 1; }
 ents="$data/projects/ents"
 
 formats=$("$bin" formats)
-for name in CSV NDJSON JSON NDJSON_SPLIT NATIVE JSON_SIMPLE TSV JSON_TABULAR HUGGINGFACE_CSV XLSX LONG_CSV WIDE_CSV TSV_IOB TSV_NON_IOB CONLL2003; do
+for name in CSV NDJSON JSON NDJSON_SPLIT NATIVE JSON_SIMPLE TSV JSON_TABULAR HUGGINGFACE_CSV XLSX LONG_CSV WIDE_CSV TSV_IOB TSV_NON_IOB CONLL2003 JSON_ADVANCED PLAIN; do
   echo "$formats" | grep -q "^$name " || fail "labelport formats does not list $name"
 done
 ok "labelport formats lists every format with its modes"

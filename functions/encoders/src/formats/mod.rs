@@ -25,6 +25,8 @@ register! {
     tsv_iob,
     tsv_non_iob,
     conll2003,
+    json_advanced,
+    plain,
 }
 
 #[cfg(test)]
