@@ -16,7 +16,7 @@
 //! - **What IOB cannot express** goes to the errors report with its id, never dropped:
 //!   a span that overlaps or nests in an earlier one, or one outside its text.
 
-use crate::{ConfigError, FormatOption, Out, Settings};
+use crate::{ConfigError, Container, EncodeError, Encoder, FormatOption, Out, Record, Settings};
 use labelport_model::{AnnotationKind, Task};
 use serde::Deserialize;
 use std::cell::RefCell;
@@ -217,43 +217,67 @@ pub enum Lines {
     Conll,
 }
 
-/// Writes `task` as tagged token lines, a blank line after each sentence. With no
-/// `tagging`, a tag is the bare label (TSV_NON_IOB).
-pub fn write_lines(task: &Task<'_>, out: &mut Out, lines: Lines, tagging: Option<Tagging>) {
-    if lines == Lines::Conll {
-        out.record().extend_from_slice(b"-DOCSTART- -X- -X- O\n\n");
+/// The encoder of the token-per-line formats: tagged token lines, a blank line after
+/// each sentence. With no `tagging`, a tag is the bare label (TSV_NON_IOB).
+pub struct TaggedLines {
+    /// How a line is laid out.
+    pub lines: Lines,
+    /// The tag scheme; `None` for bare labels.
+    pub tagging: Option<Tagging>,
+}
+
+impl Encoder for TaggedLines {
+    fn container(&self) -> Container {
+        match self.lines {
+            Lines::Tsv => Container::File {
+                extension: "tsv",
+                content_type: "text/tab-separated-values; charset=utf-8",
+            },
+            Lines::Conll => Container::File {
+                extension: "conll",
+                content_type: "text/plain; charset=utf-8",
+            },
+        }
     }
-    tokens(task, out, |out, token| {
-        let line = out.record();
-        // A token never holds the line's separators: they would shift the columns.
-        for c in token.text.chars() {
-            match (c, lines) {
-                ('\t' | '\n' | '\r', Lines::Tsv) => line.push(b' '),
-                (c, Lines::Conll) if c.is_whitespace() => line.push(b'_'),
-                (c, _) => {
-                    let mut buffer = [0; 4];
-                    line.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+
+    fn encode(&self, record: &Record<'_, '_>, out: &mut Out) -> Result<(), EncodeError> {
+        let (lines, tagging) = (self.lines, self.tagging);
+        if lines == Lines::Conll {
+            out.record().extend_from_slice(b"-DOCSTART- -X- -X- O\n\n");
+        }
+        tokens(record.task, out, |out, token| {
+            let line = out.record();
+            // A token never holds the line's separators: they would shift the columns.
+            for c in token.text.chars() {
+                match (c, lines) {
+                    ('\t' | '\n' | '\r', Lines::Tsv) => line.push(b' '),
+                    (c, Lines::Conll) if c.is_whitespace() => line.push(b'_'),
+                    (c, _) => {
+                        let mut buffer = [0; 4];
+                        line.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+                    }
                 }
             }
-        }
-        line.extend_from_slice(match lines {
-            Lines::Tsv => b"\t",
-            Lines::Conll => b" -X- -X- ",
-        });
-        match (token.label, tagging) {
-            (None, _) => line.push(b'O'),
-            (Some(label), Some(tagging)) => {
-                line.push(tagging.prefix(&token));
-                line.push(b'-');
-                line.extend_from_slice(label.as_bytes());
+            line.extend_from_slice(match lines {
+                Lines::Tsv => b"\t",
+                Lines::Conll => b" -X- -X- ",
+            });
+            match (token.label, tagging) {
+                (None, _) => line.push(b'O'),
+                (Some(label), Some(tagging)) => {
+                    line.push(tagging.prefix(&token));
+                    line.push(b'-');
+                    line.extend_from_slice(label.as_bytes());
+                }
+                (Some(label), None) => line.extend_from_slice(label.as_bytes()),
             }
-            (Some(label), None) => line.extend_from_slice(label.as_bytes()),
-        }
-        line.push(b'\n');
-        if token.ends_sentence {
             line.push(b'\n');
-        }
-    });
+            if token.ends_sentence {
+                line.push(b'\n');
+            }
+        });
+        Ok(())
+    }
 }
 
 /// Whether a token ends its sentence.

@@ -6,8 +6,8 @@
 //! IOB1 (the original files' scheme) with `"tagging": "iob1"`. Whitespace inside a
 //! token becomes `_`, so the columns stay four.
 
-use crate::tokens::{write_lines, Lines, Tagging, TAGGING};
-use crate::{Container, EncodeError, Encoder, FormatSpec, Out, Record};
+use crate::tokens::{Lines, TaggedLines, Tagging, TAGGING};
+use crate::FormatSpec;
 use labelport_model::Mode;
 
 /// The CoNLL-2003 layout.
@@ -21,30 +21,12 @@ pub static FORMAT: FormatSpec = FormatSpec {
     options: &[&TAGGING],
     build: |settings| {
         settings.fields.refuse_all(FORMAT.name)?;
-        Ok(Box::new(Conll2003Encoder {
-            tagging: Tagging::from_settings(settings)?,
+        Ok(Box::new(TaggedLines {
+            lines: Lines::Conll,
+            tagging: Some(Tagging::from_settings(settings)?),
         }))
     },
 };
-
-/// Writes the documents.
-pub struct Conll2003Encoder {
-    tagging: Tagging,
-}
-
-impl Encoder for Conll2003Encoder {
-    fn container(&self) -> Container {
-        Container::File {
-            extension: "conll",
-            content_type: "text/plain; charset=utf-8",
-        }
-    }
-
-    fn encode(&self, record: &Record<'_, '_>, out: &mut Out) -> Result<(), EncodeError> {
-        write_lines(record.task, out, Lines::Conll, Some(self.tagging));
-        Ok(())
-    }
-}
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

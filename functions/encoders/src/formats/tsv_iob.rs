@@ -3,8 +3,8 @@
 //! sentences are `crate::tokens`'s: spans split tokens so each is whole tokens, and
 //! overlapping spans go to the errors report.
 
-use crate::tokens::{write_lines, Lines, Tagging, TAGGING};
-use crate::{Container, EncodeError, Encoder, FormatSpec, Out, Record};
+use crate::tokens::{Lines, TaggedLines, Tagging, TAGGING};
+use crate::FormatSpec;
 use labelport_model::Mode;
 
 /// Tokens and IOB tags, tab-separated.
@@ -18,30 +18,12 @@ pub static FORMAT: FormatSpec = FormatSpec {
     options: &[&TAGGING],
     build: |settings| {
         settings.fields.refuse_all(FORMAT.name)?;
-        Ok(Box::new(TsvIobEncoder {
-            tagging: Tagging::from_settings(settings)?,
+        Ok(Box::new(TaggedLines {
+            lines: Lines::Tsv,
+            tagging: Some(Tagging::from_settings(settings)?),
         }))
     },
 };
-
-/// Writes the lines.
-pub struct TsvIobEncoder {
-    tagging: Tagging,
-}
-
-impl Encoder for TsvIobEncoder {
-    fn container(&self) -> Container {
-        Container::File {
-            extension: "tsv",
-            content_type: "text/tab-separated-values; charset=utf-8",
-        }
-    }
-
-    fn encode(&self, record: &Record<'_, '_>, out: &mut Out) -> Result<(), EncodeError> {
-        write_lines(record.task, out, Lines::Tsv, Some(self.tagging));
-        Ok(())
-    }
-}
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -2,8 +2,8 @@
 //! spans), for tools that read a label per token without B-/I- prefixes. Adjacent spans
 //! of one label cannot be told apart here; TSV_IOB keeps them apart.
 
-use crate::tokens::{write_lines, Lines};
-use crate::{Container, EncodeError, Encoder, FormatSpec, Out, Record};
+use crate::tokens::{Lines, TaggedLines};
+use crate::FormatSpec;
 use labelport_model::Mode;
 
 /// Tokens and labels, tab-separated.
@@ -17,26 +17,12 @@ pub static FORMAT: FormatSpec = FormatSpec {
     options: &[],
     build: |settings| {
         settings.fields.refuse_all(FORMAT.name)?;
-        Ok(Box::new(TsvNonIobEncoder))
+        Ok(Box::new(TaggedLines {
+            lines: Lines::Tsv,
+            tagging: None,
+        }))
     },
 };
-
-/// Writes the lines.
-pub struct TsvNonIobEncoder;
-
-impl Encoder for TsvNonIobEncoder {
-    fn container(&self) -> Container {
-        Container::File {
-            extension: "tsv",
-            content_type: "text/tab-separated-values; charset=utf-8",
-        }
-    }
-
-    fn encode(&self, record: &Record<'_, '_>, out: &mut Out) -> Result<(), EncodeError> {
-        write_lines(record.task, out, Lines::Tsv, None);
-        Ok(())
-    }
-}
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
