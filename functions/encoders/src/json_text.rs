@@ -21,6 +21,14 @@ const ESCAPE: [u8; 256] = {
     table
 };
 
+/// How the formats that stream records as one JSON array (JSON, JSON_TABULAR,
+/// JSON_ADVANCED) frame them: one record per line between `[` and `]`.
+pub const ARRAY_OPEN: &[u8] = b"[\n";
+/// Between two records of the array.
+pub const ARRAY_SEPARATOR: &[u8] = b",\n";
+/// After the last record.
+pub const ARRAY_CLOSE: &[u8] = b"\n]\n";
+
 /// A JSON string, quoted and escaped. Bytes of multi-byte UTF-8 sequences are never
 /// escaped, so runs of unescaped bytes are copied whole.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {

@@ -36,11 +36,11 @@ impl Encoder for JsonEncoder {
     }
 
     fn header(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"[\n");
+        out.extend_from_slice(crate::json_text::ARRAY_OPEN);
     }
 
     fn separator(&self) -> &'static [u8] {
-        b",\n"
+        crate::json_text::ARRAY_SEPARATOR
     }
 
     fn encode(&self, record: &Record<'_, '_>, out: &mut Out) -> Result<(), EncodeError> {
@@ -51,7 +51,7 @@ impl Encoder for JsonEncoder {
     }
 
     fn footer(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"\n]\n");
+        out.extend_from_slice(crate::json_text::ARRAY_CLOSE);
     }
 }
 

@@ -39,15 +39,15 @@ impl Encoder for JsonTabularEncoder {
     }
 
     fn header(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"[\n");
+        out.extend_from_slice(crate::json_text::ARRAY_OPEN);
     }
 
     fn separator(&self) -> &'static [u8] {
-        b",\n"
+        crate::json_text::ARRAY_SEPARATOR
     }
 
     fn footer(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"\n]\n");
+        out.extend_from_slice(crate::json_text::ARRAY_CLOSE);
     }
 
     fn encode(&self, record: &Record<'_, '_>, out: &mut Out) -> Result<(), EncodeError> {
