@@ -1880,6 +1880,13 @@ async fn a_webhook_is_signed_retried_after_5xx_never_after_4xx_and_never_sent_in
     }
 }
 
+/// A CSV export delivered by webhook to the test receiver on `port`.
+fn webhook_csv(port: u16, secret: &str) -> String {
+    format!(
+        r#"{{"format":"CSV","delivery":{{"method":"CUSTOM_WEBHOOK","url":"http://127.0.0.1:{port}/h","secret":"{secret}"}}}}"#
+    )
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_webhook_that_does_not_answer_is_retried_by_the_queue_with_every_attempt_recorded() {
     let stack = Stack::new().await;
@@ -1889,14 +1896,7 @@ async fn a_webhook_that_does_not_answer_is_retried_by_the_queue_with_every_attem
     let port = labelport_tests::RECEIVER_PORTS.start + 2;
     let secret = "whsec_e2e_0123456789";
     let down = Receiver::start(&stack, port, secret, "503");
-    let id = request(
-        &stack,
-        "silent",
-        &format!(
-            r#"{{"format":"CSV","delivery":{{"method":"CUSTOM_WEBHOOK","url":"http://127.0.0.1:{port}/h","secret":"{secret}"}}}}"#
-        ),
-    )
-    .await;
+    let id = request(&stack, "silent", &webhook_csv(port, secret)).await;
     run_worker(&stack).await;
     let notify = stack.receive(&stack.notify_queue).await.unwrap();
     stack
@@ -2341,14 +2341,7 @@ async fn a_webhook_still_failing_on_the_queues_last_delivery_is_recorded_failed(
     let port = labelport_tests::RECEIVER_PORTS.start + 3;
     let secret = "whsec_e2e_0123456789";
     let down = Receiver::start(&stack, port, secret, "502");
-    let id = request(
-        &stack,
-        "gaveup",
-        &format!(
-            r#"{{"format":"CSV","delivery":{{"method":"CUSTOM_WEBHOOK","url":"http://127.0.0.1:{port}/h","secret":"{secret}"}}}}"#
-        ),
-    )
-    .await;
+    let id = request(&stack, "gaveup", &webhook_csv(port, secret)).await;
     run_worker(&stack).await;
     let notify = stack.receive(&stack.notify_queue).await.unwrap();
     assert_eq!(
@@ -2376,13 +2369,7 @@ async fn a_dropped_request_delivers_by_webhook_and_into_a_customers_bucket_too()
     let port = labelport_tests::RECEIVER_PORTS.start + 4;
     let secret = "whsec_drop_0123456789";
     let receiver = Receiver::start(&stack, port, secret, "200");
-    let body: &'static [u8] = Box::leak(
-        format!(
-            r#"{{"format":"CSV","delivery":{{"method":"CUSTOM_WEBHOOK","url":"http://127.0.0.1:{port}/h","secret":"{secret}"}}}}"#
-        )
-        .into_bytes()
-        .into_boxed_slice(),
-    );
+    let body: &'static [u8] = Box::leak(webhook_csv(port, secret).into_bytes().into_boxed_slice());
     let DropOutcome::Accepted(id) = stack
         .drop_request(
             "requests/dropped/hook.json",
