@@ -77,6 +77,11 @@ pub struct Progress {
     /// Annotations the format could not express, each in the errors report.
     #[serde(default)]
     pub annotations_refused: u64,
+    /// Tasks the format left out: a classification file's task without a class (in
+    /// the errors report), a CUSTOM program's task it output nothing for (counted
+    /// only) or failed on (in the errors report).
+    #[serde(default)]
+    pub tasks_left_out: u64,
     /// Bytes held back in temporary files (a ZIP's directory, the errors report).
     #[serde(default)]
     pub bytes_spooled: u64,

@@ -15,8 +15,8 @@
 use crate::ports::BoxError;
 use labelport_encoders::{Compression, Container, Encoder, Out};
 use labelport_output::{
-    Deflater, Method, Prepared, SheetCell, Spool, SpoolError, WorkbookError, WorkbookWriter,
-    ZipError, ZipWriter,
+    Deflater, EntryDeflater, Method, Prepared, SheetCell, Spool, SpoolError, WorkbookError,
+    WorkbookWriter, ZipError, ZipWriter,
 };
 use std::ops::Range;
 use std::path::PathBuf;
@@ -281,9 +281,11 @@ impl<'a> Assembler<'a> {
         modified_unix_secs: u64,
     ) -> Result<Self, OutputError> {
         let container = encoder.container();
-        if encoder.held_sections() > 0 && !matches!(container, Container::File { .. }) {
+        if encoder.held_sections() > 0
+            && !matches!(container, Container::File { .. } | Container::Zip)
+        {
             return Err(OutputError::Refused(
-                "a format that holds sections back writes one file".to_owned(),
+                "a format that holds sections back writes one file or one ZIP".to_owned(),
             ));
         }
         let mut assembler = Assembler {
@@ -378,6 +380,7 @@ impl<'a> Assembler<'a> {
                 self.close_file()?;
             }
             Container::Zip => {
+                bytes_spooled += self.held_entries()?;
                 let mut closing = Out::new(b"");
                 self.encoder.closing_entries(&mut closing);
                 let sealed = seal(
@@ -474,12 +477,59 @@ fn emit(
 }
 
 impl Assembler<'_> {
+    /// Writes each held-back section as a ZIP entry, deflated as it streams out of its
+    /// spool; returns the bytes the spools held.
+    fn held_entries(&mut self) -> Result<u64, OutputError> {
+        let mut spooled = 0;
+        let Some(zip) = self.zip.as_mut() else {
+            return Ok(0);
+        };
+        let files = &mut *self.files;
+        let mut sink = |b: &[u8]| files.write(b).map_err(std::io::Error::other);
+        for (section, (spool, _)) in self.held.iter_mut().enumerate() {
+            let mut opening = Vec::new();
+            self.encoder.section_opening(section, &mut opening);
+            zip.start_entry(
+                self.encoder.section_entry(section),
+                Method::Deflated,
+                None,
+                &mut sink,
+            )?;
+            let mut deflater = EntryDeflater::new();
+            deflater.write(&opening, zip, &mut sink)?;
+            if let Some(mut spool) = spool.take() {
+                spooled += spool.len();
+                spool
+                    .drain_into(&mut |b: &[u8]| {
+                        deflater
+                            .write(b, zip, &mut sink)
+                            .map_err(std::io::Error::other)
+                    })
+                    .map_err(|e| OutputError::Sink(Box::new(e)))?;
+            }
+            deflater.finish(zip, &mut sink)?;
+        }
+        Ok(spooled)
+    }
+
     /// Spools the block's elements of each held-back section.
     fn hold(&mut self, block: &Sealed) -> Result<(), OutputError> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let before: Vec<u64> = self.held.iter().map(|(_, elements)| *elements).collect();
         for section in 0..self.held.len() {
-            let (bytes, elements) = block.held(section, self.compression);
+            let (mut bytes, elements) = block.held(section, self.compression);
             if elements == 0 {
                 continue;
+            }
+            let mut renumbered = Vec::new();
+            if self.compression == Compression::None
+                && self
+                    .encoder
+                    .renumber_section(section, bytes, &before, &mut renumbered)
+            {
+                bytes = &renumbered;
             }
             let (spool, held) = &mut self.held[section];
             let spool = match spool {

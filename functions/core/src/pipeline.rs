@@ -421,6 +421,7 @@ fn add(total: &mut Progress, block: &Progress) {
     total.tasks_filtered += block.tasks_filtered;
     total.lines_skipped += block.lines_skipped;
     total.annotations_refused += block.annotations_refused;
+    total.tasks_left_out += block.tasks_left_out;
     total.bytes_read += block.bytes_read;
 }
 
@@ -612,10 +613,17 @@ impl BlockEncoder<'_> {
         let file = &self.block.file;
         let refused = match outcome {
             Ok(Some(task_id)) => {
-                self.progress.tasks_exported += 1;
+                let left_out = self.out.record_left_out();
+                if left_out {
+                    self.progress.tasks_left_out += 1;
+                } else {
+                    self.progress.tasks_exported += 1;
+                }
                 let refusals = self.out.record_refusals();
                 for fragment in refusals.split(|b| *b == b'\n').filter(|f| !f.is_empty()) {
-                    self.progress.annotations_refused += 1;
+                    if !left_out {
+                        self.progress.annotations_refused += 1;
+                    }
                     report_line(&mut self.report, file, line, None, Some(&task_id), fragment);
                 }
                 return Ok(());

@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 
 mod assessments;
+mod cloud_ml;
 mod compression;
 pub mod csv_text;
 mod formats;
@@ -338,13 +339,35 @@ pub trait Encoder: Send + Sync {
     /// Entries written once, after every record, into a `Zip` container (a README,
     /// a class list).
     fn closing_entries(&self, _out: &mut Out) {}
-    /// How many sections of a `File` the format holds back until the end (COCO's
-    /// annotations, after its images). Records write to them with [`Out::held`]; the
-    /// pipeline spools them to bounded temporary files.
+    /// How many sections the format holds back until the end: in a `File`, parts of
+    /// the file that follow its records (COCO's annotations, after its images); in a
+    /// `Zip`, whole entries written after the records' entries (a documents file and
+    /// the annotations file that points into it). Records write to them with
+    /// [`Out::held`]; the pipeline spools them to bounded temporary files.
     fn held_sections(&self) -> usize {
         0
     }
-    /// Bytes written before held-back section `section`, after the file's records
-    /// (`],"annotations":[`). The footer follows the last section.
+    /// Bytes written before held-back section `section`: after the file's records
+    /// (`],"annotations":[`; the footer follows the last section), or at the start of
+    /// the section's ZIP entry (a CSV header).
     fn section_opening(&self, _section: usize, _out: &mut Vec<u8>) {}
+    /// In a `Zip` container, the name of the entry held-back section `section` becomes.
+    fn section_entry(&self, _section: usize) -> &'static str {
+        ""
+    }
+    /// Blocks of records are encoded in parallel, so a record cannot know how many
+    /// elements came before its block (the line of the documents file its annotations
+    /// point to). A format whose section `section` numbers elements from the block's
+    /// start rewrites the block's `bytes` into `out` here, given how many elements each
+    /// section held before the block (`before`), and returns `true`. The default leaves
+    /// the bytes as written. Only called on uncompressed sections (a `Zip`'s).
+    fn renumber_section(
+        &self,
+        _section: usize,
+        _bytes: &[u8],
+        _before: &[u64],
+        _out: &mut Vec<u8>,
+    ) -> bool {
+        false
+    }
 }

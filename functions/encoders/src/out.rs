@@ -42,6 +42,8 @@ pub struct Out {
     mark: (usize, usize, usize, usize),
     held_marks: Vec<(usize, usize)>,
     open: bool,
+    /// The current record was left out ([`Out::leave_out`]).
+    left_out: bool,
 }
 
 /// One held-back section's bytes in a block, and how many elements they hold.
@@ -81,6 +83,7 @@ impl Out {
         self.held_marks.clear();
         self.held_marks
             .extend(self.held.iter().map(|h| (h.bytes.len(), h.elements)));
+        self.left_out = false;
     }
 
     /// Ends the current record. Called by the pipeline.
@@ -184,6 +187,25 @@ impl Out {
         self.refusals.push(b'\n');
     }
 
+    /// Leaves the current record out of the export: forgets what it wrote, and counts
+    /// it as left out. With a `reason` (a classification file's task with no class, a
+    /// program that failed on it), the task goes to the errors report; without one
+    /// (a CUSTOM program that chose to output nothing), it is only counted.
+    pub fn leave_out(&mut self, reason: Option<&str>) {
+        self.abort_record();
+        self.left_out = true;
+        if let Some(reason) = reason {
+            self.refusals.extend_from_slice(b"\"reason\":");
+            write_str(&mut self.refusals, reason);
+            self.refusals.push(b'\n');
+        }
+    }
+
+    /// Whether the current record was left out ([`Out::leave_out`]).
+    pub fn record_left_out(&self) -> bool {
+        self.left_out
+    }
+
     /// The refusals of the current record, as JSON object members (one per line of
     /// the returned bytes), since `begin_record`.
     pub fn record_refusals(&self) -> &[u8] {
@@ -223,6 +245,7 @@ impl Out {
         self.records = 0;
         self.mark = (0, 0, 0, 0);
         self.open = false;
+        self.left_out = false;
     }
 
     /// Hands the bytes over and leaves an empty buffer of the same capacity behind.

@@ -215,6 +215,8 @@ pub enum Lines {
     Tsv,
     /// `token -X- -X- tag`, each task opened by `-DOCSTART- -X- -X- O` (CONLL2003).
     Conll,
+    /// `token tag`, one space between (Azure AutoML's NER files).
+    Space,
 }
 
 /// The encoder of the token-per-line formats: tagged token lines, a blank line after
@@ -237,6 +239,10 @@ impl Encoder for TaggedLines {
                 extension: "conll",
                 content_type: "text/plain; charset=utf-8",
             },
+            Lines::Space => Container::File {
+                extension: "txt",
+                content_type: "text/plain; charset=utf-8",
+            },
         }
     }
 
@@ -247,29 +253,20 @@ impl Encoder for TaggedLines {
         }
         tokens(record.task, out, |out, token| {
             let line = out.record();
-            // A token never holds the line's separators: they would shift the columns.
-            for c in token.text.chars() {
-                match (c, lines) {
-                    ('\t' | '\n' | '\r', Lines::Tsv) => line.push(b' '),
-                    (c, Lines::Conll) if c.is_whitespace() => line.push(b'_'),
-                    (c, _) => {
-                        let mut buffer = [0; 4];
-                        line.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
-                    }
-                }
-            }
+            write_column(line, token.text, lines);
             line.extend_from_slice(match lines {
                 Lines::Tsv => b"\t",
                 Lines::Conll => b" -X- -X- ",
+                Lines::Space => b" ",
             });
             match (token.label, tagging) {
                 (None, _) => line.push(b'O'),
                 (Some(label), Some(tagging)) => {
                     line.push(tagging.prefix(&token));
                     line.push(b'-');
-                    line.extend_from_slice(label.as_bytes());
+                    write_column(line, label, lines);
                 }
-                (Some(label), None) => line.extend_from_slice(label.as_bytes()),
+                (Some(label), None) => write_column(line, label, lines),
             }
             line.push(b'\n');
             if token.ends_sentence {
@@ -277,6 +274,22 @@ impl Encoder for TaggedLines {
             }
         });
         Ok(())
+    }
+}
+
+/// Writes a token or label so it never holds the line's separators, which would shift
+/// the columns: in TSV a tab or line break becomes a space; in the space-separated
+/// layouts any whitespace becomes `_`.
+fn write_column(line: &mut Vec<u8>, text: &str, lines: Lines) {
+    for c in text.chars() {
+        match (c, lines) {
+            ('\t' | '\n' | '\r', Lines::Tsv) => line.push(b' '),
+            (c, Lines::Conll | Lines::Space) if c.is_whitespace() => line.push(b'_'),
+            (c, _) => {
+                let mut buffer = [0; 4];
+                line.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+            }
+        }
     }
 }
 

@@ -171,10 +171,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let p = &summary.progress;
     let bytes_out: u64 = written.iter().map(|(_, bytes)| bytes).sum();
     eprintln!(
-        "exported {} of {} tasks ({} filtered out, {} lines skipped, {} annotations refused) from {} files: {:.1} MB read, {:.1} MB written in {secs:.2} s ({:.0} MB/s, {:.0} tasks/s)",
+        "exported {} of {} tasks ({} filtered out, {} left out by the format, {} lines skipped, {} annotations refused) from {} files: {:.1} MB read, {:.1} MB written in {secs:.2} s ({:.0} MB/s, {:.0} tasks/s)",
         p.tasks_exported,
         p.tasks_read,
         p.tasks_filtered,
+        p.tasks_left_out,
         p.lines_skipped,
         p.annotations_refused,
         p.files_read,

@@ -16,4 +16,4 @@ pub mod zip;
 
 pub use spool::{Spool, SpoolError};
 pub use workbook::{SheetCell, Sheets, WorkbookError, WorkbookWriter, EXCEL_MAX_ROWS};
-pub use zip::{prepare, Deflater, Method, Prepared, ZipError, ZipWriter};
+pub use zip::{prepare, Deflater, EntryDeflater, Method, Prepared, ZipError, ZipWriter};

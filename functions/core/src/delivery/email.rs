@@ -168,8 +168,8 @@ pub fn compose(notice: &Notice<'_>, recipients: &[String]) -> Message {
                 String::new()
             };
             let counts = format!(
-                "Source lines skipped as malformed: {}. Annotations {format} cannot express: {}",
-                p.lines_skipped, p.annotations_refused
+                "Source lines skipped as malformed: {}. Annotations {format} cannot express: {}. Tasks {format} left out: {}",
+                p.lines_skipped, p.annotations_refused, p.tasks_left_out
             );
             let (report_text, report_html) = match &notice.report {
                 Some(link) => (

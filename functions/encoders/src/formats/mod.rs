@@ -27,6 +27,10 @@ register! {
     conll2003,
     json_advanced,
     plain,
+    amazon_comprehend_csv,
+    azure_automl_csv,
+    gcp_vertex_ai_csv,
+    gcp_vertex_ai_jsonl,
 }
 
 #[cfg(test)]
