@@ -107,29 +107,19 @@ def check_documents(data, expected, fmt):
     print(f"{len(documents)} documents and {spans} spans match")
 
 
-def main():
+def check_tags(pairs, expected, fmt, iob1, label=lambda name: name):
+    """Holds (token, tag) pairs to the tasks: the tokens spell them, and seqeval's entities
+    (or, for tsv-non-iob, each token's label) are their spans, each label as `label`
+    writes it. Returns the entity count."""
     from seqeval.scheme import IOB1, IOB2, Entities
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("format", choices=["tsv-iob", "conll2003", "tsv-non-iob", "plain", "json-advanced"])
-    parser.add_argument("source")
-    parser.add_argument("project_dir")
-    parser.add_argument("--iob1", action="store_true")
-    args = parser.parse_args()
-    expected = [t for t in tasks(args.project_dir) if not t.get("preview") and t["stage"] == "Complete"]
-    if args.format in ("plain", "json-advanced"):
-        check_documents(fetch(args.source), expected, args.format)
-        return
-    pairs, docs = read_lines(fetch(args.source), args.format == "conll2003")
-    if args.format == "conll2003" and docs != len(expected):
-        fail(f"{docs} DOCSTART lines, expected {len(expected)}")
     at, entities = 0, 0
     for task in expected:
         by_tokens = bool(task["asset"].get("tokens"))
         if by_tokens:
             want = task["asset"]["tokens"]
             got = pairs[at:at + len(want)]
-            if [t for t, _ in got] != [w.replace(" ", "_") if args.format == "conll2003" else w for w in want]:
+            if [t for t, _ in got] != [w.replace(" ", "_") if fmt in ("conll2003", "azure-ner") else w for w in want]:
                 fail(f"task {task['id']}: tokens {[t for t, _ in got]}, expected {want}")
         else:
             text = "".join(task["asset"].get("text", "").split())
@@ -142,7 +132,7 @@ def main():
         at += len(got)
         tags = [tag for _, tag in got]
         spans = kept_spans(task, by_tokens)
-        if args.format == "tsv-non-iob":
+        if fmt == "tsv-non-iob":
             # Each token's label, from where it lies: token indices, or its characters
             # found in the text in order.
             if by_tokens:
@@ -156,25 +146,42 @@ def main():
                     pos += len(token)
             want = []
             for start, end in places:
-                label = next((a["label"] for s, e, a in spans if s <= start and end <= e), "O")
-                want.append(label)
+                want.append(next((label(a["label"]) for s, e, a in spans if s <= start and end <= e), "O"))
             if tags != want:
                 fail(f"task {task['id']}: labels {tags}, expected {want}")
             entities += len(spans)
             continue
-        scheme = IOB1 if args.iob1 else IOB2
+        scheme = IOB1 if iob1 else IOB2
         found = [(e.tag, e.start, e.end) for e in Entities([tags], scheme).entities[0]]
         tokens = [t for t, _ in got]
         if by_tokens:
-            want_entities = [(a["label"], s, e) for s, e, a in spans]
+            want_entities = [(label(a["label"]), s, e) for s, e, a in spans]
         else:
-            want_entities = [(a["label"], "".join(a.get("text", "").split())) for _, _, a in spans]
+            want_entities = [(label(a["label"]), "".join(a.get("text", "").split())) for _, _, a in spans]
             found = [(tag, "".join(tokens[s:e])) for tag, s, e in found]
         if found != want_entities:
             fail(f"task {task['id']}: seqeval finds {found}, expected {want_entities}")
         entities += len(found)
     if at != len(pairs):
         fail(f"{len(pairs) - at} token lines beyond the tasks")
+    return entities
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("format", choices=["tsv-iob", "conll2003", "tsv-non-iob", "plain", "json-advanced"])
+    parser.add_argument("source")
+    parser.add_argument("project_dir")
+    parser.add_argument("--iob1", action="store_true")
+    args = parser.parse_args()
+    expected = [t for t in tasks(args.project_dir) if not t.get("preview") and t["stage"] == "Complete"]
+    if args.format in ("plain", "json-advanced"):
+        check_documents(fetch(args.source), expected, args.format)
+        return
+    pairs, docs = read_lines(fetch(args.source), args.format == "conll2003")
+    if args.format == "conll2003" and docs != len(expected):
+        fail(f"{docs} DOCSTART lines, expected {len(expected)}")
+    entities = check_tags(pairs, expected, args.format, args.iob1)
     print(f"{entities} entities match in {len(expected)} documents")
 
 

@@ -605,3 +605,115 @@ async fn token_formats_give_back_the_spans_to_seqeval_and_json() {
         "{json}"
     );
 }
+
+/// The cloud-ML import files, read back by Python's csv, json, zipfile and ast and by
+/// seqeval against the generated tasks, each held to its service's rules.
+#[tokio::test]
+async fn cloud_ml_import_files_meet_each_services_rules() {
+    let stack = Stack::new().await;
+    let mut dirs = std::collections::HashMap::new();
+    for (project, mode) in [
+        ("tokens", Mode::Token),
+        ("text", Mode::Entity),
+        ("rows", Mode::Row),
+        ("docs", Mode::Document),
+    ] {
+        let dir = stack.seed(&config(project, mode, 700)).await;
+        dirs.insert(project, dir.to_str().unwrap().to_owned());
+    }
+    let cases: [(&str, &str, &[&str]); 12] = [
+        (
+            "text",
+            r#"{"format":"AMAZON_COMPREHEND_CSV"}"#,
+            &["comprehend-entities"],
+        ),
+        (
+            "tokens",
+            r#"{"format":"AMAZON_COMPREHEND_CSV"}"#,
+            &["comprehend-entities"],
+        ),
+        (
+            "rows",
+            r#"{"format":"AMAZON_COMPREHEND_CSV"}"#,
+            &["comprehend-classes"],
+        ),
+        ("text", r#"{"format":"AZURE_AUTOML_CSV"}"#, &["azure-ner"]),
+        ("tokens", r#"{"format":"AZURE_AUTOML_CSV"}"#, &["azure-ner"]),
+        (
+            "rows",
+            r#"{"format":"AZURE_AUTOML_CSV"}"#,
+            &["azure-classes"],
+        ),
+        (
+            "docs",
+            r#"{"format":"AZURE_AUTOML_CSV","classification":"single-label"}"#,
+            &["azure-classes", "--single-label"],
+        ),
+        ("rows", r#"{"format":"GCP_VERTEX_AI_CSV"}"#, &["vertex-csv"]),
+        (
+            "rows",
+            r#"{"format":"GCP_VERTEX_AI_CSV","classification":"single-label"}"#,
+            &["vertex-csv", "--single-label"],
+        ),
+        (
+            "text",
+            r#"{"format":"GCP_VERTEX_AI_JSONL"}"#,
+            &["vertex-jsonl"],
+        ),
+        (
+            "tokens",
+            r#"{"format":"GCP_VERTEX_AI_JSONL"}"#,
+            &["vertex-jsonl"],
+        ),
+        (
+            "docs",
+            r#"{"format":"GCP_VERTEX_AI_JSONL"}"#,
+            &["vertex-jsonl"],
+        ),
+    ];
+    for (project, body, checker) in cases {
+        let (id, status) = export(&stack, project, body).await;
+        let url = stack.download_url(&id, name(&files(&status)[0])).await;
+        let mut args = vec![checker[0], url.as_str(), dirs[project].as_str()];
+        args.extend_from_slice(&checker[1..]);
+        let out = python("check_cloud_ml.py", &args);
+        assert!(out.contains(" match"), "{body}: {out}");
+        // Single-label leaves out the documents with several classes, and says so.
+        let left_out = status["progress"]["tasksLeftOut"].as_u64().unwrap();
+        assert_eq!(
+            left_out > 0,
+            body.contains("single-label"),
+            "{body}: {status}"
+        );
+    }
+    // Bad requests name the field: a column the project lacks, an option of another
+    // mode, a format that cannot express the project.
+    for (project, body, pointer) in [
+        (
+            "rows",
+            r#"{"format":"GCP_VERTEX_AI_CSV","textColumns":["review","nope"]}"#,
+            "/textColumns/1",
+        ),
+        (
+            "text",
+            r#"{"format":"AZURE_AUTOML_CSV","classification":"single-label"}"#,
+            "/classification",
+        ),
+        ("text", r#"{"format":"GCP_VERTEX_AI_CSV"}"#, "/format"),
+    ] {
+        let (code, _, json) = stack
+            .call(
+                "POST",
+                &format!("/v1/projects/{project}/exports"),
+                Some(MANAGER),
+                &[],
+                body,
+            )
+            .await;
+        assert_eq!(
+            (code, json["pointer"].as_str()),
+            (400, Some(pointer)),
+            "{body}: {json}"
+        );
+    }
+}

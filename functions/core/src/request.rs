@@ -236,6 +236,10 @@ impl utoipa::PartialSchema for ExportRequest {
                 object.description = Some(text.to_owned());
                 RefOr::T(Schema::Object(object))
             }
+            RefOr::T(Schema::Array(mut array)) => {
+                array.description = Some(text.to_owned());
+                RefOr::T(Schema::Array(array))
+            }
             other => other,
         };
         let mut body = ObjectBuilder::new()

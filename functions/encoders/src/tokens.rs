@@ -14,7 +14,7 @@
 //! - **Sentences** end after `.`, `!`, `?`, `。`, `！` or `？`, and at the end of the
 //!   task.
 //! - **What IOB cannot express** goes to the errors report with its id, never dropped:
-//!   a span that overlaps or nests in an earlier one, or one outside its text.
+//!   a span that overlaps or nests in an earlier one, one outside its text, a relation.
 
 use crate::{ConfigError, Container, EncodeError, Encoder, FormatOption, Out, Record, Settings};
 use labelport_model::{AnnotationKind, Task};
@@ -94,6 +94,9 @@ pub fn tokens<'t>(task: &'t Task<'t>, out: &mut Out, mut visit: impl FnMut(&mut 
         let mut spans = cell.borrow_mut();
         spans.clear();
         let by_tokens = !task.asset.tokens.is_empty() || task.asset.text.is_none();
+        for r in task.relations() {
+            out.refuse(&r.id, "a relation: IOB tags cannot express it");
+        }
         let annotations = task.annotations();
         let limit = if by_tokens {
             task.asset.tokens.len()
