@@ -54,6 +54,15 @@ ok "LONG_CSV, latest assessments of one data source, from the CLI"
 "$PYTHON" infra/check_tokens.py conll2003 "$data/ents.conll" "$ents" --iob1 || fail "conll2003"
 ok "CONLL2003 (IOB1) from the CLI: seqeval recovers every span"
 
+# Seven 1 MB blocks encoded in parallel: each block's annotation rows are renumbered
+# after the documents of the blocks before it.
+"$bin" export --project "$ents" --format amazon_comprehend_csv --out "$data/ents-comprehend.zip" 2> "$data/log"
+"$PYTHON" infra/check_cloud_ml.py comprehend-entities "$data/ents-comprehend.zip" "$ents" || fail "comprehend"
+"$bin" export --project "$data/projects/docs" --format gcp_vertex_ai_jsonl --options '{"classification":"single-label"}' --out "$data/docs.jsonl" 2> "$data/log"
+"$PYTHON" infra/check_cloud_ml.py vertex-jsonl "$data/docs.jsonl" "$data/projects/docs" --single-label || fail "vertex"
+grep -q "left out by the format" "$data/log" || fail "the command does not count the tasks left out"
+ok "AMAZON_COMPREHEND_CSV (documents and annotations over many blocks) and GCP_VERTEX_AI_JSONL from the CLI"
+
 # An empty project: every table and assessment layout is its header alone.
 "$bin" generate --tasks 0 --mode row --project empty-rows --out "$data" > /dev/null
 "$bin" generate --tasks 0 --mode element --project empty-imgs --out "$data" > /dev/null
