@@ -717,3 +717,128 @@ async fn cloud_ml_import_files_meet_each_services_rules() {
         );
     }
 }
+
+/// CUSTOM against jq itself: each program run by libjq on the NDJSON export's lines
+/// gives what labelport's CUSTOM export holds; a task the program fails on is in the
+/// errors report with its id; a program that does not compile is a 400 saying where.
+#[tokio::test(flavor = "multi_thread")]
+async fn custom_programs_give_what_jq_gives() {
+    let stack = Stack::new().await;
+    stack.seed(&config("imgs", Mode::Element, 900)).await;
+    let (id, status) = export(&stack, "imgs", r#"{"format":"NDJSON"}"#).await;
+    let ndjson = stack.download_url(&id, name(&files(&status)[0])).await;
+    let programs: [(&str, Option<&str>); 5] = [
+        (
+            r#"select(.task.state == "validated") | {id: .task.taskId, tools: (.task.tools | length)}"#,
+            None,
+        ),
+        (r#".task.tools | map(.title) | unique"#, None),
+        (
+            r#""\(.task.taskId): \(.task.tools | length) tools, first \(.task.tools[0].title // "none")""#,
+            None,
+        ),
+        (
+            r#"[.task.taskId, .task.state, (.task.tools | length), .externalId] | @csv"#,
+            None,
+        ),
+        (
+            r#".task.tools[] | {id: .objectId, label: .title, x: (.bbox.left // .point[0])}"#,
+            Some("id,label,x"),
+        ),
+    ];
+    for (program, columns) in programs {
+        let mut body = serde_json::json!({"format": "CUSTOM", "program": program});
+        if let Some(columns) = columns {
+            body["output"] = "csv".into();
+            body["columns"] = columns.split(',').collect::<Vec<_>>().into();
+        }
+        let (id, status) = export(&stack, "imgs", &body.to_string()).await;
+        let url = stack.download_url(&id, name(&files(&status)[0])).await;
+        let mut args = vec![url.as_str(), ndjson.as_str(), program];
+        if let Some(columns) = columns {
+            args.extend(["--csv", columns]);
+        }
+        let out = python("check_custom.py", &args);
+        assert!(out.contains(" outputs match (0 tasks"), "{program}: {out}");
+    }
+
+    // A program that fails on some tasks: the others are exported, the failed ones are
+    // in the errors report by task id, as many as jq fails on.
+    let failing =
+        r#"if (.task.tools | length) > 3 then error("too many tools") else .task.taskId end"#;
+    let body = serde_json::json!({"format": "CUSTOM", "program": failing}).to_string();
+    let (id, status) = export(&stack, "imgs", &body).await;
+    let url = stack.download_url(&id, name(&files(&status)[0])).await;
+    let out = python("check_custom.py", &[&url, &ndjson, failing]);
+    let failed: u64 = out
+        .split('(')
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(failed > 0, "{out}");
+    assert_eq!(
+        status["progress"]["tasksLeftOut"].as_u64(),
+        Some(failed),
+        "{status}"
+    );
+    let all = files(&status);
+    let report_file = all.last().unwrap();
+    assert_eq!(name(report_file), "errors.ndjson", "{status}");
+    let report = stack
+        .get(report_file["key"].as_str().unwrap())
+        .await
+        .unwrap();
+    let report = String::from_utf8(report).unwrap();
+    assert_eq!(report.lines().count() as u64, failed);
+    for line in report.lines() {
+        let line: Value = serde_json::from_str(line).unwrap();
+        assert!(line["taskId"].is_string(), "{line}");
+        assert_eq!(
+            line["reason"],
+            "the program failed on this task: too many tools"
+        );
+    }
+
+    // Requests refused with the field and the reason.
+    for (body, pointer, says) in [
+        (
+            r#"{"format":"CUSTOM","program":".task | map("}"#,
+            "/program",
+            "line 1, column 12: expected closing parenthesis",
+        ),
+        (
+            r#"{"format":"CUSTOM","program":"env"}"#,
+            "/program",
+            "env/0 is not defined",
+        ),
+        (r#"{"format":"CUSTOM"}"#, "/program", "needs a jq program"),
+        (
+            r#"{"format":"CUSTOM","program":".","output":"csv"}"#,
+            "/columns",
+            "needs its columns",
+        ),
+    ] {
+        let (code, _, json) = stack
+            .call(
+                "POST",
+                "/v1/projects/imgs/exports",
+                Some(MANAGER),
+                &[],
+                body,
+            )
+            .await;
+        assert_eq!(
+            (code, json["pointer"].as_str()),
+            (400, Some(pointer)),
+            "{body}: {json}"
+        );
+        assert!(
+            json["detail"].as_str().unwrap().contains(says),
+            "{body}: {json}"
+        );
+    }
+}

@@ -19,6 +19,7 @@ mod cloud_ml;
 mod compression;
 pub mod csv_text;
 mod formats;
+mod jq;
 pub mod json_text;
 mod options;
 mod out;

@@ -31,6 +31,7 @@ register! {
     azure_automl_csv,
     gcp_vertex_ai_csv,
     gcp_vertex_ai_jsonl,
+    custom,
 }
 
 #[cfg(test)]
