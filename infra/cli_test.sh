@@ -63,6 +63,16 @@ ok "CONLL2003 (IOB1) from the CLI: seqeval recovers every span"
 grep -q "left out by the format" "$data/log" || fail "the command does not count the tasks left out"
 ok "AMAZON_COMPREHEND_CSV (documents and annotations over many blocks) and GCP_VERTEX_AI_JSONL from the CLI"
 
+program='.task.tools[] | {id: .objectId, label: .title}'
+"$bin" export --project "$ents" --format ndjson --out "$data/ents.ndjson" 2> "$data/log"
+"$bin" export --project "$ents" --format custom --options "{\"program\":\"$program\",\"output\":\"csv\",\"columns\":[\"id\",\"label\"]}" --out "$data/custom.csv" 2> "$data/log"
+"$PYTHON" infra/check_custom.py "$data/custom.csv" "$data/ents.ndjson" "$program" --csv id,label || fail "custom"
+if "$bin" export --project "$ents" --format custom --options '{"program":"map("}' --out "$data/bad.ndjson" 2> "$data/log"; then
+  fail "a program that does not compile is taken"
+fi
+grep -q "column 4: expected closing parenthesis" "$data/log" || fail "the compile error does not say where"
+ok "CUSTOM from the CLI: a jq program's CSV rows equal libjq's; a bad program names line and column"
+
 # An empty project: every table and assessment layout is its header alone.
 "$bin" generate --tasks 0 --mode row --project empty-rows --out "$data" > /dev/null
 "$bin" generate --tasks 0 --mode element --project empty-imgs --out "$data" > /dev/null
