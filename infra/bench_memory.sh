@@ -21,8 +21,11 @@ for tasks in 10000 100000 1000000; do
   project="$work/projects/p$tasks"
   mb=$(du -sm --apparent-size "$project/tasks" | cut -f1)
   for format in "${formats[@]}"; do
+    options='{}'
+    # The program the pipeline bench measures CUSTOM with.
+    [ "$format" = custom ] && options='{"program":"{id: .task.taskId, state: .task.state, labels: [.task.tools[].title] | join(\"|\")}"}'
     /usr/bin/time -f "%e %M" -o "$work/time" "$bin" export --project "$project" --format "$format" \
-      --stages Label,Review,Complete --out "$work/out/export.$format" 2> /dev/null
+      --options "$options" --stages Label,Review,Complete --out "$work/out/export.$format" 2> /dev/null
     read -r secs kb < "$work/time"
     awk -v t="$tasks" -v mb="$mb" -v f="$format" -v s="$secs" -v kb="$kb" \
       'BEGIN { printf "| %d | %d | %s | %.2f | %.0f | %.0f | %.1f |\n", t, mb, f, s, (s > 0 ? t / s : 0), (s > 0 ? mb / s : 0), kb / 1024 }'

@@ -18,6 +18,11 @@ use labelport_generate::{self as generate, Config};
 use labelport_model::{Mode, Task};
 use std::time::Instant;
 
+/// The program CUSTOM is measured with (also `infra/bench_memory.sh`'s): a flat object
+/// per task, as a typical program would give.
+const CUSTOM_PROGRAM: &str =
+    "{id: .task.taskId, state: .task.state, labels: [.task.tools[].title] | join(\"|\")}";
+
 fn best_of<F: FnMut() -> u64>(runs: usize, mut f: F) -> (f64, u64) {
     let mut best = f64::MAX;
     let mut out = 0;
@@ -111,6 +116,13 @@ fn main() {
     let project = generate::project(&config);
     let filter = TaskFilter::default();
     let options = FormatOptions::default();
+    // CUSTOM runs a program typical of its use: one flat object per task.
+    // `BENCH_CUSTOM_PROGRAM` measures another.
+    let program = std::env::var("BENCH_CUSTOM_PROGRAM").unwrap_or_else(|_| CUSTOM_PROGRAM.to_owned());
+    let custom_options: FormatOptions = serde_json::from_value(serde_json::json!({
+        "program": program
+    }))
+    .unwrap();
     // A third argument names the formats to run (`TSV_IOB,CONLL2003`); default: all that fit.
     let only: Option<Vec<&str>> = args.get(2).map(|names| names.split(',').collect());
     let mut runs: Vec<(Format, Compression)> = Format::all()
@@ -134,7 +146,11 @@ fn main() {
             project: &project,
             fields: FieldToggles::default(),
             compression,
-            options: &options,
+            options: if format.as_str() == "CUSTOM" {
+                &custom_options
+            } else {
+                &options
+            },
         };
         let encoder = format.build(&settings).unwrap();
         for threads in [1, cores] {

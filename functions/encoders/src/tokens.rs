@@ -486,6 +486,30 @@ mod tests {
     }
 
     #[test]
+    fn empty_documents_give_no_lines_and_relations_are_refused() {
+        for text in ["", "   \n\t "] {
+            let (tags, refused) = tagged(&text_task(text, &[]), Tagging::Iob2);
+            assert!(tags.is_empty() && refused.is_empty(), "{text:?}: {tags:?}");
+        }
+        let no_text = r#"{"id":"t","asset":{"url":"u"},"state":"validated","stage":"Complete","createdAt":"x"}"#;
+        assert!(tagged(no_text, Tagging::Iob2).0.is_empty());
+        // Two documents around an empty one: one blank line after each sentence, no more.
+        let lines = TaggedLines {
+            lines: Lines::Tsv,
+            tagging: Some(Tagging::Iob2),
+        };
+        let file = crate::formats::testing::file(
+            &lines,
+            &[&text_task("Hi.", &[]), no_text, &text_task("Yo", &[])],
+        );
+        assert_eq!(file, "Hi\tO\n.\tO\n\nYo\tO\n\n");
+        let mut task: serde_json::Value = serde_json::from_str(&text_task("Ada", &[("a", "PER", 0, 3)])).unwrap();
+        task["submissions"][0]["relations"] = serde_json::json!([{"id": "r1", "label": "knows", "from": "a", "to": "a"}]);
+        let (tags, refused) = tagged(&task.to_string(), Tagging::Iob2);
+        assert_eq!((tags, refused), (vec!["Ada/B-PER|".to_owned()], vec!["r1".to_owned()]));
+    }
+
+    #[test]
     fn token_projects_keep_their_tokens() {
         let task = serde_json::json!({
             "id": "t", "asset": {"url": "u", "tokens": ["José", "Álvarez", "works", "."]},
