@@ -126,6 +126,14 @@ pub struct Stack {
     pub scratch: PathBuf,
 }
 
+/// The generated projects and downloads go with the stack: a full test run would
+/// otherwise leave gigabytes in the temporary directory.
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
+
 impl Stack {
     pub async fn new() -> Stack {
         endpoint();

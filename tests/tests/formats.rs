@@ -685,6 +685,29 @@ async fn cloud_ml_import_files_meet_each_services_rules() {
             body.contains("single-label"),
             "{body}: {status}"
         );
+        // Relations have no place in these files: counted, and summed in one line of
+        // the errors report rather than listed one by one.
+        let omitted = status["progress"]["annotationsOmitted"].as_u64().unwrap();
+        assert_eq!(
+            omitted > 0,
+            matches!(project, "text" | "tokens"),
+            "{body}: {status}"
+        );
+        if omitted > 0 {
+            let report = files(&status).last().unwrap().clone();
+            let report = stack.get(report["key"].as_str().unwrap()).await.unwrap();
+            let last = report
+                .trim_ascii_end()
+                .rsplit(|b| *b == b'\n')
+                .next()
+                .unwrap();
+            let last: Value = serde_json::from_slice(last).unwrap();
+            assert_eq!(last["annotations"].as_u64(), Some(omitted), "{last}");
+            assert!(
+                last["reason"].as_str().unwrap().starts_with("relations:"),
+                "{last}"
+            );
+        }
     }
     // Bad requests name the field: a column the project lacks, an option of another
     // mode, a format that cannot express the project.

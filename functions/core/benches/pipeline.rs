@@ -118,7 +118,8 @@ fn main() {
     let options = FormatOptions::default();
     // CUSTOM runs a program typical of its use: one flat object per task.
     // `BENCH_CUSTOM_PROGRAM` measures another.
-    let program = std::env::var("BENCH_CUSTOM_PROGRAM").unwrap_or_else(|_| CUSTOM_PROGRAM.to_owned());
+    let program =
+        std::env::var("BENCH_CUSTOM_PROGRAM").unwrap_or_else(|_| CUSTOM_PROGRAM.to_owned());
     let custom_options: FormatOptions = serde_json::from_value(serde_json::json!({
         "program": program
     }))

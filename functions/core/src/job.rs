@@ -82,6 +82,10 @@ pub struct Progress {
     /// only) or failed on (in the errors report).
     #[serde(default)]
     pub tasks_left_out: u64,
+    /// Annotations of a kind the format has no place for by design (relations in an
+    /// IOB file): counted, and summed per reason in the errors report.
+    #[serde(default)]
+    pub annotations_omitted: u64,
     /// Bytes held back in temporary files (a ZIP's directory, the errors report).
     #[serde(default)]
     pub bytes_spooled: u64,

@@ -335,14 +335,7 @@ impl<'a> Assembler<'a> {
 
     /// Writes one sealed block, and its lines of the errors report.
     pub fn block(&mut self, block: &Sealed, report: &[u8]) -> Result<(), OutputError> {
-        if !report.is_empty() {
-            self.report_lines += memchr::memchr_iter(b'\n', report).count() as u64;
-            let spool = match &mut self.report {
-                Some(spool) => spool,
-                None => self.report.insert(new_spool(&self.limits)?),
-            };
-            spool.write(report)?;
-        }
+        self.report(report)?;
         self.hold(block)?;
         match self.container {
             Container::File { .. } => self.whole_block(block),
@@ -354,6 +347,20 @@ impl<'a> Assembler<'a> {
             Container::Zip => self.zip_block(block),
             Container::Workbook { .. } => self.workbook_block(block),
         }
+    }
+
+    /// Adds lines (each ending in `\n`) to the errors report.
+    pub fn report(&mut self, lines: &[u8]) -> Result<(), OutputError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        self.report_lines += memchr::memchr_iter(b'\n', lines).count() as u64;
+        let spool = match &mut self.report {
+            Some(spool) => spool,
+            None => self.report.insert(new_spool(&self.limits)?),
+        };
+        spool.write(lines)?;
+        Ok(())
     }
 
     /// Closes the last file, writes the errors report if there is one, and says what

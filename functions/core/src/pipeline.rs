@@ -350,6 +350,8 @@ where
 
         let mut pending: BTreeMap<u64, Encoded> = BTreeMap::new();
         let mut next = 0u64;
+        // Annotations omitted by design, per reason (a format has one or two reasons).
+        let mut omitted: Vec<(&'static str, u64)> = Vec::new();
         for encoded in done_rx.iter() {
             pending.insert(encoded.seq, encoded);
             while let Some(block) = pending.remove(&next) {
@@ -358,6 +360,13 @@ where
                     return Err(error);
                 }
                 add(&mut summary.progress, &block.progress);
+                for &reason in block.sealed.out.omitted() {
+                    summary.progress.annotations_omitted += 1;
+                    match omitted.iter_mut().find(|(r, _)| *r == reason) {
+                        Some((_, count)) => *count += 1,
+                        None => omitted.push((reason, 1)),
+                    }
+                }
                 for skip in block.skipped {
                     if summary.skipped.len() < MAX_LISTED_SKIPS {
                         summary.skipped.push(skip);
@@ -369,6 +378,16 @@ where
             }
         }
         drop(token_tx);
+        // One line per reason for what the format omits by design.
+        let mut lines = Vec::new();
+        for (reason, count) in omitted {
+            lines.extend_from_slice(b"{\"reason\":");
+            write_str(&mut lines, reason);
+            lines.extend_from_slice(b",\"annotations\":");
+            lines.extend_from_slice(count.to_string().as_bytes());
+            lines.extend_from_slice(b"}\n");
+        }
+        assembler.report(&lines)?;
         match reader.join() {
             Ok(result) => result,
             Err(panic) => Err(PipelineError::Internal(format!(

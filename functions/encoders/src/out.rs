@@ -44,6 +44,10 @@ pub struct Out {
     open: bool,
     /// The current record was left out ([`Out::leave_out`]).
     left_out: bool,
+    /// Annotations omitted by design in this block ([`Out::omit`]), one entry each.
+    omitted: Vec<&'static str>,
+    /// `omitted`'s length when the record began.
+    omitted_mark: usize,
 }
 
 /// One held-back section's bytes in a block, and how many elements they hold.
@@ -84,6 +88,7 @@ impl Out {
         self.held_marks
             .extend(self.held.iter().map(|h| (h.bytes.len(), h.elements)));
         self.left_out = false;
+        self.omitted_mark = self.omitted.len();
     }
 
     /// Ends the current record. Called by the pipeline.
@@ -102,6 +107,7 @@ impl Out {
         self.pieces.truncate(pieces);
         self.names.truncate(names);
         self.refusals.truncate(refusals);
+        self.omitted.truncate(self.omitted_mark);
         for (i, held) in self.held.iter_mut().enumerate() {
             let (len, elements) = self.held_marks.get(i).copied().unwrap_or((0, 0));
             held.bytes.truncate(len);
@@ -187,6 +193,19 @@ impl Out {
         self.refusals.push(b'\n');
     }
 
+    /// Counts an annotation of a kind the format has no place for by design (a
+    /// relation in an IOB file), for `reason`. Unlike [`Out::refuse`], which lists each
+    /// annotation the data made inexpressible, these are counted per reason: the errors
+    /// report gets one line per reason with the count, not millions of alike lines.
+    pub fn omit(&mut self, reason: &'static str) {
+        self.omitted.push(reason);
+    }
+
+    /// What [`Out::omit`] counted in this block, one entry per annotation.
+    pub fn omitted(&self) -> &[&'static str] {
+        &self.omitted
+    }
+
     /// Leaves the current record out of the export: forgets what it wrote, and counts
     /// it as left out. With a `reason` (a classification file's task with no class, a
     /// program that failed on it), the task goes to the errors report; without one
@@ -246,6 +265,8 @@ impl Out {
         self.mark = (0, 0, 0, 0);
         self.open = false;
         self.left_out = false;
+        self.omitted.clear();
+        self.omitted_mark = 0;
     }
 
     /// Hands the bytes over and leaves an empty buffer of the same capacity behind.

@@ -14,7 +14,9 @@
 //! - **Sentences** end after `.`, `!`, `?`, `。`, `！` or `？`, and at the end of the
 //!   task.
 //! - **What IOB cannot express** goes to the errors report with its id, never dropped:
-//!   a span that overlaps or nests in an earlier one, one outside its text, a relation.
+//!   a span that overlaps or nests in an earlier one, or one outside its text.
+//!   Relations, which these formats have no place for at all, are counted per export
+//!   (one line of the errors report) rather than listed one by one.
 
 use crate::{ConfigError, Container, EncodeError, Encoder, FormatOption, Out, Record, Settings};
 use labelport_model::{AnnotationKind, Task};
@@ -94,8 +96,8 @@ pub fn tokens<'t>(task: &'t Task<'t>, out: &mut Out, mut visit: impl FnMut(&mut 
         let mut spans = cell.borrow_mut();
         spans.clear();
         let by_tokens = !task.asset.tokens.is_empty() || task.asset.text.is_none();
-        for r in task.relations() {
-            out.refuse(&r.id, "a relation: IOB tags cannot express it");
+        for _ in task.relations() {
+            out.omit("relations: token-per-line formats have no place for them");
         }
         let annotations = task.annotations();
         let limit = if by_tokens {
@@ -486,7 +488,7 @@ mod tests {
     }
 
     #[test]
-    fn empty_documents_give_no_lines_and_relations_are_refused() {
+    fn empty_documents_give_no_lines_and_relations_are_counted() {
         for text in ["", "   \n\t "] {
             let (tags, refused) = tagged(&text_task(text, &[]), Tagging::Iob2);
             assert!(tags.is_empty() && refused.is_empty(), "{text:?}: {tags:?}");
@@ -503,10 +505,17 @@ mod tests {
             &[&text_task("Hi.", &[]), no_text, &text_task("Yo", &[])],
         );
         assert_eq!(file, "Hi\tO\n.\tO\n\nYo\tO\n\n");
-        let mut task: serde_json::Value = serde_json::from_str(&text_task("Ada", &[("a", "PER", 0, 3)])).unwrap();
-        task["submissions"][0]["relations"] = serde_json::json!([{"id": "r1", "label": "knows", "from": "a", "to": "a"}]);
-        let (tags, refused) = tagged(&task.to_string(), Tagging::Iob2);
-        assert_eq!((tags, refused), (vec!["Ada/B-PER|".to_owned()], vec!["r1".to_owned()]));
+        let mut task: serde_json::Value =
+            serde_json::from_str(&text_task("Ada", &[("a", "PER", 0, 3)])).unwrap();
+        task["submissions"][0]["relations"] =
+            serde_json::json!([{"id": "r1", "label": "knows", "from": "a", "to": "a"}]);
+        let text = task.to_string();
+        let task: Task<'_> = serde_json::from_str(&text).unwrap();
+        let mut out = Out::new(b"");
+        out.begin_record();
+        tokens(&task, &mut out, |_, _| {});
+        assert!(out.record_refusals().is_empty());
+        assert_eq!(out.omitted().len(), 1, "the relation is counted");
     }
 
     #[test]

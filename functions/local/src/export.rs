@@ -171,13 +171,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let p = &summary.progress;
     let bytes_out: u64 = written.iter().map(|(_, bytes)| bytes).sum();
     eprintln!(
-        "exported {} of {} tasks ({} filtered out, {} left out by the format, {} lines skipped, {} annotations refused) from {} files: {:.1} MB read, {:.1} MB written in {secs:.2} s ({:.0} MB/s, {:.0} tasks/s)",
+        "exported {} of {} tasks ({} filtered out, {} left out by the format, {} lines skipped, {} annotations refused, {} omitted by design) from {} files: {:.1} MB read, {:.1} MB written in {secs:.2} s ({:.0} MB/s, {:.0} tasks/s)",
         p.tasks_exported,
         p.tasks_read,
         p.tasks_filtered,
         p.tasks_left_out,
         p.lines_skipped,
         p.annotations_refused,
+        p.annotations_omitted,
         p.files_read,
         p.bytes_read as f64 / 1e6,
         bytes_out as f64 / 1e6,
