@@ -131,7 +131,10 @@ def assessments(task, latest):
 def location(annotation):
     if annotation["type"] == "box":
         b = annotation["bbox"]
-        return {"type": "box", "x": b["x"], "y": b["y"], "width": b["width"], "height": b["height"]}
+        box = {"type": "box", "x": b["x"], "y": b["y"], "width": b["width"], "height": b["height"]}
+        if b.get("rotation") is not None:
+            box["rotation"] = b["rotation"]
+        return box
     if annotation["type"] in ("polygon", "point"):
         return {"type": annotation["type"], "points": annotation["points"]}
     return None

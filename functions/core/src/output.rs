@@ -91,6 +91,9 @@ pub struct OutputLimits {
     /// report): 256 MiB by default, half of Lambda's default /tmp, room for ~2 million
     /// ZIP entries or report lines.
     pub spool_limit: u64,
+    /// At most this many bytes in each section a format holds back to the end (COCO's
+    /// images, its annotations): 1 GiB by default, about 5 million COCO annotations.
+    pub section_limit: u64,
 }
 
 impl Default for OutputLimits {
@@ -98,6 +101,7 @@ impl Default for OutputLimits {
         OutputLimits {
             spool_dir: None,
             spool_limit: 256 << 20,
+            section_limit: 1 << 30,
         }
     }
 }
@@ -117,7 +121,7 @@ impl From<SpoolError> for OutputError {
     fn from(e: SpoolError) -> Self {
         match e {
             SpoolError::Full { limit } => OutputError::Refused(format!(
-                "the export needs more than {} MiB of temporary space for its ZIP directory or errors report",
+                "the export needs more than {} MiB of temporary space for its ZIP directory, its errors report or a section its format holds back to the end",
                 limit >> 20
             )),
             SpoolError::Io(e) => OutputError::Sink(Box::new(e)),
@@ -180,29 +184,29 @@ impl Sealed {
     }
 }
 
-/// Finishes a block on the encoder thread that wrote it, with that thread's
-/// `deflater`. `held_sections`: the encoder's [`Encoder::held_sections`].
+/// Finishes a block that `encoder` wrote, on the encoder thread that wrote it, with
+/// that thread's `deflater`. A section the encoder renumbers stays plain: the
+/// assembler compresses it once renumbered.
 pub fn seal(
     out: Out,
-    container: Container,
+    encoder: &dyn Encoder,
     compression: Compression,
-    held_sections: usize,
     deflater: &mut Deflater,
 ) -> Sealed {
     let mut packed = Vec::new();
     let mut entries = Vec::new();
     let mut held = Vec::new();
     if compression != Compression::None {
-        for section in 0..held_sections {
+        for section in 0..encoder.held_sections() {
             let mut member = Vec::new();
             let (plain, _) = out.held_bytes(section);
-            if !plain.is_empty() {
+            if !plain.is_empty() && !encoder.renumbers_section(section) {
                 compression.compress_block(plain, &mut member);
             }
             held.push(member);
         }
     }
-    match container {
+    match encoder.container() {
         Container::File { .. } | Container::Parts { .. } => {
             if compression != Compression::None && !out.bytes().is_empty() {
                 packed.reserve(out.bytes().len() / 3);
@@ -390,11 +394,11 @@ impl<'a> Assembler<'a> {
                 bytes_spooled += self.held_entries()?;
                 let mut closing = Out::new(b"");
                 self.encoder.closing_entries(&mut closing);
+                closing.end_record();
                 let sealed = seal(
                     closing,
-                    Container::Zip,
+                    self.encoder,
                     Compression::None,
-                    0,
                     &mut Deflater::new(),
                 );
                 self.zip_block(&sealed)?;
@@ -525,23 +529,34 @@ impl Assembler<'_> {
             return Ok(());
         }
         let before: Vec<u64> = self.held.iter().map(|(_, elements)| *elements).collect();
+        let (mut renumbered, mut packed) = (Vec::new(), Vec::new());
         for section in 0..self.held.len() {
-            let (mut bytes, elements) = block.held(section, self.compression);
+            let renumbers = self.encoder.renumbers_section(section);
+            let (mut bytes, elements) = if renumbers {
+                block.out.held_bytes(section)
+            } else {
+                block.held(section, self.compression)
+            };
             if elements == 0 {
                 continue;
             }
-            let mut renumbered = Vec::new();
-            if self.compression == Compression::None
-                && self
+            if renumbers {
+                renumbered.clear();
+                if self
                     .encoder
                     .renumber_section(section, bytes, &before, &mut renumbered)
-            {
-                bytes = &renumbered;
+                {
+                    bytes = &renumbered;
+                }
+                bytes = pack(self.compression, bytes, &mut packed);
             }
             let (spool, held) = &mut self.held[section];
             let spool = match spool {
                 Some(spool) => spool,
-                None => spool.insert(new_spool(&self.limits)?),
+                None => spool.insert(
+                    Spool::new(self.limits.spool_dir.as_deref(), self.limits.section_limit)
+                        .map_err(|e| OutputError::Sink(Box::new(e)))?,
+                ),
             };
             let separator = self.encoder.separator();
             if *held > 0 && !separator.is_empty() {

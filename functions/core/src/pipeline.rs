@@ -19,7 +19,7 @@ use crate::job::{Progress, SkippedLine};
 use crate::output::{seal, Assembler, Files, OutputError, OutputLimits, Sealed, Written};
 use crate::request::InvalidLines;
 use labelport_encoders::json_text::{write_int, write_str};
-use labelport_encoders::{Compression, Container, Encoder, Out, Record};
+use labelport_encoders::{Compression, Encoder, Out, Record};
 use labelport_output::Deflater;
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -314,8 +314,6 @@ where
         options.limits.clone(),
         output.modified_unix_secs,
     )?;
-    let container = encoder.container();
-
     let outcome = std::thread::scope(|scope| -> Result<(), PipelineError> {
         let reader = scope.spawn(move || read_blocks(sources, options, &token_rx, &block_tx));
         for _ in 0..threads {
@@ -328,15 +326,7 @@ where
                     // A panic must end the export, not leave a hole in the block order
                     // that every other thread would wait on until the function times out.
                     let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        encode_block(
-                            &block,
-                            encoder,
-                            container,
-                            filter,
-                            options,
-                            capacity,
-                            &mut deflater,
-                        )
+                        encode_block(&block, encoder, filter, options, capacity, &mut deflater)
                     }))
                     .unwrap_or_else(|panic| Encoded::panicked(block.seq, panic.as_ref()));
                     if done_tx.send(encoded).is_err() {
@@ -688,7 +678,6 @@ impl BlockEncoder<'_> {
 fn encode_block(
     block: &Block,
     encoder: &dyn Encoder,
-    container: Container,
     filter: &TaskFilter,
     options: &Options,
     capacity: usize,
@@ -741,13 +730,7 @@ fn encode_block(
     };
     Encoded {
         seq: block.seq,
-        sealed: seal(
-            state.out,
-            container,
-            options.compression,
-            encoder.held_sections(),
-            deflater,
-        ),
+        sealed: seal(state.out, encoder, options.compression, deflater),
         report: state.report,
         progress: state.progress,
         skipped: state.skipped,
@@ -833,7 +816,7 @@ mod tests {
     use super::*;
     use crate::decode::NativeDecoder;
     use crate::output::MemoryFiles;
-    use labelport_encoders::{FieldToggles, Format, FormatOptions, Settings};
+    use labelport_encoders::{Container, FieldToggles, Format, FormatOptions, Settings};
     use labelport_generate::{self as generate, Config};
     use labelport_model::{Mode, TaskState};
 

@@ -176,12 +176,16 @@ pub fn write_location(out: &mut Vec<u8>, annotation: &Annotation<'_>) {
     out.extend_from_slice(kind.as_str().as_bytes());
     out.extend_from_slice(b"\"\"");
     if let Some(b) = annotation.bbox.filter(|_| kind == AnnotationKind::Box) {
+        let rotation = b.rotation.map(|r| ("rotation", r));
         for (key, value) in [
             ("x", b.x),
             ("y", b.y),
             ("width", b.width),
             ("height", b.height),
-        ] {
+        ]
+        .into_iter()
+        .chain(rotation)
+        {
             out.extend_from_slice(b",\"\"");
             out.extend_from_slice(key.as_bytes());
             out.extend_from_slice(b"\"\":");

@@ -28,6 +28,7 @@ mod table;
 pub mod tabular;
 mod task_json;
 mod tokens;
+mod vision;
 
 pub use compression::Compression;
 pub use options::{FormatOption, FormatOptions, Structure, STRUCTURE};
@@ -356,12 +357,19 @@ pub trait Encoder: Send + Sync {
     fn section_entry(&self, _section: usize) -> &'static str {
         ""
     }
+    /// Whether held-back section `section` numbers its elements from its block's start
+    /// and is rewritten by [`Encoder::renumber_section`]. Such a section is compressed
+    /// after the rewrite, on the assembling thread, instead of on the encoder threads.
+    fn renumbers_section(&self, _section: usize) -> bool {
+        false
+    }
     /// Blocks of records are encoded in parallel, so a record cannot know how many
     /// elements came before its block (the line of the documents file its annotations
-    /// point to). A format whose section `section` numbers elements from the block's
-    /// start rewrites the block's `bytes` into `out` here, given how many elements each
-    /// section held before the block (`before`), and returns `true`. The default leaves
-    /// the bytes as written. Only called on uncompressed sections (a `Zip`'s).
+    /// point to, COCO's image and annotation ids). A format whose section `section`
+    /// numbers elements from the block's start ([`Encoder::renumbers_section`])
+    /// rewrites the block's `bytes` into `out` here, given how many elements each
+    /// section held before the block (`before`), and returns `true`; `false` keeps the
+    /// bytes as written (nothing came before). `bytes` are never compressed.
     fn renumber_section(
         &self,
         _section: usize,

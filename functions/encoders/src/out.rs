@@ -181,6 +181,16 @@ impl Out {
         &mut self.bytes
     }
 
+    /// The buffer of the entry started last, to write more of it after other calls on
+    /// `self` (a refusal between two lines of a label file).
+    pub fn open_entry(&mut self) -> &mut Vec<u8> {
+        debug_assert!(
+            self.open && self.pieces.last().is_some_and(|p| p.name.is_some()),
+            "no entry is open"
+        );
+        &mut self.bytes
+    }
+
     /// Records that the format cannot express annotation `annotation_id` of the current
     /// record, and why. It goes to the export's errors report; the rest of the record is
     /// exported.

@@ -214,6 +214,10 @@ impl TaskJson {
                     write_coordinate(out, a, b.height)?;
                     out.extend_from_slice(b",\"width\":");
                     write_coordinate(out, a, b.width)?;
+                    if let Some(rotation) = b.rotation {
+                        out.extend_from_slice(b",\"rotation\":");
+                        write_coordinate(out, a, rotation)?;
+                    }
                     out.push(b'}');
                 }
             }

@@ -159,6 +159,7 @@ pub fn project(config: &Config) -> Project {
             relations: strings(spec.relations),
             attributes: strings(spec.attributes),
             form_fields: strings(spec.form_fields),
+            class_ids: Default::default(),
         },
         stages: strings(&[STAGE_LABEL, STAGE_REVIEW, STAGE_COMPLETE]),
         columns: match config.mode {
@@ -298,6 +299,8 @@ impl Sink {
 // Randomness
 
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+/// Seeds the stream of image edge cases (boxes past an edge, turned, outside).
+const EDGE_SEED: u64 = 0xED6E_5EED_0000_0001;
 
 /// The splitmix64 output function: a bijective 64-bit mixer.
 fn mix64(mut z: u64) -> u64 {
@@ -917,6 +920,16 @@ impl<'c> TaskGen<'c> {
 
     fn image(&mut self) -> Asset<'static> {
         let mut asset = self.asset();
+        // Every 25th image has the file name of the one before it, in another folder:
+        // formats that name images by file must still give each its own name.
+        if self.index % 25 == 7 {
+            asset.url = Cow::Owned(format!(
+                "s3://labelport-demo-assets/{}/camera-b/{}.{}",
+                self.config.project_id,
+                task_id(self.index - 1),
+                self.spec.extension
+            ));
+        }
         // From the index, not the random stream: the rest of the task stays as it was.
         asset.data_source = Some(borrowed(DATA_SOURCES[(self.index % 3) as usize]));
         let (width, height) = *self.rng.pick(SIZES);
@@ -1189,14 +1202,36 @@ impl<'c> TaskGen<'c> {
         let bh = self.rng.range(h / 20, h / 2);
         let x = self.rng.below(w - bw + 1);
         let y = self.rng.below(h - bh + 1);
+        // What image formats must clip, turn or refuse, from a stream of its own so the
+        // rest of the task stays as it was.
+        let mut edge = Rng::new(
+            self.config.seed ^ EDGE_SEED,
+            self.index << 10 | u64::from(self.next_annotation),
+        );
+        let (sx, sy) = (w as f64 / 10.0, h as f64 / 10.0);
         match kind {
             AnnotationKind::Box => {
-                a.bbox = Some(BoundingBox {
+                let mut b = BoundingBox {
                     x: tenth(x),
                     y: tenth(y),
                     width: tenth(bw),
                     height: tenth(bh),
-                });
+                    rotation: None,
+                };
+                match edge.below(1000) {
+                    // Past the right or the bottom edge, or over the top-left corner.
+                    0..30 => b.x = sx - b.width / 2.0,
+                    30..50 => b.y = sy - b.height / 3.0,
+                    50..60 => (b.x, b.y) = (-b.width / 4.0, -b.height / 4.0),
+                    // Wholly outside the image: nothing is left once clipped.
+                    60..64 => b.x = sx + 5.0,
+                    // Turned about its top-left corner, by whole degrees.
+                    64..140 => {
+                        b.rotation = Some(edge.range(1, 89) as f64 - 45.0 * edge.below(2) as f64)
+                    }
+                    _ => {}
+                }
+                a.bbox = Some(b);
             }
             AnnotationKind::Polygon => {
                 // Points around the box's perimeter, clockwise from its top-left corner.
@@ -1210,6 +1245,10 @@ impl<'c> TaskGen<'c> {
                         [tenth(px), tenth(py)]
                     })
                     .collect();
+                // Now and then a polygon reaches past the left edge.
+                if edge.chance(40) {
+                    a.points[0][0] = -tenth(bw / 2);
+                }
             }
             _ => a.points = vec![[tenth(x + bw / 2), tenth(y + bh / 2)]],
         }
@@ -1288,6 +1327,7 @@ impl<'c> TaskGen<'c> {
             y: tenth(y),
             width: tenth(width),
             height: tenth(height),
+            rotation: None,
         });
         a.frame = Some(frame);
         a.key_frame = Some(key_frame);
@@ -1525,6 +1565,42 @@ mod tests {
         }
     }
 
+    #[test]
+    fn images_carry_the_edge_cases_image_formats_must_handle() {
+        let config = Config::new("edges", Mode::Element, 2_000, 42);
+        let (mut past, mut outside, mut turned, mut polygons_past) = (0, 0, 0, 0);
+        let mut names = std::collections::HashMap::new();
+        for i in 0..config.tasks {
+            let task = task(&config, i);
+            let name = task.asset.url.rsplit('/').next().unwrap().to_owned();
+            *names.entry(name).or_insert(0) += 1;
+            let (w, h) = (
+                f64::from(task.asset.width.unwrap()),
+                f64::from(task.asset.height.unwrap()),
+            );
+            for a in task.submissions.iter().flat_map(|s| &s.annotations) {
+                if let Some(b) = a.bbox {
+                    turned += usize::from(b.is_rotated());
+                    if b.x >= w {
+                        outside += 1;
+                    } else if b.x < 0.0 || b.y < 0.0 || b.x + b.width > w || b.y + b.height > h {
+                        past += 1;
+                    }
+                }
+                polygons_past += usize::from(a.points.len() > 2 && a.points[0][0] < 0.0);
+            }
+        }
+        assert!(
+            past > 50 && outside > 3 && turned > 100 && polygons_past > 10,
+            "{past} past an edge, {outside} outside, {turned} turned, {polygons_past} polygons"
+        );
+        assert_eq!(
+            names.values().filter(|n| **n > 1).count(),
+            80,
+            "shared file names"
+        );
+    }
+
     /// Pins the bytes: if this fails, the generator's output changed, and every test
     /// or benchmark that regenerates task `i` sees other data. Update on purpose.
     #[test]
@@ -1536,7 +1612,7 @@ mod tests {
             }
         }
         assert_eq!(
-            hash, 0x0027_0761_0170_16fc,
+            hash, 0x5d3f_ab45_9cc5_a2e0,
             "generator output changed: {hash:#x}"
         );
     }
@@ -1617,15 +1693,21 @@ mod tests {
                     assert!(frame < task.asset.frame_count.unwrap(), "{ctx}");
                     assert!(a.track.is_some() && a.key_frame.is_some(), "{ctx}");
                 }
+                // Geometry may reach past an edge (formats must clip it), never far.
+                let (w, h) = (
+                    f64::from(task.asset.width.unwrap_or(0)),
+                    f64::from(task.asset.height.unwrap_or(0)),
+                );
                 if let Some(b) = a.bbox {
-                    let (w, h) = (task.asset.width.unwrap(), task.asset.height.unwrap());
-                    assert!(b.x >= 0.0 && b.x + b.width <= f64::from(w), "{ctx}");
-                    assert!(b.y >= 0.0 && b.y + b.height <= f64::from(h), "{ctx}");
+                    assert!(b.width > 0.0 && b.height > 0.0, "{ctx}");
+                    for [x, y] in b.corners() {
+                        assert!((-w..=2.0 * w).contains(&x), "{ctx}");
+                        assert!((-h..=2.0 * h).contains(&y), "{ctx}");
+                    }
                 }
                 for p in &a.points {
-                    let (w, h) = (task.asset.width.unwrap(), task.asset.height.unwrap());
-                    assert!((0.0..=f64::from(w)).contains(&p[0]), "{ctx}");
-                    assert!((0.0..=f64::from(h)).contains(&p[1]), "{ctx}");
+                    assert!((-w..=w).contains(&p[0]), "{ctx}");
+                    assert!((0.0..=h).contains(&p[1]), "{ctx}");
                 }
             }
             for r in &s.relations {

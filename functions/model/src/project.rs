@@ -172,9 +172,13 @@ pub enum Role {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LabelSchema {
-    /// Classes and entity types.
+    /// Classes and entity types, in the order class-numbering formats number them.
     #[serde(default)]
     pub classes: Vec<String>,
+    /// Explicit class ids, by class name, for formats that number classes (COCO's
+    /// category ids, YOLO's class indices) when a team's ids must not follow the order.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub class_ids: std::collections::BTreeMap<String, u32>,
     /// Relation labels.
     #[serde(default)]
     pub relations: Vec<String>,

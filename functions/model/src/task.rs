@@ -281,7 +281,7 @@ pub struct Annotation<'a> {
     /// The class or entity label (a name of the project's label schema).
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub label: Option<Cow<'a, str>>,
-    /// Box geometry, in pixels.
+    /// Box geometry, in pixels (a rotated box carries its rotation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bbox: Option<BoundingBox>,
     /// Polygon vertices or a point, as `[x, y]` pixels.
@@ -370,7 +370,9 @@ impl Annotation<'_> {
     }
 }
 
-/// An axis-aligned box in pixels, from the top-left corner.
+/// A box in pixels: `x`, `y` is its top-left corner before rotation. A rotated box
+/// (`rotation`, degrees clockwise on screen, where y points down) turns about that
+/// corner, as annotation tools draw it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BoundingBox {
     /// Left edge.
@@ -381,6 +383,28 @@ pub struct BoundingBox {
     pub width: f64,
     /// Height.
     pub height: f64,
+    /// Clockwise rotation about (`x`, `y`), in degrees; absent or 0: axis-aligned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<f64>,
+}
+
+impl BoundingBox {
+    /// Whether the box is turned (by anything but a multiple of 360 degrees).
+    pub fn is_rotated(&self) -> bool {
+        self.rotation.is_some_and(|r| r % 360.0 != 0.0)
+    }
+
+    /// The four corners, clockwise from (`x`, `y`), rotation applied.
+    pub fn corners(&self) -> [[f64; 2]; 4] {
+        let (w, h) = (self.width, self.height);
+        let local = [[0.0, 0.0], [w, 0.0], [w, h], [0.0, h]];
+        let (sin, cos) = if self.is_rotated() {
+            self.rotation.unwrap_or(0.0).to_radians().sin_cos()
+        } else {
+            (0.0, 1.0)
+        };
+        local.map(|[dx, dy]| [self.x + dx * cos - dy * sin, self.y + dx * sin + dy * cos])
+    }
 }
 
 /// One attribute value of an annotation ("occluded": "yes").

@@ -172,6 +172,10 @@ impl Encoder for ComprehendEntities {
         Ok(())
     }
 
+    fn renumbers_section(&self, section: usize) -> bool {
+        section == ANNOTATIONS_SECTION
+    }
+
     fn renumber_section(
         &self,
         section: usize,

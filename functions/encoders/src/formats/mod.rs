@@ -32,6 +32,9 @@ register! {
     gcp_vertex_ai_csv,
     gcp_vertex_ai_jsonl,
     custom,
+    coco,
+    yolo,
+    voc,
 }
 
 #[cfg(test)]

@@ -381,6 +381,7 @@ mod tests {
             y: 370.33893919793013,
             height: 243.03492884864167,
             width: 462.72493573264785,
+            rotation: None,
         });
         let mut out = Vec::new();
         encoder(false, false, false)

@@ -1,0 +1,274 @@
+//! YOLO: the Ultralytics dataset layout (docs.ultralytics.com/datasets/detect), a ZIP
+//! of label files and the class list:
+//!
+//! ```text
+//! labels/{image}.txt   one object per line: `class cx cy w h` (detect), or
+//!                      `class x1 y1 x2 y2 ...` (`"yolo": {"task": "segment"}`),
+//!                      coordinates normalised to 0..1, six decimals
+//! data.yaml            names: {0: car, ..} in class order, nc, and where images go
+//! classes.txt          the same names, one per line (darknet's obj.names)
+//! ```
+//!
+//! - Every image gets a label file, an empty one when it has no objects, so a
+//!   negative sample stays a negative sample. Image names follow `crate::vision`.
+//! - Class indices are the label schema's order from 0 (or its `classIds`, which must
+//!   then run from 0 without a gap).
+//! - Detect: a box is clipped to its image; a rotated box becomes the box enclosing
+//!   its clipped outline. A polygon needs `segment`, and goes to the errors report
+//!   without it.
+//! - Segment: every shape is its clipped outline, a box its four corners.
+//! - A point, a shape outside its image and anything that is no shape go to the
+//!   errors report; groups, relations and attributes, which YOLO has no place for,
+//!   are counted there.
+
+use crate::vision::{for_each_image, write_unit, Classes, Geometry, NoRegion, Reasons};
+use crate::{Container, EncodeError, Encoder, FormatOption, FormatSpec, Out, Record};
+use labelport_model::{AnnotationKind, Mode, TaskState};
+use serde::Deserialize;
+use std::cell::RefCell;
+
+/// `yolo`: which YOLO task the labels are for.
+pub static YOLO: FormatOption = FormatOption {
+    key: "yolo",
+    schema: <YoloOptions as utoipa::PartialSchema>::schema,
+};
+
+/// YOLO's options.
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct YoloOptions {
+    /// `detect` (boxes, the default) or `segment` (outlines: polygons, and boxes as
+    /// their corners).
+    #[serde(default)]
+    #[schema(inline)]
+    pub task: YoloTask,
+}
+
+/// The YOLO task the labels are for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum YoloTask {
+    /// `class cx cy w h`.
+    #[default]
+    Detect,
+    /// `class x1 y1 x2 y2 ...`.
+    Segment,
+}
+
+/// The Ultralytics YOLO layout.
+pub static FORMAT: FormatSpec = FormatSpec {
+    name: "YOLO",
+    summary: "image projects: a ZIP of Ultralytics YOLO label files (labels/{image}.txt, boxes or, with \"yolo\": {\"task\": \"segment\"}, outlines) and data.yaml",
+    modes: Some(&[Mode::Element, Mode::ElementGroup, Mode::Video]),
+    default_states: Some(&[TaskState::Annotated, TaskState::Validated]),
+    allowed_states: None,
+    default_stages: Some(&["Complete"]),
+    options: &[&YOLO],
+    build: |settings| {
+        let fields = settings.fields;
+        crate::FieldToggles {
+            only_key_frames: false,
+            ..fields
+        }
+        .refuse_all(FORMAT.name)?;
+        let options: YoloOptions = settings.options.get("yolo")?.unwrap_or_default();
+        Ok(Box::new(Yolo {
+            classes: Classes::new(settings.project, FORMAT.name, 0, true)?,
+            segment: options.task == YoloTask::Segment,
+            mode: settings.project.mode,
+            only_key_frames: fields.only_key_frames,
+        }))
+    },
+};
+
+const REASONS: Reasons = Reasons {
+    groups: "groups: YOLO has no place for a group of annotations",
+    relations: "relations: YOLO has no place for a relation between annotations",
+    no_size: "YOLO normalises coordinates by the image's width and height, and the task has none",
+    not_a_shape: "YOLO holds boxes and outlines on an image; this annotation is neither",
+    no_frame: "a video annotation without a frame has no image in YOLO",
+};
+
+const ATTRIBUTES: &str = "attributes: YOLO label files have no place for an annotation's attributes";
+const POLYGON_IN_DETECT: &str =
+    "a polygon has no place in YOLO detection labels; ask for \"yolo\": {\"task\": \"segment\"}";
+
+/// Writes one label file per image, and the class list.
+pub struct Yolo {
+    classes: Classes,
+    segment: bool,
+    mode: Mode,
+    only_key_frames: bool,
+}
+
+thread_local! {
+    static GEOMETRY: RefCell<Geometry> = RefCell::new(Geometry::default());
+}
+
+impl Encoder for Yolo {
+    fn container(&self) -> Container {
+        Container::Zip
+    }
+
+    fn encode(&self, record: &Record<'_, '_>, out: &mut Out) -> Result<(), EncodeError> {
+        GEOMETRY.with_borrow_mut(|geometry| {
+            for_each_image(
+                record,
+                self.mode,
+                self.only_key_frames,
+                &REASONS,
+                out,
+                |image, annotations, out| {
+                    out.entry_of(&["labels/", image.stem, ".txt"]);
+                    let (w, h) = (f64::from(image.width), f64::from(image.height));
+                    for a in annotations {
+                        let Some(class) = self.classes.id(a.label.as_deref().unwrap_or("")) else {
+                            out.refuse(&a.id, "its label is not a class of the project's label schema");
+                            continue;
+                        };
+                        if a.kind == AnnotationKind::Polygon && !self.segment {
+                            out.refuse(&a.id, POLYGON_IN_DETECT);
+                            continue;
+                        }
+                        let region = match geometry.region(a, image.width, image.height) {
+                            Ok(region) => region,
+                            Err(NoRegion::Point) => {
+                                out.refuse(&a.id, "a point has no place in YOLO detection or segmentation labels");
+                                continue;
+                            }
+                            Err(no) => {
+                                out.refuse(&a.id, no.reason());
+                                continue;
+                            }
+                        };
+                        for _ in &a.attributes {
+                            out.omit(ATTRIBUTES);
+                        }
+                        let line = out.open_entry();
+                        crate::json_text::write_int(line, class);
+                        if self.segment {
+                            for [x, y] in region.outline {
+                                line.push(b' ');
+                                write_unit(line, x / w);
+                                line.push(b' ');
+                                write_unit(line, y / h);
+                            }
+                        } else {
+                            let [x0, y0, x1, y1] = region.bounds;
+                            for v in [(x0 + x1) / 2.0 / w, (y0 + y1) / 2.0 / h, (x1 - x0) / w, (y1 - y0) / h] {
+                                line.push(b' ');
+                                write_unit(line, v);
+                            }
+                        }
+                        line.push(b'\n');
+                    }
+                },
+            );
+        });
+        Ok(())
+    }
+
+    fn closing_entries(&self, out: &mut Out) {
+        let yaml = out.entry("data.yaml");
+        yaml.extend_from_slice(
+            b"# A YOLO dataset written by labelport: labels/{image}.txt, one object per line.\n\
+              # Put each image in images/, named as its label file (labels/t-1.txt: images/t-1.jpg).\n\
+              path: .\ntrain: images\nval: images\nnc: ",
+        );
+        crate::json_text::write_int(yaml, self.classes.listed().count());
+        yaml.extend_from_slice(b"\nnames:\n");
+        for (id, name) in self.classes.listed() {
+            yaml.extend_from_slice(b"  ");
+            crate::json_text::write_int(yaml, id);
+            // A JSON string is a YAML double-quoted scalar.
+            yaml.extend_from_slice(b": ");
+            crate::json_text::write_str(yaml, name);
+            yaml.push(b'\n');
+        }
+        let names = out.entry("classes.txt");
+        for (_, name) in self.classes.listed() {
+            names.extend(name.bytes().map(|b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
+            names.push(b'\n');
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::formats::testing;
+    use serde_json::{json, Value};
+
+    fn task(id: &str, annotations: Value) -> String {
+        json!({"id": id, "asset": {"url": "s3://b/x/photo.png", "width": 200, "height": 100},
+            "state": "validated", "stage": "Complete", "createdAt": "x",
+            "submissions": [{"id": "s", "stage": "L", "origin": "human", "completedAt": "x",
+                "annotations": annotations}]})
+        .to_string()
+    }
+
+    fn entries(encoder: &dyn Encoder, tasks: &[&str]) -> Vec<(String, String)> {
+        let mut out = testing::records(encoder, tasks);
+        encoder.closing_entries(&mut out);
+        out.end_record();
+        out.pieces()
+            .iter()
+            .map(|p| {
+                (
+                    out.name(p).unwrap().to_owned(),
+                    String::from_utf8(out.bytes()[p.bytes.clone()].to_vec()).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn annotations() -> Value {
+        json!([
+            {"id": "a", "type": "box", "label": "bus", "bbox": {"x": 20, "y": 10, "width": 40, "height": 20},
+             "attributes": [{"name": "occluded", "value": "yes"}]},
+            {"id": "b", "type": "box", "label": "car", "bbox": {"x": 180, "y": 90, "width": 40, "height": 20}},
+            {"id": "c", "type": "polygon", "label": "car", "points": [[0, 0], [100, 0], [100, 50]]},
+            {"id": "d", "type": "box", "label": "car", "bbox": {"x": 100, "y": 50, "width": 20, "height": 10, "rotation": 90}},
+            {"id": "e", "type": "point", "label": "car", "points": [[5, 5]]},
+        ])
+    }
+
+    #[test]
+    fn detection_labels_data_yaml_and_an_empty_file_for_an_image_without_objects() {
+        let project = testing::project("element", json!({"classes": ["car", "bus"]}));
+        let encoder = testing::build("YOLO", &project, json!({})).unwrap();
+        let (t1, t2) = (task("t1", annotations()), task("t2", json!([])));
+        let files = entries(encoder.as_ref(), &[&t1, &t2]);
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["labels/t1.txt", "labels/t2.txt", "data.yaml", "classes.txt"]);
+        assert_eq!(
+            files[0].1,
+            "1 0.200000 0.200000 0.200000 0.200000\n\
+             0 0.950000 0.950000 0.100000 0.100000\n\
+             0 0.475000 0.600000 0.050000 0.200000\n"
+        );
+        assert_eq!(files[1].1, "");
+        assert!(files[2].1.ends_with("nc: 2\nnames:\n  0: \"car\"\n  1: \"bus\"\n"), "{}", files[2].1);
+        assert_eq!(files[3].1, "car\nbus\n");
+        let refused: Vec<String> = testing::refusals(encoder.as_ref(), &t1).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(refused, ["c", "e"]);
+    }
+
+    #[test]
+    fn segmentation_writes_outlines() {
+        let project = testing::project("element", json!({"classes": ["car", "bus"]}));
+        let encoder = testing::build("YOLO", &project, json!({"yolo": {"task": "segment"}})).unwrap();
+        let t1 = task("t1", annotations());
+        let files = entries(encoder.as_ref(), &[&t1]);
+        let lines: Vec<&str> = files[0].1.lines().collect();
+        assert_eq!(lines[0], "1 0.100000 0.100000 0.300000 0.100000 0.300000 0.300000 0.100000 0.300000");
+        // Clipping starts the outline at the first corner it kept.
+        assert_eq!(lines[1], "0 0.900000 1.000000 0.900000 0.900000 1.000000 0.900000 1.000000 1.000000");
+        assert_eq!(lines[2], "0 0.000000 0.000000 0.500000 0.000000 0.500000 0.500000");
+        assert!(lines[3].starts_with("0 0.500000 0.500000 0.500000 0.700000 0.450000 0.700000"), "{}", lines[3]);
+        assert_eq!(lines.len(), 4);
+        let e = testing::build("YOLO", &project, json!({"yolo": {"task": "pose"}})).err().unwrap();
+        assert_eq!(e.field, "yolo.task");
+    }
+}
