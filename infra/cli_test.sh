@@ -17,7 +17,7 @@ fail() { echo "FAIL: $1"; exit 1; }
 ents="$data/projects/ents"
 
 formats=$("$bin" formats)
-for name in CSV NDJSON JSON NDJSON_SPLIT NATIVE JSON_SIMPLE TSV JSON_TABULAR HUGGINGFACE_CSV XLSX LONG_CSV WIDE_CSV TSV_IOB TSV_NON_IOB CONLL2003 JSON_ADVANCED PLAIN; do
+for name in CSV NDJSON JSON NDJSON_SPLIT NATIVE JSON_SIMPLE TSV JSON_TABULAR HUGGINGFACE_CSV XLSX LONG_CSV WIDE_CSV TSV_IOB TSV_NON_IOB CONLL2003 JSON_ADVANCED PLAIN AMAZON_COMPREHEND_CSV AZURE_AUTOML_CSV GCP_VERTEX_AI_CSV GCP_VERTEX_AI_JSONL CUSTOM COCO YOLO VOC; do
   echo "$formats" | grep -q "^$name " || fail "labelport formats does not list $name"
 done
 ok "labelport formats lists every format with its modes"
@@ -110,4 +110,18 @@ fi
 grep -q -- "--compression" "$data/log" || fail "the refusal does not name --compression: $(cat "$data/log")"
 [ ! -e "$data/x.zip" ] || fail "a refused export left a file"
 ok "a refused option names its flag and leaves no file"
+# Every task of a 103,000-task image project (all states and stages): more than 100,000
+# label files in one ZIP, each read back by globox, every refusal in the report.
+all_states=pending,annotated,validated,rejected,skipped
+all_stages=Label,Review,Complete
+"$bin" generate --tasks 103000 --mode element --seed 4 --project many --out "$data" --tasks-per-file 34400 > /dev/null
+"$bin" export --project "$data/projects/many" --format yolo --states "$all_states" --stages "$all_stages" --out "$data/many.zip" 2> "$data/log"
+out=$("$PYTHON" infra/check_vision.py yolo "$data/many.zip" "$data/projects/many" --report "$data/many.errors.ndjson" --states "$all_states" --stages "$all_stages") || fail "yolo: $out"
+images=${out%% images*}
+[ "$images" -gt 100000 ] || fail "only $images images"
+ok "YOLO from the CLI: $out, in one ZIP"
+"$bin" generate --tasks 6000 --mode element --seed 5 --project pics --out "$data" --tasks-per-file 2000 > /dev/null
+"$bin" export --project "$data/projects/pics" --format coco --compression zstd --out "$data/pics.json" 2> "$data/log"
+"$PYTHON" infra/check_vision.py coco "$data/pics.json" "$data/projects/pics" --report "$data/pics.errors.ndjson" > "$data/log" || fail "coco: $(tail -1 "$data/log")"
+ok "COCO (zstd) from the CLI: $(tail -1 "$data/log")"
 echo "$passed passed, 0 failed"

@@ -865,3 +865,117 @@ async fn custom_programs_give_what_jq_gives() {
         );
     }
 }
+
+/// COCO, YOLO and VOC of image and video projects, read back by pycocotools, globox,
+/// xml.etree and PyYAML against the generated shapes clipped to their images; what a
+/// format cannot hold is in the errors report, exactly.
+#[tokio::test(flavor = "multi_thread")]
+async fn image_formats_read_back_by_pycocotools_and_globox_with_every_refusal_reported() {
+    let stack = Stack::new().await;
+    let images = stack.seed(&config("images", Mode::Element, 1_200)).await;
+    let videos = stack.seed(&config("videos", Mode::Video, 150)).await;
+    let (images, videos) = (images.to_str().unwrap(), videos.to_str().unwrap());
+    let cases: [(&str, &str, &str, &[&str]); 8] = [
+        ("images", images, r#"{"format":"COCO"}"#, &["coco"]),
+        (
+            "images",
+            images,
+            r#"{"format":"COCO","compression":"gzip"}"#,
+            &["coco"],
+        ),
+        ("images", images, r#"{"format":"YOLO"}"#, &["yolo"]),
+        (
+            "images",
+            images,
+            r#"{"format":"YOLO","yolo":{"task":"segment"}}"#,
+            &["yolo-segment"],
+        ),
+        ("images", images, r#"{"format":"VOC"}"#, &["voc"]),
+        (
+            "videos",
+            videos,
+            r#"{"format":"COCO","fields":{"onlyKeyFrames":true}}"#,
+            &["coco", "--key-frames"],
+        ),
+        ("videos", videos, r#"{"format":"YOLO"}"#, &["yolo"]),
+        ("videos", videos, r#"{"format":"VOC"}"#, &["voc"]),
+    ];
+    let mut documents = Vec::new();
+    for (project, dir, body, checker) in cases {
+        let (id, status) = export(&stack, project, body).await;
+        let all = files(&status);
+        let url = stack.download_url(&id, name(&all[0])).await;
+        let mut args = vec![checker[0], url.as_str(), dir];
+        let report;
+        if all.len() > 1 {
+            report = stack.download_url(&id, "errors.ndjson").await;
+            args.extend(["--report", report.as_str()]);
+        }
+        args.extend_from_slice(&checker[1..]);
+        let out = python("check_vision.py", &args);
+        assert!(out.contains(" annotations match"), "{body}: {out}");
+        // Points and shapes outside their image are in every image project's report.
+        let refused = status["progress"]["annotationsRefused"].as_u64().unwrap();
+        assert_eq!(refused > 0, project == "images", "{body}: {status}");
+        if body == r#"{"format":"COCO"}"# {
+            documents.push(stack.get(all[0]["key"].as_str().unwrap()).await.unwrap());
+        }
+    }
+    // Two exports of the same project give the same ids and names, byte for byte.
+    let (_, status) = export(&stack, "images", r#"{"format":"COCO"}"#).await;
+    let second = stack
+        .get(files(&status)[0]["key"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert!(documents[0] == second, "a second COCO export differs");
+
+    // Bad requests name the field at fault.
+    let tokens = stack.seed(&config("tokens", Mode::Token, 50)).await;
+    assert!(tokens.exists());
+    for (project, body, pointer) in [
+        (
+            "images",
+            r#"{"format":"YOLO","yolo":{"task":"pose"}}"#,
+            "/yolo/task",
+        ),
+        (
+            "images",
+            r#"{"format":"COCO","fields":{"stageHistory":true}}"#,
+            "/fields/stageHistory",
+        ),
+        ("tokens", r#"{"format":"VOC"}"#, "/format"),
+    ] {
+        let (code, _, json) = stack
+            .call(
+                "POST",
+                &format!("/v1/projects/{project}/exports"),
+                Some(MANAGER),
+                &[],
+                body,
+            )
+            .await;
+        assert_eq!(
+            (code, json["pointer"].as_str()),
+            (400, Some(pointer)),
+            "{body}: {json}"
+        );
+    }
+
+    // The S3 drop takes them too.
+    let outcome = stack
+        .drop_request(
+            "requests/images/voc.json",
+            MANAGER,
+            br#"{"format":"VOC"}"#,
+            "00B1",
+        )
+        .await;
+    assert!(
+        matches!(outcome, labelport_core::api::DropOutcome::Accepted(_)),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        run_worker(&stack).await.1,
+        Outcome::Ran(JobState::Succeeded)
+    );
+}

@@ -56,7 +56,7 @@ pub struct Args {
     /// JSON family: include every submission, stage by stage.
     #[arg(long)]
     stage_history: bool,
-    /// JSON family: video key frames only.
+    /// Video: key frames only (the JSON family, COCO, YOLO and VOC).
     #[arg(long)]
     only_key_frames: bool,
     /// Skip malformed lines (counted, and listed in the errors report) instead of failing.

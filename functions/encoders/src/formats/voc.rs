@@ -57,7 +57,7 @@ const REASONS: Reasons = Reasons {
 };
 
 const ATTRIBUTES: &str =
-    "attributes: VOC has a place for truncated and difficult only; other attributes are left out";
+    "attributes: VOC has a place for truncated and difficult only; these annotations' other attributes are not in it";
 
 /// The image list, a held-back section written as its own entry.
 const IMAGE_LIST: usize = 0;
@@ -131,13 +131,16 @@ impl Encoder for Voc {
                                 continue;
                             }
                         };
-                        let (mut truncated, mut difficult) = (region.clipped, false);
+                        let (mut truncated, mut difficult, mut others) = (region.clipped, false, false);
                         for attribute in &a.attributes {
                             match &*attribute.name {
                                 "truncated" => truncated |= yes(&attribute.value),
                                 "difficult" => difficult = yes(&attribute.value),
-                                _ => out.omit(ATTRIBUTES),
+                                _ => others = true,
                             }
+                        }
+                        if others {
+                            out.omit(ATTRIBUTES);
                         }
                         let [x0, y0, x1, y1] = region.bounds;
                         let (xmin, ymin) = (x0.round() as u64 + 1, y0.round() as u64 + 1);

@@ -89,7 +89,8 @@ const REASONS: Reasons = Reasons {
     no_frame: "a video annotation without a frame has no image in YOLO",
 };
 
-const ATTRIBUTES: &str = "attributes: YOLO label files have no place for an annotation's attributes";
+const ATTRIBUTES: &str =
+    "attributes: YOLO label files have no place for attributes; these annotations' attributes are not in them";
 const POLYGON_IN_DETECT: &str =
     "a polygon has no place in YOLO detection labels; ask for \"yolo\": {\"task\": \"segment\"}";
 
@@ -141,7 +142,7 @@ impl Encoder for Yolo {
                                 continue;
                             }
                         };
-                        for _ in &a.attributes {
+                        if !a.attributes.is_empty() {
                             out.omit(ATTRIBUTES);
                         }
                         let line = out.open_entry();
