@@ -435,10 +435,32 @@ fn area(points: &[[f64; 2]]) -> f64 {
 /// A pixel coordinate or area in JSON, to a thousandth of a pixel (what clipping and
 /// turning leave beyond that is noise).
 pub fn write_pixels(out: &mut Vec<u8>, v: f64) {
-    let rounded = (v * 1000.0).round() / 1000.0;
-    // -0.0 reads as 0 but prints as "-0.0".
-    let rounded = if rounded == 0.0 { 0.0 } else { rounded };
-    crate::json_text::write_finite(out, rounded);
+    let milli = (v * 1000.0).round();
+    if !(milli.abs() < 1e15) {
+        crate::json_text::write_finite(out, v);
+        return;
+    }
+    // The digits of the thousandths, as serde_json prints the same value (`10.5`,
+    // `640.0`): |milli| < 1e15, so the cast is exact.
+    let milli = milli as i64;
+    if milli < 0 {
+        out.push(b'-');
+    }
+    let (whole, mut fraction) = (milli.unsigned_abs() / 1000, milli.unsigned_abs() % 1000);
+    out.extend_from_slice(itoa::Buffer::new().format(whole).as_bytes());
+    out.push(b'.');
+    if fraction == 0 {
+        out.push(b'0');
+        return;
+    }
+    let mut digits = 3;
+    while fraction % 10 == 0 {
+        fraction /= 10;
+        digits -= 1;
+    }
+    let text = itoa::Buffer::new().format(fraction).len();
+    out.extend(std::iter::repeat_n(b'0', digits - text));
+    out.extend_from_slice(itoa::Buffer::new().format(fraction).as_bytes());
 }
 
 /// A coordinate in 0..1 with six decimals, as YOLO label files write them.
@@ -617,11 +639,26 @@ mod tests {
             "0.123457 1.000000 0.000000 0.000000 1.000000 0.000000 "
         );
         out.clear();
-        for v in [12.3456789, -0.0001, 640.0] {
+        for v in [12.3456789, -0.0001, 640.0, 10.5, 0.05, -3.007, 1e17] {
             write_pixels(&mut out, v);
             out.push(b' ');
         }
-        assert_eq!(String::from_utf8(out.clone()).unwrap(), "12.346 0.0 640.0 ");
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            "12.346 0.0 640.0 10.5 0.05 -3.007 1e17 "
+        );
+        // The text serde_json gives the same thousandths.
+        for milli in -20_000i64..20_000 {
+            let v = milli as f64 / 1000.0 + 0.0001;
+            out.clear();
+            write_pixels(&mut out, v);
+            let rounded = (v * 1000.0).round() / 1000.0;
+            let rounded = if rounded == 0.0 { 0.0 } else { rounded };
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                serde_json::to_string(&rounded).unwrap()
+            );
+        }
         out.clear();
         write_xml(&mut out, "Café <\"a\" & 'b'>\u{1}");
         assert_eq!(

@@ -226,7 +226,11 @@ impl Encoder for Coco {
         // Each element is one line (JSON strings hold no raw line break), starting
         // `{"id":N` and, for an annotation, `,"image_id":M`.
         out.reserve(bytes.len() + bytes.len() / 16);
-        for line in bytes.split_inclusive(|b| *b == b'\n') {
+        let mut start = 0;
+        while start < bytes.len() {
+            let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i + 1);
+            let line = &bytes[start..end];
+            start = end;
             let rest = shift_number(line, b"{\"id\":", own, out);
             let rest = if section == ANNOTATIONS {
                 shift_number(rest, b",\"image_id\":", images, out)
