@@ -436,7 +436,7 @@ fn area(points: &[[f64; 2]]) -> f64 {
 /// turning leave beyond that is noise).
 pub fn write_pixels(out: &mut Vec<u8>, v: f64) {
     let milli = (v * 1000.0).round();
-    if !(milli.abs() < 1e15) {
+    if !milli.is_finite() || milli.abs() >= 1e15 {
         crate::json_text::write_finite(out, v);
         return;
     }
