@@ -164,7 +164,7 @@ fn main() {
                 let sources = std::iter::once(Ok(Source {
                     name: "bench.ndjson".into(),
                     reader: Box::new(std::io::Cursor::new(data.clone())),
-                    decoder: &NativeDecoder,
+                    decoder: std::sync::Arc::new(NativeDecoder),
                 }));
                 let mut files = Counting::default();
                 let output = Output {

@@ -133,8 +133,8 @@ pub struct Source {
     pub name: String,
     /// Its decompressed bytes.
     pub reader: Box<dyn Read + Send>,
-    /// How its records are cut and decoded.
-    pub decoder: &'static dyn Decoder,
+    /// How its records are cut and decoded (shared by the blocks of the source).
+    pub decoder: Arc<dyn Decoder>,
 }
 
 /// Why the pipeline stopped.
@@ -246,7 +246,7 @@ pub struct Summary {
 struct Block {
     seq: u64,
     file: Arc<str>,
-    decoder: &'static dyn Decoder,
+    decoder: Arc<dyn Decoder>,
     first_line: u64,
     /// The ordinal of the block's first line (line files) or element (array files).
     first_ordinal: u64,
@@ -545,7 +545,7 @@ where
             let block = Block {
                 seq,
                 file: file.clone(),
-                decoder,
+                decoder: decoder.clone(),
                 first_line: line,
                 first_ordinal: ordinal,
                 records,
@@ -614,7 +614,7 @@ impl BlockEncoder<'_> {
             text,
             raw,
             ordinal,
-            self.block.decoder,
+            self.block.decoder.as_ref(),
             self.encoder,
             self.filter,
             &mut self.out,
@@ -836,7 +836,7 @@ mod tests {
         Ok(Source {
             name: name.into(),
             reader: Box::new(std::io::Cursor::new(bytes)),
-            decoder: &NativeDecoder,
+            decoder: Arc::new(NativeDecoder),
         })
     }
 
@@ -1406,7 +1406,7 @@ mod tests {
         Ok(Source {
             name: name.into(),
             reader: Box::new(std::io::Cursor::new(bytes)),
-            decoder: &crate::decode::NativeArrayDecoder,
+            decoder: Arc::new(crate::decode::NativeArrayDecoder),
         })
     }
 
@@ -1548,7 +1548,7 @@ mod tests {
             let sources = vec![Ok(Source {
                 name: "p/tasks/f.ndjson.gz".into(),
                 reader,
-                decoder: &NativeDecoder,
+                decoder: Arc::new(NativeDecoder),
             })];
             let (result, _) = export(sources, &small_blocks(2), &TaskFilter::default());
             let error = result.unwrap_err();

@@ -146,7 +146,7 @@ pub fn open_all(
         Ok(Source {
             name: file.key.clone(),
             reader,
-            decoder,
+            decoder: Arc::new(decoder),
         })
     })
 }

@@ -5,7 +5,7 @@
 use crate::store::FsStore;
 use anyhow::Context;
 use labelport_core::output::{FileRole, Files, REPORT_NAME};
-use labelport_core::pipeline::{Options, Output, Plan};
+use labelport_core::pipeline::{Options, Output, PipelineError, Plan, Source};
 use labelport_core::ports::BoxError;
 use labelport_core::request::{ExportRequest, Filters, InvalidLines};
 use labelport_core::source;
@@ -23,6 +23,13 @@ pub struct Args {
     /// The project folder (holding project.json and tasks/).
     #[arg(long)]
     project: PathBuf,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// What to write and which tasks: the flags `export` and `convert` share.
+#[derive(clap::Args)]
+pub struct OutputArgs {
     /// The format, by name (`labelport formats` lists them).
     #[arg(long)]
     format: Format,
@@ -90,6 +97,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             manifest_path.display()
         )
     })?;
+    // The same listing and opening as the worker's, over the project folder.
+    let store: Arc<FsStore> = Arc::new(FsStore::new(&args.project));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let sources = runtime
+        .block_on(source::list_sources(store.as_ref(), "tasks/"))
+        .with_context(|| format!("listing {}", args.project.join("tasks").display()))?;
+    let sources = source::open_all(store, sources, runtime.handle().clone());
+    write(&project, sources, args.output)
+}
+
+/// Writes `sources`, tasks of `project`, as `args` asks.
+pub fn write(
+    project: &Project,
+    sources: impl Iterator<Item = Result<Source, PipelineError>> + Send,
+    args: OutputArgs,
+) -> anyhow::Result<()> {
     let request = ExportRequest {
         format: args.format,
         filters: Filters {
@@ -113,24 +138,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         options: args.options.unwrap_or_default(),
     }
     .validate(
-        &project,
+        project,
         "",
         &labelport_core::delivery::DeliveryPolicy::default(),
     )
     .map_err(|e| anyhow::anyhow!("--{}: {}", flag_of(&e.field), e.message))?;
     let threads = args.threads.unwrap_or(Options::default().threads);
-    let plan = Plan::new(&request, &project, threads)
+    let plan = Plan::new(&request, project, threads)
         .map_err(|e| anyhow::anyhow!("--{}: {}", flag_of(&e.field), e.message))?;
-
-    // The same listing and opening as the worker's, over the project folder.
-    let store: Arc<FsStore> = Arc::new(FsStore::new(&args.project));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let sources = runtime
-        .block_on(source::list_sources(store.as_ref(), "tasks/"))
-        .with_context(|| format!("listing {}", args.project.join("tasks").display()))?;
-    let sources = source::open_all(store, sources, runtime.handle().clone());
 
     let mut files = FolderFiles::new(&args.out);
     let base = files.base.clone();

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod auth;
+mod convert;
 mod demo;
 mod embedded;
 mod export;
@@ -69,6 +70,9 @@ enum Command {
     },
     /// Export a project folder to a file, in one shot: no queue, same encoders and filters.
     Export(export::Args),
+    /// Convert another tool's export (Label Studio's JSON and its labeling config) to
+    /// any format, in flat memory.
+    Convert(convert::Args),
     /// List every format: its name, the project modes it fits, its options.
     Formats,
     /// Print the API's OpenAPI 3.1 document (what `GET /v1/openapi.json` serves).
@@ -130,6 +134,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Export(args) => export::run(args),
+        Command::Convert(args) => convert::run(args),
         Command::Openapi { url } => {
             println!(
                 "{}",

@@ -3,6 +3,9 @@
 //! export (one JSON array, say) is a new decoder beside it, chosen by file name in
 //! [`crate::source`].
 
+pub mod label_studio;
+pub mod label_studio_config;
+
 use labelport_model::Task;
 use std::ops::Range;
 
@@ -38,6 +41,21 @@ pub trait Decoder: Send + Sync {
     /// Whether a record of this source is a task record v1 as it stands, so a format
     /// that re-emits records (NATIVE) may copy its text and keep every field.
     fn is_native(&self) -> bool;
+}
+
+/// A registered decoder (a `static`), shared as a source's decoder.
+impl Decoder for &'static dyn Decoder {
+    fn framing(&self) -> Framing {
+        (**self).framing()
+    }
+
+    fn decode<'a>(&self, text: Option<&'a str>, bytes: &'a [u8]) -> Result<Task<'a>, DecodeError> {
+        (**self).decode(text, bytes)
+    }
+
+    fn is_native(&self) -> bool {
+        (**self).is_native()
+    }
 }
 
 /// The task record v1, one per line (`*.ndjson`, `*.jsonl`).
