@@ -19,6 +19,9 @@ computed here from the generated tasks: each box or polygon clipped to its image
   match the clipped boxes within half a pixel; with segment, the outlines' areas too.
 - VOC: xml.etree parses every file; globox reads them; `filename` and `size` match;
   boxes (1-based corners) match within half a pixel (plus the 1-based shift).
+- With --label-studio, the output came from the project's Label Studio export
+  (`labelport generate --label-studio`, `labelport convert`): shapes are expected as
+  Label Studio's editor keeps them, inside the image.
 - With --report: the errors report lists exactly the annotations the format cannot hold
   (points; polygons in VOC and YOLO detect; shapes outside their image) by task and id.
 
@@ -75,6 +78,24 @@ def clip(points, w, h):
     return points
 
 
+def as_label_studio_holds(a, w, h):
+    """Label Studio's editor keeps shapes inside the image: an unrotated box past an
+    edge is cut at it, a polygon's or point's coordinates are clamped, and a box wholly
+    outside does not exist."""
+    a = dict(a)
+    if a["type"] == "box" and not (a["bbox"].get("rotation") or 0):
+        b = dict(a["bbox"])
+        x1, y1 = min(b["x"] + b["width"], w), min(b["y"] + b["height"], h)
+        b["x"], b["y"] = min(max(b["x"], 0), w), min(max(b["y"], 0), h)
+        b["width"], b["height"] = x1 - b["x"], y1 - b["y"]
+        if b["width"] <= 0 or b["height"] <= 0:
+            return None
+        a["bbox"] = b
+    elif a["type"] in ("polygon", "point"):
+        a["points"] = [[min(max(x, 0), w), min(max(y, 0), h)] for x, y in a["points"]]
+    return a
+
+
 def area(points):
     n = len(points)
     return abs(sum(points[i][0] * points[(i + 1) % n][1] - points[(i + 1) % n][0] * points[i][1]
@@ -97,6 +118,10 @@ def expected(project_dir, args, fmt):
         for a in final_annotations(task):
             if a["type"] not in ("box", "polygon", "point"):
                 continue
+            if args.label_studio:
+                a = as_label_studio_holds(a, w, h)
+                if a is None:
+                    continue
             if video and args.key_frames and a.get("keyFrame") is False:
                 continue
             frame = a.get("frame") if video else None
@@ -112,6 +137,10 @@ def expected(project_dir, args, fmt):
             frames.setdefault(frame, [])
             if shape:
                 frames[frame].append(shape)
+        if args.label_studio and not frames:
+            # Label Studio knows an image's size only from its regions' results: an
+            # image without any is left out (and reported), having no size.
+            continue
         if video:
             for frame in sorted(frames):
                 images.append((f"{task['id']}_{frame:06d}.jpg", w, h, frames[frame]))
@@ -277,6 +306,8 @@ def main():
     parser.add_argument("project_dir")
     parser.add_argument("--report")
     parser.add_argument("--key-frames", action="store_true")
+    parser.add_argument("--label-studio", action="store_true",
+                        help="the export was made from the project's Label Studio export")
     parser.add_argument("--states", default="annotated,validated")
     parser.add_argument("--stages", default="Complete")
     args = parser.parse_args()

@@ -124,4 +124,30 @@ ok "YOLO from the CLI: $out, in one ZIP"
 "$bin" export --project "$data/projects/pics" --format coco --compression zstd --out "$data/pics.json" 2> "$data/log"
 "$PYTHON" infra/check_vision.py coco "$data/pics.json" "$data/projects/pics" --report "$data/pics.errors.ndjson" > "$data/log" || fail "coco: $(tail -1 "$data/log")"
 ok "COCO (zstd) from the CLI: $(tail -1 "$data/log")"
+# A Label Studio export of the same kind of project, converted: read back like the
+# project's own COCO and YOLO, every bad task reported with its line and id.
+"$bin" generate --tasks 3000 --mode element --seed 6 --project lsimg --out "$data" --tasks-per-file 1000 --label-studio > /dev/null
+ls_dir="$data/label-studio"
+"$bin" convert --from label-studio --config "$ls_dir/lsimg.xml" --in "$ls_dir/lsimg.json" --format coco --out "$data/ls-coco.json" 2> "$data/log"
+"$PYTHON" infra/check_vision.py coco "$data/ls-coco.json" "$data/projects/lsimg" --label-studio --report "$data/ls-coco.errors.ndjson" > "$data/log" || fail "convert coco: $(tail -1 "$data/log")"
+gzip -k "$ls_dir/lsimg.json"
+"$bin" convert --from label-studio --config "$ls_dir/lsimg.xml" --in "$ls_dir/lsimg.json.gz" --format yolo --options '{"yolo":{"task":"segment"}}' --out "$data/ls-yolo.zip" 2> "$data/log"
+"$PYTHON" infra/check_vision.py yolo-segment "$data/ls-yolo.zip" "$data/projects/lsimg" --label-studio --report "$data/ls-yolo.errors.ndjson" > "$data/log" || fail "convert yolo: $(tail -1 "$data/log")"
+ok "labelport convert --from label-studio: COCO and YOLO (from .json.gz) read back as the project's own"
+"$PYTHON" - "$ls_dir/lsimg.json" "$data/bad.json" <<'PY'
+import json, sys
+tasks = json.load(open(sys.argv[1]))
+tasks[3]["annotations"][-1]["result"][0]["from_name"] = "nope"
+tasks.insert(5, [1, 2])
+json.dump(tasks, open(sys.argv[2], "w"), indent=1)
+PY
+if "$bin" convert --from label-studio --config "$ls_dir/lsimg.xml" --in "$data/bad.json" --format coco --out "$data/bad-coco.json" 2> "$data/log"; then
+  fail "a bad Label Studio task was accepted"
+fi
+grep -q "bad.json, line [0-9]*: task $("$PYTHON" -c "import json,sys; print(json.load(open(sys.argv[1]))[3]['id'])" "$ls_dir/lsimg.json"): result .*from_name \`nope\`" "$data/log" || fail "the refusal does not say where and why: $(grep -v '^ ' "$data/log" | head -3)"
+[ ! -e "$data/bad-coco.json" ] || fail "a failed conversion left a file"
+"$bin" convert --from label-studio --config "$ls_dir/lsimg.xml" --in "$data/bad.json" --format coco --skip-invalid-lines --out "$data/bad-coco.json" 2> "$data/log"
+[ "$(grep -c '"line"' "$data/bad-coco.errors.ndjson")" -ge 2 ] || fail "the skipped tasks are not in the report"
+grep -q "a task must be a JSON object" "$data/bad-coco.errors.ndjson" || fail "the non-object task is not reported"
+ok "a Label Studio task with an unknown from_name or that is no object is refused with its line and id, or skipped and reported"
 echo "$passed passed, 0 failed"

@@ -30,6 +30,8 @@ use labelport_model::{
     SCHEMA_VERSION,
 };
 use std::borrow::Cow;
+
+pub mod label_studio;
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};

@@ -67,6 +67,10 @@ enum Command {
         /// Compression of the task files: none, gzip or zstd.
         #[arg(long, default_value = "none")]
         compression: SourceCompression,
+        /// Also write the finished tasks as Label Studio exports them, with the
+        /// labeling config, under `{out}/label-studio/` (for `labelport convert`).
+        #[arg(long)]
+        label_studio: bool,
     },
     /// Export a project folder to a file, in one shot: no queue, same encoders and filters.
     Export(export::Args),
@@ -112,6 +116,7 @@ fn main() -> anyhow::Result<()> {
             project,
             tasks_per_file,
             compression,
+            label_studio,
         } => {
             anyhow::ensure!(
                 labelport_core::project::is_project_id(&project),
@@ -131,6 +136,14 @@ fn main() -> anyhow::Result<()> {
                 summary.files.len(),
                 out.join("projects").join(&config.project_id).display()
             );
+            if label_studio {
+                let (export, xml, tasks) = generate::label_studio::write_export(&config, &out)?;
+                println!(
+                    "wrote {tasks} finished tasks as a Label Studio export: {} (config {})",
+                    export.display(),
+                    xml.display()
+                );
+            }
             Ok(())
         }
         Command::Export(args) => export::run(args),

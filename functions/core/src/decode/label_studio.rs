@@ -17,6 +17,9 @@
 //!   or attributes of their region when `perRegion`; `textarea` transcriptions (of
 //!   their region, if any) or form answers; `rating` form answers; `relation`
 //!   relations. A region with several labels becomes one annotation per label.
+//! - An image's size is its results' `original_width` / `original_height`: Label
+//!   Studio records it nowhere else, so a task without a region has none, and the image
+//!   formats leave it out and report it.
 //! - Refused, with the task's id (the pipeline adds file and line): a task that is not
 //!   an object, a result whose `from_name` is not in the config, a label the config does
 //!   not list, coordinates outside 0-100, brush masks (RLE), which labelport does not
@@ -893,6 +896,82 @@ mod tests {
             if text.contains("\"id\": 9") {
                 assert_eq!(e.task_id.as_deref(), Some("9"), "{}", e.message);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod round_trip {
+    use super::*;
+    use labelport_generate::{self as generate, label_studio, Config};
+
+    /// The generated tasks, written as Label Studio exports them and read back, keep
+    /// their current annotations: kinds, labels, geometry (to float rounding), spans.
+    #[test]
+    fn generated_tasks_survive_a_label_studio_export() {
+        for mode in label_studio::MODES {
+            let config = Config::new("rt", mode, 300, 11);
+            let xml = label_studio::config_xml(&config).unwrap();
+            let decoder =
+                LabelStudioDecoder::new(LabelingConfig::parse(&xml).unwrap(), Framing::Lines);
+            let mut checked = 0;
+            for i in 0..config.tasks {
+                let task = generate::task(&config, i);
+                if !label_studio::is_finished(&task) {
+                    continue;
+                }
+                let text = label_studio::task_json(&config, &task).to_string();
+                let back = decoder.decode(Some(&text), text.as_bytes()).unwrap();
+                assert_eq!(
+                    (back.id.as_ref(), back.state),
+                    (task.id.as_ref(), task.state),
+                    "{mode}"
+                );
+                let (w, h) = (
+                    f64::from(task.asset.width.unwrap_or(0)),
+                    f64::from(task.asset.height.unwrap_or(0)),
+                );
+                let want: Vec<_> = task
+                    .annotations()
+                    .iter()
+                    .filter_map(|a| label_studio::as_label_studio_holds(a, w, h))
+                    .collect();
+                let got = back.annotations();
+                assert_eq!(want.len(), got.len(), "{mode} {}", task.id);
+                for (w, g) in want.iter().zip(got) {
+                    assert_eq!(
+                        (&w.id, w.kind, &w.label),
+                        (&g.id, g.kind, &g.label),
+                        "{mode} {}",
+                        task.id
+                    );
+                    assert_eq!((w.start, w.end), (g.start, g.end));
+                    let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+                    if let (Some(a), Some(b)) = (w.bbox, g.bbox) {
+                        assert!(
+                            close(a.x, b.x)
+                                && close(a.y, b.y)
+                                && close(a.width, b.width)
+                                && close(a.height, b.height)
+                        );
+                        assert_eq!(a.rotation.filter(|r| *r != 0.0), b.rotation);
+                    }
+                    for (p, q) in w.points.iter().zip(&g.points) {
+                        assert!(close(p[0], q[0]) && close(p[1], q[1]));
+                    }
+                    let attributes = |a: &Annotation<'_>| {
+                        a.attributes
+                            .iter()
+                            .map(|t| (t.name.to_string(), t.value.to_string()))
+                            .collect::<Vec<_>>()
+                    };
+                    assert_eq!(attributes(w), attributes(g));
+                }
+                assert_eq!(task.relations().len(), back.relations().len());
+                checked += 1;
+            }
+            assert!(checked > 30, "{mode}: {checked}");
         }
     }
 }
