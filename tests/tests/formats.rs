@@ -979,3 +979,105 @@ async fn image_formats_read_back_by_pycocotools_and_globox_with_every_refusal_re
         Outcome::Ran(JobState::Succeeded)
     );
 }
+
+/// A Label Studio export uploaded under the project's imports/ folder, converted
+/// through the API and the S3 drop instead of the project's task files, and read back
+/// by pycocotools and globox as the project's own; bad sources are 400s naming the
+/// field.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_label_studio_export_converts_through_the_api_and_the_drop() {
+    let stack = Stack::new().await;
+    let cfg = config("studio", Mode::Element, 900);
+    let dir = stack.seed(&cfg).await;
+    let (export_file, xml, tasks) =
+        generate::label_studio::write_export(&cfg, &stack.scratch.join("ls")).unwrap();
+    assert!(tasks > 100);
+    let export_key = "projects/studio/imports/2024/export.json";
+    let config_key = "projects/studio/imports/2024/labeling.xml";
+    stack
+        .put(export_key, std::fs::read(&export_file).unwrap())
+        .await;
+    stack.put(config_key, std::fs::read(&xml).unwrap()).await;
+    let source = format!(
+        r#""source":{{"tool":"LABEL_STUDIO","export":"{export_key}","config":"{config_key}"}}"#
+    );
+    let dir = dir.to_str().unwrap();
+
+    let (id, status) = export(
+        &stack,
+        "studio",
+        &format!(r#"{{"format":"COCO",{source}}}"#),
+    )
+    .await;
+    assert_eq!(
+        status["progress"]["tasksRead"].as_u64(),
+        Some(tasks),
+        "{status}"
+    );
+    let all = files(&status);
+    let url = stack.download_url(&id, name(&all[0])).await;
+    let report = stack.download_url(&id, "errors.ndjson").await;
+    let out = python(
+        "check_vision.py",
+        &["coco", &url, dir, "--label-studio", "--report", &report],
+    );
+    assert!(out.contains(" annotations match"), "{out}");
+
+    let drop_body = format!(r#"{{"format":"YOLO","yolo":{{"task":"segment"}},{source}}}"#);
+    let outcome = stack
+        .drop_request(
+            "requests/studio/yolo.json",
+            MANAGER,
+            drop_body.leak().as_bytes(),
+            "00C1",
+        )
+        .await;
+    let labelport_core::api::DropOutcome::Accepted(id) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        run_worker(&stack).await.1,
+        Outcome::Ran(JobState::Succeeded)
+    );
+    let (_, _, status) = stack.status(&id, MANAGER).await;
+    let all = files(&status);
+    let url = stack.download_url(&id, name(&all[0])).await;
+    let report = stack.download_url(&id, "errors.ndjson").await;
+    let out = python(
+        "check_vision.py",
+        &[
+            "yolo-segment",
+            &url,
+            dir,
+            "--label-studio",
+            "--report",
+            &report,
+        ],
+    );
+    assert!(out.contains(" annotations match"), "{out}");
+
+    for (body, pointer) in [
+        (
+            r#"{"format":"COCO","source":{"tool":"LABEL_STUDIO","export":"projects/other/imports/e.json","config":"projects/studio/imports/2024/labeling.xml"}}"#.to_owned(),
+            "/source/export",
+        ),
+        (
+            r#"{"format":"COCO","source":{"tool":"LABEL_STUDIO","export":"projects/studio/imports/2024/export.json","config":"projects/studio/imports/none.xml"}}"#.to_owned(),
+            "/source/config",
+        ),
+        (
+            r#"{"format":"COCO","source":{"tool":"LABEL_STUDIO","export":"projects/studio/imports/missing.json","config":"projects/studio/imports/2024/labeling.xml"}}"#.to_owned(),
+            "/source/export",
+        ),
+        (
+            r#"{"format":"COCO","source":{"tool":"CVAT","export":"x","config":"y"}}"#.to_owned(),
+            "/source/tool",
+        ),
+        (format!(r#"{{"format":"TSV_IOB",{source}}}"#), "/format"),
+    ] {
+        let (code, _, json) = stack
+            .call("POST", "/v1/projects/studio/exports", Some(MANAGER), &[], &body)
+            .await;
+        assert_eq!((code, json["pointer"].as_str()), (400, Some(pointer)), "{body}: {json}");
+    }
+}

@@ -8,6 +8,7 @@ pub mod decode;
 pub mod delivery;
 pub mod error;
 pub mod filter;
+pub mod import;
 pub mod job;
 pub mod links;
 pub mod messages;

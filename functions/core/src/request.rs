@@ -35,6 +35,9 @@ pub struct ExportRequest {
     /// What to do with a malformed source line.
     #[serde(default)]
     pub invalid_lines: InvalidLines,
+    /// Another tool's export to read instead of the project's task files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::import::ImportSource>,
     /// The format's own options.
     #[serde(flatten)]
     pub options: FormatOptions,
@@ -254,6 +257,7 @@ impl utoipa::PartialSchema for ExportRequest {
             .property("compression", described(Compression::schema(), "Compression of the output file (not for ZIP formats)."))
             .property("delivery", Delivery::schema())
             .property("invalidLines", described(InvalidLines::schema(), "What a malformed source line does: `fail` the export (default) or `skip` it."))
+            .property("source", described(crate::import::ImportSource::schema(), "Another tool's export, uploaded under `projects/{project}/imports/`, to read instead of the project's task files: its settings give the mode and label schema."))
             .additional_properties(Some(AdditionalProperties::FreeForm(false)));
         let mut seen: Vec<&str> = Vec::new();
         for format in Format::all() {

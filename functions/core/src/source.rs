@@ -122,14 +122,28 @@ pub fn open_all(
     files: Vec<ObjectInfo>,
     handle: Handle,
 ) -> impl Iterator<Item = Result<Source, PipelineError>> + Send {
+    open_with(store, files, handle, None)
+}
+
+/// [`open_all`], reading every file with `decoder` if given (another tool's export),
+/// else with the decoder its name calls for.
+pub fn open_with(
+    store: Arc<dyn ObjectStore>,
+    files: Vec<ObjectInfo>,
+    handle: Handle,
+    decoder: Option<Arc<dyn Decoder>>,
+) -> impl Iterator<Item = Result<Source, PipelineError>> + Send {
     files.into_iter().map(move |file| {
         let read_error = |source: std::io::Error| PipelineError::Read {
             file: file.key.clone(),
             source,
         };
-        let decoder = decoder_for(&file.key).ok_or_else(|| {
-            read_error(std::io::Error::other("not a task file this version reads"))
-        })?;
+        let decoder: Arc<dyn Decoder> = match &decoder {
+            Some(decoder) => decoder.clone(),
+            None => Arc::new(decoder_for(&file.key).ok_or_else(|| {
+                read_error(std::io::Error::other("not a task file this version reads"))
+            })?),
+        };
         let raw: Box<dyn Read + Send> = match store.open_blocking(&file.key) {
             Some(reader) => reader.map_err(|e| read_error(std::io::Error::other(e)))?,
             None => {
@@ -146,7 +160,7 @@ pub fn open_all(
         Ok(Source {
             name: file.key.clone(),
             reader,
-            decoder: Arc::new(decoder),
+            decoder,
         })
     })
 }

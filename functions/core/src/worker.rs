@@ -380,11 +380,50 @@ impl Worker {
                 _ => permanent(e.to_failure()),
             })?;
         let request = &job.request;
+        // An import reads the tool's export with its settings instead of the task files.
+        let (project, files, decoder) = match &request.source {
+            Some(import) => {
+                let config =
+                    import
+                        .load_config(self.store.as_ref())
+                        .await
+                        .map_err(|e| match e {
+                            crate::import::ImportError::Store { .. } => {
+                                retryable(Failure::new("STORAGE_UNAVAILABLE", chain(&e)))
+                            }
+                            _ => permanent(Failure::new("INVALID_IMPORT", e.to_string())),
+                        })?;
+                let files: Vec<_> = self
+                    .store
+                    .list(&import.export)
+                    .await
+                    .map_err(|e| retryable(Failure::storage("listing the import", &e)))?
+                    .into_iter()
+                    .filter(|f| f.key == import.export)
+                    .collect();
+                if files.is_empty() {
+                    return Err(permanent(Failure::new(
+                        "IMPORT_NOT_FOUND",
+                        format!(
+                            "no export at {}: upload it before asking for its conversion",
+                            import.export
+                        ),
+                    )));
+                }
+                let project = crate::import::project_for(&project, &config);
+                (project, files, Some(import.decoder(config)))
+            }
+            None => {
+                let files = source::list_task_files(self.store.as_ref(), &job.project)
+                    .await
+                    .map_err(|e| {
+                        retryable(Failure::storage("listing the project's task files", &e))
+                    })?;
+                (project, files, None)
+            }
+        };
         let plan = Plan::new(request, &project, self.settings.threads)
             .map_err(|e| permanent(Failure::new("INVALID_REQUEST", e.to_string())))?;
-        let files = source::list_task_files(self.store.as_ref(), &job.project)
-            .await
-            .map_err(|e| retryable(Failure::storage("listing the project's task files", &e)))?;
         if files.is_empty() {
             return Err(permanent(Failure::new(
                 "NO_TASK_FILES",
@@ -435,7 +474,7 @@ impl Worker {
         let handle = tokio::runtime::Handle::current();
         let modified = u64::try_from(job.created_at.timestamp()).unwrap_or(0);
         let encoding = tokio::task::spawn_blocking(move || {
-            let sources = source::open_all(store, files, handle);
+            let sources = source::open_with(store, files, handle, decoder);
             let mut files = ChannelFiles {
                 chunks: chunks_tx.clone(),
                 pending: Vec::with_capacity(CHUNK),

@@ -39,6 +39,19 @@ pub fn config_xml(config: &Config) -> Option<String> {
             .collect::<Vec<_>>()
             .join("")
     };
+    // Label Studio's converter wants each keypoint label's place in a model's output.
+    let keypoints: String = project
+        .labels
+        .classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            format!(
+                "<Label value=\"{}\" model_index=\"{i}\"/>",
+                xml_attribute(c)
+            )
+        })
+        .collect();
     let attributes: String = project
         .labels
         .attributes
@@ -64,7 +77,7 @@ pub fn config_xml(config: &Config) -> Option<String> {
             "<View>\n  <Image name=\"image\" value=\"$image\"/>\n  <RectangleLabels name=\"box\" toName=\"image\">{}</RectangleLabels>\n  <PolygonLabels name=\"polygon\" toName=\"image\">{}</PolygonLabels>\n  <KeyPointLabels name=\"point\" toName=\"image\">{}</KeyPointLabels>\n{attributes}</View>\n",
             labels("Label"),
             labels("Label"),
-            labels("Label"),
+            keypoints,
         ),
         Mode::Entity => {
             let relations: String = project

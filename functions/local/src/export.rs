@@ -136,6 +136,7 @@ pub fn write(
             InvalidLines::Fail
         },
         options: args.options.unwrap_or_default(),
+        source: None,
     }
     .validate(
         project,

@@ -6,7 +6,7 @@
 //! project's members: only managers create, read and download exports.
 
 use crate::delivery::{DeliveryPolicy, Prepare};
-use crate::error::chain;
+use crate::error::{chain, RequestError};
 use crate::job::{
     is_export_id, Job, JobError, JobState, JobStore, Progress, ResultFile, SkippedLine,
 };
@@ -1141,11 +1141,25 @@ impl Api {
             }
             ProjectState::Running | ProjectState::Paused | ProjectState::Completed => {}
         }
-        let mut request = ExportRequest::parse(body)?.validate(
-            &manifest,
-            &caller.email,
-            &self.settings.delivery,
-        )?;
+        let request = ExportRequest::parse(body)?;
+        // An import is validated against the project its settings describe.
+        let shown_project = match &request.source {
+            Some(source) => {
+                source.check_keys(project)?;
+                let config = source
+                    .load_config(self.store.as_ref())
+                    .await
+                    .map_err(RequestError::from)?;
+                source
+                    .check_export(self.store.as_ref())
+                    .await
+                    .map_err(RequestError::from)?;
+                crate::import::project_for(&manifest, &config)
+            }
+            None => manifest.clone(),
+        };
+        let mut request =
+            request.validate(&shown_project, &caller.email, &self.settings.delivery)?;
         request.delivery = request
             .delivery
             .prepare(&Prepare {
