@@ -215,6 +215,16 @@ pub struct FieldToggles {
 }
 
 impl FieldToggles {
+    /// Refuses every toggle but `onlyKeyFrames`, for a format that keeps video frames
+    /// and nothing else optional (the image formats).
+    pub fn refuse_all_but_key_frames(self, format: &str) -> Result<(), ConfigError> {
+        FieldToggles {
+            only_key_frames: false,
+            ..self
+        }
+        .refuse_all(format)
+    }
+
     /// Refuses every toggle that is on, for a format that has no room for any.
     pub fn refuse_all(self, format: &str) -> Result<(), ConfigError> {
         let toggles = [

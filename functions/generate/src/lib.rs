@@ -602,28 +602,7 @@ struct TaskGen<'c> {
 }
 
 fn annotation(id: String, kind: AnnotationKind) -> Annotation<'static> {
-    Annotation {
-        id: Cow::Owned(id),
-        kind,
-        label: None,
-        bbox: None,
-        points: Vec::new(),
-        start: None,
-        end: None,
-        token_start: None,
-        token_end: None,
-        text: None,
-        field: None,
-        element: None,
-        members: Vec::new(),
-        frame: None,
-        key_frame: None,
-        track: None,
-        confidence: None,
-        attributes: Vec::new(),
-        created_at: None,
-        created_by: None,
-    }
+    Annotation::new(Cow::Owned(id), kind)
 }
 
 fn borrowed(s: &'static str) -> Cow<'static, str> {

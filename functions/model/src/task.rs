@@ -334,7 +334,33 @@ pub struct Annotation<'a> {
     pub created_by: Option<Cow<'a, str>>,
 }
 
-impl Annotation<'_> {
+impl<'a> Annotation<'a> {
+    /// An annotation of `kind` with nothing else set yet.
+    pub fn new(id: Cow<'a, str>, kind: AnnotationKind) -> Self {
+        Annotation {
+            id,
+            kind,
+            label: None,
+            bbox: None,
+            points: Vec::new(),
+            start: None,
+            end: None,
+            token_start: None,
+            token_end: None,
+            text: None,
+            field: None,
+            element: None,
+            members: Vec::new(),
+            frame: None,
+            key_frame: None,
+            track: None,
+            confidence: None,
+            attributes: Vec::new(),
+            created_at: None,
+            created_by: None,
+        }
+    }
+
     /// A record that parses may still be incomplete for its kind: a box without
     /// geometry, an answer without a field. Returns the missing field.
     pub fn check(&self) -> Result<(), &'static str> {

@@ -453,7 +453,7 @@ impl LabelStudioDecoder {
                 }
             }
             let one = |kind: AnnotationKind| {
-                let mut a = new_annotation(region_id.clone(), kind);
+                let mut a = Annotation::new(region_id.clone(), kind);
                 a.confidence = result.score;
                 a
             };
@@ -610,7 +610,7 @@ impl LabelStudioDecoder {
                         .iter()
                         .any(|a| a.id == region_id && a.kind.is_element());
                     if region || self.config.mode == labelport_model::Mode::Transcription {
-                        let mut t = new_annotation(
+                        let mut t = Annotation::new(
                             Cow::Owned(format!("{region_id}:text")),
                             AnnotationKind::Transcription,
                         );
@@ -645,31 +645,6 @@ impl LabelStudioDecoder {
             }
         }
         Ok((annotations, relations))
-    }
-}
-
-fn new_annotation(id: Cow<'_, str>, kind: AnnotationKind) -> Annotation<'_> {
-    Annotation {
-        id,
-        kind,
-        label: None,
-        bbox: None,
-        points: Vec::new(),
-        start: None,
-        end: None,
-        token_start: None,
-        token_end: None,
-        text: None,
-        field: None,
-        element: None,
-        members: Vec::new(),
-        frame: None,
-        key_frame: None,
-        track: None,
-        confidence: None,
-        attributes: Vec::new(),
-        created_at: None,
-        created_by: None,
     }
 }
 

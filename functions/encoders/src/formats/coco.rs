@@ -39,11 +39,7 @@ pub static FORMAT: FormatSpec = FormatSpec {
     options: &[],
     build: |settings| {
         let fields = settings.fields;
-        crate::FieldToggles {
-            only_key_frames: false,
-            ..fields
-        }
-        .refuse_all(FORMAT.name)?;
+        fields.refuse_all_but_key_frames(FORMAT.name)?;
         let classes = Classes::new(settings.project, FORMAT.name, 1, false)?;
         let mut header = Vec::new();
         header.extend_from_slice(b"{\"info\":{\"description\":");

@@ -33,11 +33,7 @@ pub static FORMAT: FormatSpec = FormatSpec {
     options: &[],
     build: |settings| {
         let fields = settings.fields;
-        crate::FieldToggles {
-            only_key_frames: false,
-            ..fields
-        }
-        .refuse_all(FORMAT.name)?;
+        fields.refuse_all_but_key_frames(FORMAT.name)?;
         let mut source = Vec::new();
         write_xml(&mut source, &settings.project.name);
         Ok(Box::new(Voc {

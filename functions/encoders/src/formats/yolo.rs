@@ -66,11 +66,7 @@ pub static FORMAT: FormatSpec = FormatSpec {
     options: &[&YOLO],
     build: |settings| {
         let fields = settings.fields;
-        crate::FieldToggles {
-            only_key_frames: false,
-            ..fields
-        }
-        .refuse_all(FORMAT.name)?;
+        fields.refuse_all_but_key_frames(FORMAT.name)?;
         let options: YoloOptions = settings.options.get("yolo")?.unwrap_or_default();
         Ok(Box::new(Yolo {
             classes: Classes::new(settings.project, FORMAT.name, 0, true)?,
