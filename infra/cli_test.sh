@@ -134,6 +134,9 @@ gzip -k "$ls_dir/lsimg.json"
 "$bin" convert --from label-studio --config "$ls_dir/lsimg.xml" --in "$ls_dir/lsimg.json.gz" --format yolo --options '{"yolo":{"task":"segment"}}' --out "$data/ls-yolo.zip" 2> "$data/log"
 "$PYTHON" infra/check_vision.py yolo-segment "$data/ls-yolo.zip" "$data/projects/lsimg" --label-studio --report "$data/ls-yolo.errors.ndjson" > "$data/log" || fail "convert yolo: $(tail -1 "$data/log")"
 ok "labelport convert --from label-studio: COCO and YOLO (from .json.gz) read back as the project's own"
+"$bin" convert --from label-studio --config "$ls_dir/lsimg.xml" --in "$ls_dir/lsimg.json" --format yolo --out "$data/ls-detect.zip" 2> "$data/log"
+out=$("$PYTHON" infra/check_peer.py yolo "$data/ls-detect.zip" "$ls_dir/lsimg.json" "$ls_dir/lsimg.xml" 2> "$data/peer.log") || fail "peer: $out $(tail -3 "$data/peer.log")"
+ok "YOLO converted from Label Studio: $out"
 "$PYTHON" - "$ls_dir/lsimg.json" "$data/bad.json" <<'PY'
 import json, sys
 tasks = json.load(open(sys.argv[1]))
