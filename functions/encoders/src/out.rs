@@ -294,6 +294,45 @@ impl Out {
     }
 }
 
+/// Copies `prefix` and the number after it, plus `by`, from the start of `line`; returns
+/// the rest of the line. What [`Encoder::renumber_section`](crate::Encoder::renumber_section)
+/// implementations do to each element of a block.
+pub(crate) fn shift_number<'l>(
+    line: &'l [u8],
+    prefix: &[u8],
+    by: u64,
+    out: &mut Vec<u8>,
+) -> &'l [u8] {
+    let Some(after) = line.strip_prefix(prefix) else {
+        return line;
+    };
+    let digits = after.iter().take_while(|b| b.is_ascii_digit()).count();
+    let n = after[..digits]
+        .iter()
+        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    out.extend_from_slice(prefix);
+    crate::json_text::write_int(out, n + by);
+    &after[digits..]
+}
+
+/// `name` if it is safe as one path segment of an entry or file name, else a safe
+/// variant of it made unique by the record's `ordinal`: unsafe characters as `_`, then
+/// `-{ordinal}`.
+pub(crate) fn safe_name<'s>(name: &'s str, ordinal: &str) -> std::borrow::Cow<'s, str> {
+    let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+');
+    if !name.is_empty() && !name.starts_with('.') && name.len() <= 100 && name.chars().all(safe) {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let mut cleaned: String = name
+        .chars()
+        .take(100)
+        .map(|c| if safe(c) { c } else { '_' })
+        .collect();
+    cleaned.push('-');
+    cleaned.push_str(ordinal);
+    std::borrow::Cow::Owned(cleaned)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -109,6 +109,8 @@ pub struct Reasons {
     pub not_a_shape: &'static str,
     /// For a video annotation without a frame.
     pub no_frame: &'static str,
+    /// For a point, which has no extent.
+    pub point: &'static str,
 }
 
 /// One image of a task, as a format writes it.
@@ -123,23 +125,31 @@ pub struct Image<'i> {
     pub height: u32,
 }
 
+/// What listing a task's images reuses from record to record, so it does not
+/// allocate per record: the (frame, annotation) pairs, an image's name, the clipping
+/// scratch handed to the format.
+#[derive(Default)]
+struct Scratch {
+    frames: Vec<(u32, usize)>,
+    stem: String,
+    geometry: Geometry,
+}
+
 thread_local! {
-    /// The record's (frame, annotation) pairs and an image's name: reused, so listing
-    /// a task's images does not allocate per record.
-    static FRAMES: RefCell<(Vec<(u32, usize)>, String)> = const { RefCell::new((Vec::new(), String::new())) };
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 /// Hands `each` every image of the record's task with its shape annotations (boxes,
-/// polygons, points), in order. What has no place on an image goes to `out`: groups
-/// and relations counted, other annotations refused; a task without an image size is
-/// left out.
+/// polygons, points), in order, and the clipping scratch ([`Geometry::shape`]). What
+/// has no place on an image goes to `out`: groups and relations counted, other
+/// annotations refused; a task without an image size is left out.
 pub fn for_each_image(
     record: &Record<'_, '_>,
     mode: Mode,
     only_key_frames: bool,
     reasons: &Reasons,
     out: &mut Out,
-    mut each: impl FnMut(&Image<'_>, &mut dyn Iterator<Item = &Annotation<'_>>, &mut Out),
+    mut each: impl FnMut(&Image<'_>, &mut dyn Iterator<Item = &Annotation<'_>>, &mut Geometry, &mut Out),
 ) {
     let task = record.task;
     let (Some(width), Some(height)) = (task.asset.width, task.asset.height) else {
@@ -155,7 +165,12 @@ pub fn for_each_image(
     }
     let annotations = task.annotations();
     let video = mode == Mode::Video;
-    FRAMES.with_borrow_mut(|(frames, stem)| {
+    SCRATCH.with_borrow_mut(|scratch| {
+        let Scratch {
+            frames,
+            stem,
+            geometry,
+        } = scratch;
         frames.clear();
         for (i, a) in annotations.iter().enumerate() {
             match a.kind {
@@ -203,6 +218,7 @@ pub fn for_each_image(
             each(
                 &image,
                 &mut frames.iter().map(|(_, i)| &annotations[*i]),
+                geometry,
                 out,
             );
             return;
@@ -224,6 +240,7 @@ pub fn for_each_image(
             each(
                 &image,
                 &mut frames[start..end].iter().map(|(_, i)| &annotations[*i]),
+                geometry,
                 out,
             );
             start = end;
@@ -234,18 +251,10 @@ pub fn for_each_image(
 /// Appends the task's image name: its id where that is a safe file name, else the id
 /// with unsafe characters as `_` and `-{ordinal}` added, so names never collide.
 fn push_stem(stem: &mut String, task: &Task<'_>, ordinal: u64) {
-    let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+');
-    let id: &str = &task.id;
-    let clean = !id.is_empty() && !id.starts_with('.') && id.len() <= 100 && id.chars().all(safe);
-    if clean {
-        stem.push_str(id);
-        return;
-    }
-    for c in id.chars().take(100) {
-        stem.push(if safe(c) { c } else { '_' });
-    }
-    stem.push('-');
-    stem.push_str(itoa::Buffer::new().format(ordinal));
+    stem.push_str(&crate::out::safe_name(
+        &task.id,
+        itoa::Buffer::new().format(ordinal),
+    ));
 }
 
 fn push_frame(stem: &mut String, frame: u32) {
@@ -303,7 +312,7 @@ pub enum NoRegion {
 
 impl NoRegion {
     /// Why, for the errors report.
-    pub fn reason(self) -> &'static str {
+    pub const fn reason(self) -> &'static str {
         match self {
             NoRegion::Point => "a point has no extent; this format holds only boxes and polygons",
             NoRegion::Outside => {
@@ -385,6 +394,29 @@ impl Geometry {
             area,
             clipped: !inside,
         })
+    }
+
+    /// The region of box or polygon `a` on `image`, or `None` after refusing `a` in
+    /// `out` with why: `reasons.point` for a point, else what [`NoRegion`] says.
+    pub fn shape(
+        &mut self,
+        a: &Annotation<'_>,
+        image: &Image<'_>,
+        reasons: &Reasons,
+        out: &mut Out,
+    ) -> Option<Region<'_>> {
+        match self.region(a, image.width, image.height) {
+            Ok(region) => Some(region),
+            Err(no) => {
+                let why = if no == NoRegion::Point {
+                    reasons.point
+                } else {
+                    no.reason()
+                };
+                out.refuse(&a.id, why);
+                None
+            }
+        }
     }
 
     /// Keeps the part of the outline where `keep` holds; `cut` gives the point where

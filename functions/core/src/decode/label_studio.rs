@@ -232,7 +232,7 @@ impl Decoder for LabelStudioDecoder {
             .take()
             .map(|i| i.0)
             .ok_or_else(|| refuse(None, "a task without an `id`".to_owned()))?;
-        self.task(ls_fields(ls), id)
+        self.task(ls, id)
     }
 
     fn is_native(&self) -> bool {
@@ -240,27 +240,8 @@ impl Decoder for LabelStudioDecoder {
     }
 }
 
-/// The parts of a task, moved out of its parse.
-struct Parts<'a> {
-    data: BTreeMap<Cow<'a, str>, &'a RawValue>,
-    annotations: Vec<LsAnnotation<'a>>,
-    predictions: Vec<LsPrediction<'a>>,
-    created_at: Option<Cow<'a, str>>,
-    updated_at: Option<Cow<'a, str>>,
-}
-
-fn ls_fields(ls: LsTask<'_>) -> Parts<'_> {
-    Parts {
-        data: ls.data,
-        annotations: ls.annotations,
-        predictions: ls.predictions,
-        created_at: ls.created_at,
-        updated_at: ls.updated_at,
-    }
-}
-
 impl LabelStudioDecoder {
-    fn task<'a>(&self, ls: Parts<'a>, id: String) -> Result<Task<'a>, DecodeError> {
+    fn task<'a>(&self, ls: LsTask<'a>, id: String) -> Result<Task<'a>, DecodeError> {
         let object = &self.config.objects[0];
         let value = |key: &str| -> Option<Cow<'a, str>> {
             let raw = ls.data.get(key)?;

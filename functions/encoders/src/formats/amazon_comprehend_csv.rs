@@ -29,6 +29,7 @@ use crate::cloud_ml::{
     character_spans, classes, write_document_text, Classification, DocumentText, Naming,
     CLASSIFICATION, CLASSIFICATION_MODES, TEXT_COLUMNS,
 };
+use crate::out::shift_number;
 use crate::json_text::write_int;
 use crate::{ConfigError, Container, EncodeError, Encoder, FormatSpec, Out, Record, Settings};
 use labelport_model::{Mode, Task};
@@ -191,13 +192,8 @@ impl Encoder for ComprehendEntities {
         let prefix = DOCUMENTS.len() + 1;
         out.reserve(bytes.len() + bytes.len() / 8);
         for row in bytes.split_inclusive(|b| *b == b'\n') {
-            let digits = row[prefix..].iter().take_while(|b| b.is_ascii_digit()).count();
-            let line: u64 = row[prefix..prefix + digits]
-                .iter()
-                .fold(0, |n, d| n * 10 + u64::from(d - b'0'));
-            out.extend_from_slice(&row[..prefix]);
-            write_int(out, line + base);
-            out.extend_from_slice(&row[prefix + digits..]);
+            let rest = shift_number(row, &row[..prefix], base, out);
+            out.extend_from_slice(rest);
         }
         true
     }

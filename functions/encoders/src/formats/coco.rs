@@ -23,10 +23,10 @@
 //! so the project is never in memory.
 
 use crate::json_text::{write_int, write_str};
-use crate::vision::{for_each_image, write_pixels, Classes, Geometry, Reasons};
+use crate::out::shift_number;
+use crate::vision::{for_each_image, write_pixels, Classes, NoRegion, Reasons};
 use crate::{Container, EncodeError, Encoder, FormatSpec, Out, Record};
 use labelport_model::{Mode, TaskState};
-use std::cell::RefCell;
 
 /// COCO object detection.
 pub static FORMAT: FormatSpec = FormatSpec {
@@ -73,6 +73,7 @@ const REASONS: Reasons = Reasons {
     relations: "relations: COCO has no place for a relation between annotations",
     no_size: "COCO needs the image's width and height, and the task has none",
     not_a_shape: "COCO holds boxes and polygons on an image; this annotation is neither",
+    point: NoRegion::Point.reason(),
     no_frame: "a video annotation without a frame has no image in COCO",
 };
 
@@ -82,10 +83,6 @@ pub struct Coco {
     header: Vec<u8>,
     mode: Mode,
     only_key_frames: bool,
-}
-
-thread_local! {
-    static GEOMETRY: RefCell<Geometry> = RefCell::new(Geometry::default());
 }
 
 impl Encoder for Coco {
@@ -125,14 +122,13 @@ impl Encoder for Coco {
     }
 
     fn encode(&self, record: &Record<'_, '_>, out: &mut Out) -> Result<(), EncodeError> {
-        GEOMETRY.with_borrow_mut(|geometry| {
-            for_each_image(
+        for_each_image(
                 record,
                 self.mode,
                 self.only_key_frames,
                 &REASONS,
                 out,
-                |image, annotations, out| {
+                |image, annotations, geometry, out| {
                     // Ids count from 1 within the block; `renumber_section` adds the
                     // images and annotations of the blocks before.
                     let image_id = out.held_bytes(IMAGES).1 + 1;
@@ -152,12 +148,8 @@ impl Encoder for Coco {
                             out.refuse(&a.id, "its label is not a class of the project's label schema");
                             continue;
                         };
-                        let region = match geometry.region(a, image.width, image.height) {
-                            Ok(region) => region,
-                            Err(no) => {
-                                out.refuse(&a.id, no.reason());
-                                continue;
-                            }
+                        let Some(region) = geometry.shape(a, image, &REASONS, out) else {
+                            continue;
                         };
                         let id = out.held_bytes(ANNOTATIONS).1 + 1;
                         let line = out.held(ANNOTATIONS);
@@ -203,7 +195,6 @@ impl Encoder for Coco {
                     }
                 },
             );
-        });
         Ok(())
     }
 
@@ -237,21 +228,6 @@ impl Encoder for Coco {
         }
         true
     }
-}
-
-/// Copies `prefix` and the number after it, plus `by`, from the start of `line`; returns
-/// the rest of the line.
-fn shift_number<'l>(line: &'l [u8], prefix: &[u8], by: u64, out: &mut Vec<u8>) -> &'l [u8] {
-    let Some(after) = line.strip_prefix(prefix) else {
-        return line;
-    };
-    let digits = after.iter().take_while(|b| b.is_ascii_digit()).count();
-    let n = after[..digits]
-        .iter()
-        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
-    out.extend_from_slice(prefix);
-    write_int(out, n + by);
-    &after[digits..]
 }
 
 /// An image's file name as a JSON string.

@@ -14,10 +14,10 @@
 //! it is safe as a file name; otherwise the unsafe characters become `_` and the
 //! record's ordinal is added, so two names never collide and none leaves its folder.
 
+use crate::out::safe_name;
 use crate::json_text::{write_int, write_key, write_str, write_str_array};
 use crate::{Container, EncodeError, Encoder, FormatSpec, Out, Record};
 use labelport_model::{Annotation, AnnotationKind, Asset, Mode, Relation};
-use std::borrow::Cow;
 
 /// Text and labels, one object per document, in a ZIP.
 pub static FORMAT: FormatSpec = FormatSpec {
@@ -184,22 +184,6 @@ fn document_name<'s>(asset: &'s Asset<'_>, id: &'s str) -> &'s str {
         Some(file) if !file.is_empty() => file,
         _ => id,
     }
-}
-
-/// `name` if it is safe as one path segment, else a safe and unique variant of it.
-fn safe_name<'s>(name: &'s str, ordinal: &str) -> Cow<'s, str> {
-    let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+');
-    if !name.is_empty() && !name.starts_with('.') && name.len() <= 100 && name.chars().all(safe) {
-        return Cow::Borrowed(name);
-    }
-    let mut cleaned: String = name
-        .chars()
-        .take(100)
-        .map(|c| if safe(c) { c } else { '_' })
-        .collect();
-    cleaned.push('-');
-    cleaned.push_str(ordinal);
-    Cow::Owned(cleaned)
 }
 
 #[cfg(test)]

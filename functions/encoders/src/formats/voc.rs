@@ -17,10 +17,9 @@
 //! - A polygon, a point, a shape outside its image and anything that is no box go to
 //!   the errors report; groups, relations and other attributes are counted there.
 
-use crate::vision::{for_each_image, write_xml, Geometry, NoRegion, Reasons};
+use crate::vision::{for_each_image, write_xml, Reasons};
 use crate::{Container, EncodeError, Encoder, FormatSpec, Out, Record};
 use labelport_model::{AnnotationKind, Mode, TaskState};
-use std::cell::RefCell;
 
 /// Pascal VOC XML.
 pub static FORMAT: FormatSpec = FormatSpec {
@@ -49,6 +48,7 @@ const REASONS: Reasons = Reasons {
     relations: "relations: VOC has no place for a relation between annotations",
     no_size: "VOC needs the image's width and height, and the task has none",
     not_a_shape: "VOC holds boxes on an image; this annotation is none",
+    point: "a point has no place in VOC, which holds boxes only",
     no_frame: "a video annotation without a frame has no image in VOC",
 };
 
@@ -63,10 +63,6 @@ pub struct Voc {
     project_name: Vec<u8>,
     mode: Mode,
     only_key_frames: bool,
-}
-
-thread_local! {
-    static GEOMETRY: RefCell<Geometry> = RefCell::new(Geometry::default());
 }
 
 /// Whether an attribute value says yes.
@@ -88,14 +84,13 @@ impl Encoder for Voc {
     }
 
     fn encode(&self, record: &Record<'_, '_>, out: &mut Out) -> Result<(), EncodeError> {
-        GEOMETRY.with_borrow_mut(|geometry| {
-            for_each_image(
+        for_each_image(
                 record,
                 self.mode,
                 self.only_key_frames,
                 &REASONS,
                 out,
-                |image, annotations, out| {
+                |image, annotations, geometry, out| {
                     let list = out.held(IMAGE_LIST);
                     list.extend_from_slice(image.stem.as_bytes());
                     list.push(b'\n');
@@ -116,16 +111,8 @@ impl Encoder for Voc {
                             out.refuse(&a.id, "a polygon has no place in VOC, which holds boxes only");
                             continue;
                         }
-                        let region = match geometry.region(a, image.width, image.height) {
-                            Ok(region) => region,
-                            Err(NoRegion::Point) => {
-                                out.refuse(&a.id, "a point has no place in VOC, which holds boxes only");
-                                continue;
-                            }
-                            Err(no) => {
-                                out.refuse(&a.id, no.reason());
-                                continue;
-                            }
+                        let Some(region) = geometry.shape(a, image, &REASONS, out) else {
+                            continue;
                         };
                         let (mut truncated, mut difficult, mut others) = (region.clipped, false, false);
                         for attribute in &a.attributes {
@@ -163,7 +150,6 @@ impl Encoder for Voc {
                     out.open_entry().extend_from_slice(b"</annotation>\n");
                 },
             );
-        });
         Ok(())
     }
 }

@@ -21,11 +21,10 @@
 //!   errors report; groups, relations and attributes, which YOLO has no place for,
 //!   are counted there.
 
-use crate::vision::{for_each_image, write_unit, Classes, Geometry, NoRegion, Reasons};
+use crate::vision::{for_each_image, write_unit, Classes, Reasons};
 use crate::{Container, EncodeError, Encoder, FormatOption, FormatSpec, Out, Record};
 use labelport_model::{AnnotationKind, Mode, TaskState};
 use serde::Deserialize;
-use std::cell::RefCell;
 
 /// `yolo`: which YOLO task the labels are for.
 pub static YOLO: FormatOption = FormatOption {
@@ -82,6 +81,7 @@ const REASONS: Reasons = Reasons {
     relations: "relations: YOLO has no place for a relation between annotations",
     no_size: "YOLO normalises coordinates by the image's width and height, and the task has none",
     not_a_shape: "YOLO holds boxes and outlines on an image; this annotation is neither",
+    point: "a point has no place in YOLO detection or segmentation labels",
     no_frame: "a video annotation without a frame has no image in YOLO",
 };
 
@@ -98,24 +98,19 @@ pub struct Yolo {
     only_key_frames: bool,
 }
 
-thread_local! {
-    static GEOMETRY: RefCell<Geometry> = RefCell::new(Geometry::default());
-}
-
 impl Encoder for Yolo {
     fn container(&self) -> Container {
         Container::Zip
     }
 
     fn encode(&self, record: &Record<'_, '_>, out: &mut Out) -> Result<(), EncodeError> {
-        GEOMETRY.with_borrow_mut(|geometry| {
-            for_each_image(
+        for_each_image(
                 record,
                 self.mode,
                 self.only_key_frames,
                 &REASONS,
                 out,
-                |image, annotations, out| {
+                |image, annotations, geometry, out| {
                     out.entry_of(&["labels/", image.stem, ".txt"]);
                     let (w, h) = (f64::from(image.width), f64::from(image.height));
                     for a in annotations {
@@ -127,16 +122,8 @@ impl Encoder for Yolo {
                             out.refuse(&a.id, POLYGON_IN_DETECT);
                             continue;
                         }
-                        let region = match geometry.region(a, image.width, image.height) {
-                            Ok(region) => region,
-                            Err(NoRegion::Point) => {
-                                out.refuse(&a.id, "a point has no place in YOLO detection or segmentation labels");
-                                continue;
-                            }
-                            Err(no) => {
-                                out.refuse(&a.id, no.reason());
-                                continue;
-                            }
+                        let Some(region) = geometry.shape(a, image, &REASONS, out) else {
+                            continue;
                         };
                         if !a.attributes.is_empty() {
                             out.omit(ATTRIBUTES);
@@ -161,7 +148,6 @@ impl Encoder for Yolo {
                     }
                 },
             );
-        });
         Ok(())
     }
 
