@@ -7,7 +7,7 @@ use crate::decode::label_studio::LabelStudioDecoder;
 use crate::decode::label_studio_config::LabelingConfig;
 use crate::decode::{Decoder, Framing};
 use crate::error::RequestError;
-use crate::ports::{ObjectStore, StoreError};
+use crate::ports::{ObjectInfo, ObjectStore, StoreError};
 use labelport_model::Project;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -139,25 +139,21 @@ impl ImportSource {
         })
     }
 
-    /// Whether the export is there: the worker would fail the job otherwise.
-    pub async fn check_export(&self, store: &dyn ObjectStore) -> Result<(), ImportError> {
-        let found = store
+    /// The export's object in the store, or why it is not there.
+    pub async fn export_object(&self, store: &dyn ObjectStore) -> Result<ObjectInfo, ImportError> {
+        store
             .list(&self.export)
             .await
             .map_err(|e| ImportError::Store {
                 key: self.export.clone(),
                 source: e,
             })?
-            .iter()
-            .any(|f| f.key == self.export);
-        if found {
-            Ok(())
-        } else {
-            Err(ImportError::Invalid {
+            .into_iter()
+            .find(|f| f.key == self.export)
+            .ok_or_else(|| ImportError::Invalid {
                 field: "source.export",
                 message: format!("no object at {}: upload the export first", self.export),
             })
-        }
     }
 
     /// The decoder of the export's records.

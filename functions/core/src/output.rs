@@ -319,7 +319,7 @@ impl<'a> Assembler<'a> {
             Container::Parts { .. } => {}
             Container::Zip => {
                 assembler.begin(format!("{base}.zip"), "application/zip".to_owned())?;
-                let spool = new_spool(&assembler.limits)?;
+                let spool = new_spool(&assembler.limits, assembler.limits.spool_limit)?;
                 assembler.zip = Some(ZipWriter::new(spool, modified_unix_secs));
             }
             Container::Workbook { max_rows_per_sheet } => {
@@ -361,7 +361,9 @@ impl<'a> Assembler<'a> {
         self.report_lines += memchr::memchr_iter(b'\n', lines).count() as u64;
         let spool = match &mut self.report {
             Some(spool) => spool,
-            None => self.report.insert(new_spool(&self.limits)?),
+            None => self
+                .report
+                .insert(new_spool(&self.limits, self.limits.spool_limit)?),
         };
         spool.write(lines)?;
         Ok(())
@@ -444,10 +446,9 @@ impl std::io::Write for FilesWriter<'_> {
     }
 }
 
-/// A spool within the export's bounds.
-fn new_spool(limits: &OutputLimits) -> Result<Spool, OutputError> {
-    Spool::new(limits.spool_dir.as_deref(), limits.spool_limit)
-        .map_err(|e| OutputError::Sink(Box::new(e)))
+/// A spool in the export's temporary folder, of at most `limit` bytes.
+fn new_spool(limits: &OutputLimits, limit: u64) -> Result<Spool, OutputError> {
+    Spool::new(limits.spool_dir.as_deref(), limit).map_err(|e| OutputError::Sink(Box::new(e)))
 }
 
 /// Copies a spool into the current file; returns how many bytes it held.
@@ -553,10 +554,7 @@ impl Assembler<'_> {
             let (spool, held) = &mut self.held[section];
             let spool = match spool {
                 Some(spool) => spool,
-                None => spool.insert(
-                    Spool::new(self.limits.spool_dir.as_deref(), self.limits.section_limit)
-                        .map_err(|e| OutputError::Sink(Box::new(e)))?,
-                ),
+                None => spool.insert(new_spool(&self.limits, self.limits.section_limit)?),
             };
             let separator = self.encoder.separator();
             if *held > 0 && !separator.is_empty() {

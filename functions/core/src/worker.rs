@@ -383,35 +383,23 @@ impl Worker {
         // An import reads the tool's export with its settings instead of the task files.
         let (project, files, decoder) = match &request.source {
             Some(import) => {
-                let config =
-                    import
-                        .load_config(self.store.as_ref())
-                        .await
-                        .map_err(|e| match e {
-                            crate::import::ImportError::Store { .. } => {
-                                retryable(Failure::new("STORAGE_UNAVAILABLE", chain(&e)))
-                            }
-                            _ => permanent(Failure::new("INVALID_IMPORT", e.to_string())),
-                        })?;
-                let files: Vec<_> = self
-                    .store
-                    .list(&import.export)
+                let store = self.store.as_ref();
+                let failed = |e: crate::import::ImportError, code: &str| match e {
+                    crate::import::ImportError::Store { .. } => {
+                        retryable(Failure::new("STORAGE_UNAVAILABLE", chain(&e)))
+                    }
+                    _ => permanent(Failure::new(code, e.to_string())),
+                };
+                let config = import
+                    .load_config(store)
                     .await
-                    .map_err(|e| retryable(Failure::storage("listing the import", &e)))?
-                    .into_iter()
-                    .filter(|f| f.key == import.export)
-                    .collect();
-                if files.is_empty() {
-                    return Err(permanent(Failure::new(
-                        "IMPORT_NOT_FOUND",
-                        format!(
-                            "no export at {}: upload it before asking for its conversion",
-                            import.export
-                        ),
-                    )));
-                }
+                    .map_err(|e| failed(e, "INVALID_IMPORT"))?;
+                let export = import
+                    .export_object(store)
+                    .await
+                    .map_err(|e| failed(e, "IMPORT_NOT_FOUND"))?;
                 let project = crate::import::project_for(&project, &config);
-                (project, files, Some(import.decoder(config)))
+                (project, vec![export], Some(import.decoder(config)))
             }
             None => {
                 let files = source::list_task_files(self.store.as_ref(), &job.project)

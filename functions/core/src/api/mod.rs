@@ -1151,7 +1151,7 @@ impl Api {
                     .await
                     .map_err(RequestError::from)?;
                 source
-                    .check_export(self.store.as_ref())
+                    .export_object(self.store.as_ref())
                     .await
                     .map_err(RequestError::from)?;
                 crate::import::project_for(&manifest, &config)
