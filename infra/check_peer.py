@@ -2,7 +2,11 @@
 """Holds labelport's reading of a Label Studio export to Label Studio's own: runs
 label-studio-sdk's converter on the same export and compares the YOLO boxes.
 
-    check_peer.py yolo LABELPORT_YOLO_ZIP EXPORT_JSON CONFIG_XML
+    check_peer.py yolo LABELPORT_YOLO_ZIP EXPORT_JSON CONFIG_XML [--compat]
+
+With --compat, labelport's ZIP was written with "compat": "label-studio": its label
+files must be named by the image's file name, as the converter's are, and its
+classes numbered by name, as the converter numbers them.
 
 The converter is given the export's rectangles only (its YOLO writes polygons as
 segment lines into detection files, and keypoint configs as pose files). Compared are
@@ -35,6 +39,7 @@ def file_name(task):
 
 def main():
     fmt, ours, export, config = sys.argv[1:5]
+    compat = "--compat" in sys.argv[5:]
     if fmt != "yolo":
         fail(f"unknown format {fmt}")
     tasks = json.load(open(export, encoding="utf-8"))
@@ -61,6 +66,12 @@ def main():
         peer_classes = open(os.path.join(out, "classes.txt"), encoding="utf-8").read().splitlines()
         with zipfile.ZipFile(ours) as z:
             our_classes = z.read("classes.txt").decode("utf-8").splitlines()
+            if compat:
+                if our_classes != sorted(our_classes):
+                    fail(f"compat classes are not numbered by name: {our_classes}")
+                notes = json.loads(z.read("notes.json"))
+                if notes["categories"] != [{"id": i, "name": n} for i, n in enumerate(our_classes)]:
+                    fail(f"notes.json does not list classes.txt: {notes['categories']}")
             images = boxes = 0
             for task in tasks:
                 annotations = [a for a in task["annotations"] if not a.get("was_cancelled")]
@@ -75,7 +86,7 @@ def main():
                     theirs = [(peer_classes[int(v[0])], [float(x) for x in v[1:]])
                               for v in (line.split() for line in f if line.strip())]
                 mine = [(our_classes[int(v[0])], [float(x) for x in v[1:]])
-                        for v in (line.split() for line in z.read(f"labels/{task['id']}.txt").decode().splitlines())]
+                        for v in (line.split() for line in z.read(f"labels/{stem if compat else task['id']}.txt").decode().splitlines())]
                 for label, values in theirs:
                     match = next((m for m in mine if m[0] == label
                                   and all(abs(a - b) < 1e-5 for a, b in zip(m[1], values))), None)

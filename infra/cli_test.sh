@@ -137,6 +137,9 @@ ok "labelport convert --from label-studio: COCO and YOLO (from .json.gz) read ba
 "$bin" convert --from label-studio --config "$ls_dir/lsimg.xml" --in "$ls_dir/lsimg.json" --format yolo --out "$data/ls-detect.zip" 2> "$data/log"
 out=$("$PYTHON" infra/check_peer.py yolo "$data/ls-detect.zip" "$ls_dir/lsimg.json" "$ls_dir/lsimg.xml" 2> "$data/peer.log") || fail "peer: $out $(tail -3 "$data/peer.log")"
 ok "YOLO converted from Label Studio: $out"
+"$bin" convert --from label-studio --config "$ls_dir/lsimg.xml" --in "$ls_dir/lsimg.json" --format yolo --options '{"compat":"label-studio"}' --out "$data/ls-compat.zip" 2> "$data/log" || fail "convert compat: $(tail -3 "$data/log")"
+out=$("$PYTHON" infra/check_peer.py yolo "$data/ls-compat.zip" "$ls_dir/lsimg.json" "$ls_dir/lsimg.xml" --compat 2> "$data/peer.log") || fail "peer compat: $out $(tail -3 "$data/peer.log")"
+ok "YOLO with compat label-studio, named and numbered as label-studio-sdk's: $out"
 "$PYTHON" - "$ls_dir/lsimg.json" "$data/bad.json" <<'PY'
 import json, sys
 tasks = json.load(open(sys.argv[1]))

@@ -31,7 +31,7 @@ mod tokens;
 mod vision;
 
 pub use compression::Compression;
-pub use options::{FormatOption, FormatOptions, Structure, STRUCTURE};
+pub use options::{Compat, FormatOption, FormatOptions, Structure, COMPAT, STRUCTURE};
 pub use out::{Out, Piece};
 
 use labelport_model::{Mode, Project, Task, TaskState};

@@ -22,6 +22,30 @@ pub static STRUCTURE: FormatOption = FormatOption {
     schema: <Structure as utoipa::PartialSchema>::schema,
 };
 
+/// `compat`: write the layout another tool's converter writes, where users depend on
+/// it (docs/label-studio.md says what each format changes).
+pub static COMPAT: FormatOption = FormatOption {
+    key: "compat",
+    schema: <Compat as utoipa::PartialSchema>::schema,
+};
+
+/// Whose layout a format writes instead of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Compat {
+    /// Label Studio's converter (label-studio-sdk): its class numbering (the config's
+    /// `category` ids, then the other labels by name, from 0), its file names (the
+    /// image's own), and each format's columns and rounding.
+    LabelStudio,
+}
+
+impl Compat {
+    /// The `compat` option of `settings`, if given.
+    pub fn of(options: &FormatOptions) -> Result<Option<Compat>, ConfigError> {
+        options.get(COMPAT.key)
+    }
+}
+
 /// The format options of a request, as written.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -220,6 +220,10 @@ pub enum Lines {
     Tsv,
     /// `token -X- -X- tag`, each task opened by `-DOCSTART- -X- -X- O` (CONLL2003).
     Conll,
+    /// `token -X- _ tag`, one `-DOCSTART- -X- O` atop the file, a blank line after
+    /// each task and none between its sentences: Label Studio's converter's CoNLL
+    /// (CONLL2003 with `"compat": "label-studio"`).
+    ConllLabelStudio,
     /// `token tag`, one space between (Azure AutoML's NER files).
     Space,
 }
@@ -240,7 +244,7 @@ impl Encoder for TaggedLines {
                 extension: "tsv",
                 content_type: "text/tab-separated-values; charset=utf-8",
             },
-            Lines::Conll => Container::File {
+            Lines::Conll | Lines::ConllLabelStudio => Container::File {
                 extension: "conll",
                 content_type: "text/plain; charset=utf-8",
             },
@@ -248,6 +252,12 @@ impl Encoder for TaggedLines {
                 extension: "txt",
                 content_type: "text/plain; charset=utf-8",
             },
+        }
+    }
+
+    fn header(&self, out: &mut Vec<u8>) {
+        if self.lines == Lines::ConllLabelStudio {
+            out.extend_from_slice(b"-DOCSTART- -X- O\n");
         }
     }
 
@@ -262,6 +272,7 @@ impl Encoder for TaggedLines {
             line.extend_from_slice(match lines {
                 Lines::Tsv => b"\t",
                 Lines::Conll => b" -X- -X- ",
+                Lines::ConllLabelStudio => b" -X- _ ",
                 Lines::Space => b" ",
             });
             match (token.label, tagging) {
@@ -274,10 +285,13 @@ impl Encoder for TaggedLines {
                 (Some(label), None) => write_column(line, label, lines),
             }
             line.push(b'\n');
-            if token.ends_sentence {
+            if token.ends_sentence && lines != Lines::ConllLabelStudio {
                 line.push(b'\n');
             }
         });
+        if lines == Lines::ConllLabelStudio {
+            out.record().push(b'\n');
+        }
         Ok(())
     }
 }
@@ -289,7 +303,9 @@ fn write_column(line: &mut Vec<u8>, text: &str, lines: Lines) {
     for c in text.chars() {
         match (c, lines) {
             ('\t' | '\n' | '\r', Lines::Tsv) => line.push(b' '),
-            (c, Lines::Conll | Lines::Space) if c.is_whitespace() => line.push(b'_'),
+            (c, Lines::Conll | Lines::ConllLabelStudio | Lines::Space) if c.is_whitespace() => {
+                line.push(b'_')
+            }
             (c, _) => {
                 let mut buffer = [0; 4];
                 line.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());

@@ -1,8 +1,9 @@
 //! What the image formats (COCO, YOLO, VOC) share:
 //!
-//! - **Class ids** from the project's label schema: its order, or the explicit
-//!   `classIds` in it, never the order labels happen to appear in, so two exports of a
-//!   project number classes alike.
+//! - **Class ids** from the project's label schema: the explicit `classIds` in it,
+//!   the other classes in its order (by name with `"compat": "label-studio"`), never
+//!   the order labels happen to appear in, so two exports of a project number classes
+//!   alike.
 //! - **Images** of a task: the asset itself, or for a video each frame that carries
 //!   annotations (only key frames with `fields.onlyKeyFrames`).
 //! - **Names** of images in the export: the task id (unique in a project) with the
@@ -15,7 +16,9 @@
 use crate::{ConfigError, Out, Record};
 use labelport_model::{Annotation, AnnotationKind, Mode, Project, Task};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Mutex;
 
 /// Class ids of one export, from the project's label schema.
 pub struct Classes {
@@ -24,15 +27,26 @@ pub struct Classes {
     listed: Vec<(u32, String)>,
 }
 
+/// How classes without an explicit id are numbered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Numbering {
+    /// In the label schema's order (labelport's own).
+    Schema,
+    /// By name, as Label Studio's converter numbers them (`compat`).
+    ByName,
+}
+
 impl Classes {
-    /// Numbers the schema's classes: from `first` in schema order, or by its explicit
-    /// `classIds`. `dense`: the ids must run `first..first + n` without a gap (YOLO's
-    /// class indices). `format` names the format in errors.
+    /// Numbers the schema's classes: those its `classIds` name take those ids; the
+    /// rest take the lowest free ids from `first`, in `numbering` order. `dense`: the
+    /// ids must run `first..first + n` without a gap (YOLO's class indices). `format`
+    /// names the format in errors.
     pub fn new(
         project: &Project,
         format: &str,
         first: u32,
         dense: bool,
+        numbering: Numbering,
     ) -> Result<Classes, ConfigError> {
         let schema = &project.labels;
         let refuse = |why: String| {
@@ -44,24 +58,37 @@ impl Classes {
         if schema.classes.is_empty() {
             return Err(refuse("the schema lists no classes".to_owned()));
         }
-        let mut by_name = HashMap::with_capacity(schema.classes.len());
-        for (position, name) in schema.classes.iter().enumerate() {
-            let id = if schema.class_ids.is_empty() {
-                first + position as u32
-            } else {
-                *schema
-                    .class_ids
-                    .get(name)
-                    .ok_or_else(|| refuse(format!("its classIds give no id to class `{name}`")))?
-            };
-            if by_name.insert(name.clone(), id).is_some() {
-                return Err(refuse(format!("it lists class `{name}` twice")));
-            }
-        }
-        if let Some(name) = schema.class_ids.keys().find(|n| !by_name.contains_key(*n)) {
+        if let Some(name) = schema
+            .class_ids
+            .keys()
+            .find(|n| !schema.classes.contains(*n))
+        {
             return Err(refuse(format!(
                 "its classIds name `{name}`, which is not a class"
             )));
+        }
+        let mut by_name = HashMap::with_capacity(schema.classes.len());
+        let mut unnumbered: Vec<&String> = Vec::new();
+        for name in &schema.classes {
+            match schema.class_ids.get(name) {
+                Some(id) => {
+                    if by_name.insert(name.clone(), *id).is_some() {
+                        return Err(refuse(format!("it lists class `{name}` twice")));
+                    }
+                }
+                None if unnumbered.contains(&name) => {
+                    return Err(refuse(format!("it lists class `{name}` twice")));
+                }
+                None => unnumbered.push(name),
+            }
+        }
+        if numbering == Numbering::ByName {
+            unnumbered.sort();
+        }
+        let taken: std::collections::HashSet<u32> = schema.class_ids.values().copied().collect();
+        let mut free = (first..).filter(|id| !taken.contains(id));
+        for name in unnumbered {
+            by_name.insert(name.clone(), free.next().unwrap_or(u32::MAX));
         }
         let mut listed: Vec<(u32, String)> =
             by_name.iter().map(|(n, id)| (*id, n.clone())).collect();
@@ -113,10 +140,41 @@ pub struct Reasons {
     pub point: &'static str,
 }
 
+/// How images are named in the export.
+pub enum ImageNames {
+    /// By task id (unique in a project): labelport's own.
+    TaskIds,
+    /// By the asset's file name, as Label Studio's converter names them
+    /// (`photo.jpg`: `labels/photo.txt`). Two tasks' files may share a name; those
+    /// after the first add `_{task id}`, so none overwrites another. `written` holds a
+    /// hash of each name given out.
+    FileNames {
+        /// Hashes of the names given out so far.
+        written: Mutex<HashSet<u64>>,
+    },
+}
+
+impl ImageNames {
+    /// Naming for `compat`.
+    pub fn for_compat(compat: Option<crate::Compat>) -> ImageNames {
+        match compat {
+            None => ImageNames::TaskIds,
+            Some(crate::Compat::LabelStudio) => ImageNames::FileNames {
+                written: Mutex::new(HashSet::new()),
+            },
+        }
+    }
+}
+
+const REPEATED_FILE_NAME: &str =
+    "file names: images of several tasks share a file name; those after the first carry _{task id}";
+
 /// One image of a task, as a format writes it.
 pub struct Image<'i> {
     /// Its name in the export without extension (`t-00000042`, `t-00000042_000017`).
     pub stem: &'i str,
+    /// The task's asset URL, as the task gives it.
+    pub url: &'i str,
     /// Its extension with the dot (`.jpg`), or empty.
     pub extension: &'i str,
     /// Width and height in pixels.
@@ -147,6 +205,7 @@ pub fn for_each_image(
     record: &Record<'_, '_>,
     mode: Mode,
     only_key_frames: bool,
+    names: &ImageNames,
     reasons: &Reasons,
     out: &mut Out,
     mut each: impl FnMut(&Image<'_>, &mut dyn Iterator<Item = &Annotation<'_>>, &mut Geometry, &mut Out),
@@ -206,11 +265,13 @@ pub fn for_each_image(
             extension(&task.asset.url)
         };
         stem.clear();
-        push_stem(stem, task, record.ordinal);
+        push_stem(stem, task, record.ordinal, names, out);
         let task_stem = stem.len();
+        let url = &*task.asset.url;
         if !video {
             let image = Image {
                 stem,
+                url,
                 extension,
                 width,
                 height,
@@ -233,6 +294,7 @@ pub fn for_each_image(
             push_frame(stem, frame);
             let image = Image {
                 stem,
+                url,
                 extension,
                 width,
                 height,
@@ -248,13 +310,49 @@ pub fn for_each_image(
     });
 }
 
-/// Appends the task's image name: its id where that is a safe file name, else the id
-/// with unsafe characters as `_` and `-{ordinal}` added, so names never collide.
-fn push_stem(stem: &mut String, task: &Task<'_>, ordinal: u64) {
+/// Appends the task's image name: its id (or file name, per `names`) where that is a
+/// safe file name, else with unsafe characters as `_` and `-{ordinal}` added, so names
+/// never collide.
+fn push_stem(stem: &mut String, task: &Task<'_>, ordinal: u64, names: &ImageNames, out: &mut Out) {
+    let mut digits = itoa::Buffer::new();
+    let ordinal = digits.format(ordinal);
+    let ImageNames::FileNames { written } = names else {
+        stem.push_str(&crate::out::safe_name(&task.id, ordinal));
+        return;
+    };
+    let file = file_stem(&task.asset.url);
     stem.push_str(&crate::out::safe_name(
-        &task.id,
-        itoa::Buffer::new().format(ordinal),
+        if file.is_empty() { &task.id } else { file },
+        ordinal,
     ));
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    stem.hash(&mut hasher);
+    let fresh = written
+        .lock()
+        .map(|mut set| set.insert(hasher.finish()))
+        .unwrap_or(true);
+    if !fresh {
+        stem.push('_');
+        stem.push_str(&crate::out::safe_name(&task.id, ordinal));
+        out.omit(REPEATED_FILE_NAME);
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        stem.hash(&mut hasher);
+        if let Ok(mut set) = written.lock() {
+            set.insert(hasher.finish());
+        }
+    }
+}
+
+/// The asset's file name (`s3://b/a/photo.jpg?v=1`: `photo.jpg`).
+pub fn file_name(url: &str) -> &str {
+    let path = url.split(['?', '#']).next().unwrap_or("");
+    path.rsplit('/').next().unwrap_or("")
+}
+
+/// The asset's file name without its extension (`photo`).
+fn file_stem(url: &str) -> &str {
+    let file = file_name(url);
+    &file[..file.len() - extension(url).len()]
 }
 
 fn push_frame(stem: &mut String, frame: u32) {
@@ -270,8 +368,7 @@ fn push_frame(stem: &mut String, frame: u32) {
 /// The extension of the asset's file (`.jpg`), or empty when it has none a file
 /// system would take (1 to 5 letters or digits).
 fn extension(url: &str) -> &str {
-    let path = url.split(['?', '#']).next().unwrap_or("");
-    let file = path.rsplit('/').next().unwrap_or("");
+    let file = file_name(url);
     match file.rfind('.') {
         Some(dot)
             if (2..=6).contains(&(file.len() - dot))
@@ -545,31 +642,45 @@ mod tests {
     #[test]
     fn classes_follow_the_schema_or_its_explicit_ids() {
         let project = testing::project("element", json!({"classes": ["car", "bus"]}));
-        let coco = Classes::new(&project, "COCO", 1, false).unwrap();
+        let coco = Classes::new(&project, "COCO", 1, false, Numbering::Schema).unwrap();
         assert_eq!(coco.listed().collect::<Vec<_>>(), [(1, "car"), (2, "bus")]);
-        let yolo = Classes::new(&project, "YOLO", 0, true).unwrap();
+        let yolo = Classes::new(&project, "YOLO", 0, true, Numbering::Schema).unwrap();
         assert_eq!((yolo.id("bus"), yolo.id("tram")), (Some(1), None));
 
         let explicit = testing::project(
             "element",
             json!({"classes": ["car", "bus"], "classIds": {"car": 7, "bus": 3}}),
         );
-        let coco = Classes::new(&explicit, "COCO", 1, false).unwrap();
+        let coco = Classes::new(&explicit, "COCO", 1, false, Numbering::Schema).unwrap();
         assert_eq!(coco.listed().collect::<Vec<_>>(), [(3, "bus"), (7, "car")]);
-        let e = Classes::new(&explicit, "YOLO", 0, true).err().unwrap();
+        let e = Classes::new(&explicit, "YOLO", 0, true, Numbering::Schema)
+            .err()
+            .unwrap();
         assert!(
             e.message.contains("`bus` the id 3 where 0 is next"),
             "{}",
             e.message
         );
 
+        // Classes the ids leave out take the free ids, in schema order or by name.
+        let partial = testing::project(
+            "element",
+            json!({"classes": ["zebra", "car", "ant"], "classIds": {"car": 1}}),
+        );
+        let schema = Classes::new(&partial, "YOLO", 0, true, Numbering::Schema).unwrap();
+        assert_eq!(
+            schema.listed().collect::<Vec<_>>(),
+            [(0, "zebra"), (1, "car"), (2, "ant")]
+        );
+        let by_name = Classes::new(&partial, "YOLO", 0, true, Numbering::ByName).unwrap();
+        assert_eq!(
+            by_name.listed().collect::<Vec<_>>(),
+            [(0, "ant"), (1, "car"), (2, "zebra")]
+        );
+
         for (labels, why) in [
             (json!({"classes": []}), "lists no classes"),
             (json!({"classes": ["a", "a"]}), "class `a` twice"),
-            (
-                json!({"classes": ["a", "b"], "classIds": {"a": 1}}),
-                "no id to class `b`",
-            ),
             (
                 json!({"classes": ["a"], "classIds": {"a": 1, "z": 2}}),
                 "`z`, which is not a class",
@@ -579,9 +690,15 @@ mod tests {
                 "the same id 1",
             ),
         ] {
-            let e = Classes::new(&testing::project("element", labels), "COCO", 1, false)
-                .err()
-                .unwrap();
+            let e = Classes::new(
+                &testing::project("element", labels),
+                "COCO",
+                1,
+                false,
+                Numbering::Schema,
+            )
+            .err()
+            .unwrap();
             assert_eq!(e.field, "format");
             assert!(e.message.contains(why), "{}", e.message);
         }
@@ -710,8 +827,36 @@ mod tests {
         .to_string();
         let task: Task<'_> = serde_json::from_str(&text).unwrap();
         let mut stem = String::new();
-        push_stem(&mut stem, &task, 42);
+        let mut out = Out::new(b"");
+        push_stem(&mut stem, &task, 42, &ImageNames::TaskIds, &mut out);
         push_frame(&mut stem, 17);
         assert_eq!(stem, "a_b_c-42_000017");
+    }
+
+    #[test]
+    fn file_names_are_the_assets_own_and_a_repeated_one_adds_the_task_id() {
+        let names = ImageNames::for_compat(Some(crate::Compat::LabelStudio));
+        let mut out = Out::new(b"");
+        let mut stems = Vec::new();
+        for (ordinal, (id, url)) in [
+            ("1", "s3://b/x/photo.jpg?v=2"),
+            ("2", "s3://b/y/photo.jpg"),
+            ("3", "/data/upload/7/ab12-café 1.png"),
+            ("4", "https://h/no-extension"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let text = json!({"id": id, "asset": {"url": url},
+                "state": "annotated", "stage": "Complete", "createdAt": "x"})
+            .to_string();
+            let task: Task<'_> = serde_json::from_str(&text).unwrap();
+            let mut stem = String::new();
+            push_stem(&mut stem, &task, ordinal as u64, &names, &mut out);
+            stems.push(stem);
+        }
+        assert_eq!(stems, ["photo", "photo_2", "ab12-caf__1-2", "no-extension"]);
+        assert_eq!(out.omitted(), [REPEATED_FILE_NAME]);
+        assert_eq!(file_name("s3://b/x/photo.jpg?v=2"), "photo.jpg");
     }
 }

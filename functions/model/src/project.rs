@@ -177,6 +177,7 @@ pub struct LabelSchema {
     pub classes: Vec<String>,
     /// Explicit class ids, by class name, for formats that number classes (COCO's
     /// category ids, YOLO's class indices) when a team's ids must not follow the order.
+    /// Classes it leaves out take the lowest ids left free, in `classes` order.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub class_ids: std::collections::BTreeMap<String, u32>,
     /// Relation labels.

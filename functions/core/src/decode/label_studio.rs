@@ -464,10 +464,10 @@ impl LabelStudioDecoder {
                         "rectanglelabels" | "rectangle" => {
                             let mut a = one(AnnotationKind::Box);
                             a.bbox = Some(BoundingBox {
-                                x: percent(v.x, "x")? * w / 100.0,
-                                y: percent(v.y, "y")? * h / 100.0,
-                                width: percent(v.width, "width")? * w / 100.0,
-                                height: percent(v.height, "height")? * h / 100.0,
+                                x: percent(v.x, "x")? / 100.0 * w,
+                                y: percent(v.y, "y")? / 100.0 * h,
+                                width: percent(v.width, "width")? / 100.0 * w,
+                                height: percent(v.height, "height")? / 100.0 * h,
                                 rotation: v.rotation.filter(|r| *r != 0.0),
                             });
                             a
@@ -482,8 +482,8 @@ impl LabelStudioDecoder {
                             let mut a = one(AnnotationKind::Polygon);
                             for [x, y] in &v.points {
                                 a.points.push([
-                                    percent(Some(*x), "x")? * w / 100.0,
-                                    percent(Some(*y), "y")? * h / 100.0,
+                                    percent(Some(*x), "x")? / 100.0 * w,
+                                    percent(Some(*y), "y")? / 100.0 * h,
                                 ]);
                             }
                             a
@@ -491,8 +491,8 @@ impl LabelStudioDecoder {
                         _ => {
                             let mut a = one(AnnotationKind::Point);
                             a.points.push([
-                                percent(v.x, "x")? * w / 100.0,
-                                percent(v.y, "y")? * h / 100.0,
+                                percent(v.x, "x")? / 100.0 * w,
+                                percent(v.y, "y")? / 100.0 * h,
                             ]);
                             a
                         }

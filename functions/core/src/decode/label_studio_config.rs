@@ -107,6 +107,8 @@ pub struct LabelingConfig {
     pub objects: Vec<Object>,
     /// `<Relations>` labels.
     pub relations: Vec<String>,
+    /// The `category` ids `<Label>` tags give (the ids COCO and YOLO number them by).
+    pub categories: std::collections::BTreeMap<String, u32>,
     /// The project mode the config amounts to.
     pub mode: Mode,
 }
@@ -122,6 +124,7 @@ impl LabelingConfig {
         let document = roxmltree::Document::parse(xml)
             .map_err(|e| ConfigError(format!("is not well-formed XML: {e}")))?;
         let (mut controls, mut objects, mut relations) = (Vec::new(), Vec::new(), Vec::new());
+        let mut categories = std::collections::BTreeMap::new();
         for node in document.descendants().filter(|n| n.is_element()) {
             let tag = node.tag_name().name();
             let name = node.attribute("name").unwrap_or("");
@@ -140,6 +143,14 @@ impl LabelingConfig {
                             .attribute("value")
                             .or_else(|| child.attribute("alias"))
                         {
+                            if let Some(category) = child.attribute("category") {
+                                let id = category.trim().parse::<u32>().map_err(|_| {
+                                    ConfigError(format!(
+                                        "gives label `{v}` the category `{category}`, which is not a whole number"
+                                    ))
+                                })?;
+                                categories.insert(v.to_owned(), id);
+                            }
                             values.push(v.to_owned());
                         }
                     }
@@ -202,6 +213,7 @@ impl LabelingConfig {
             controls,
             objects,
             relations,
+            categories,
             mode,
         })
     }
@@ -244,6 +256,13 @@ impl LabelingConfig {
                 }
             }
         }
+        // Only classes' ids: a per-region choice is an attribute here.
+        let class_ids = self
+            .categories
+            .iter()
+            .filter(|(name, _)| classes.contains(name))
+            .map(|(name, id)| (name.clone(), *id))
+            .collect();
         Project {
             schema_version: labelport_model::SCHEMA_VERSION,
             id: id.to_owned(),
@@ -256,7 +275,7 @@ impl LabelingConfig {
                 relations: self.relations.clone(),
                 attributes,
                 form_fields,
-                class_ids: Default::default(),
+                class_ids,
             },
             stages: vec!["Complete".to_owned()],
             columns: Vec::new(),
@@ -325,8 +344,8 @@ mod tests {
                  <Image name="image" value="$image"/>
                  <Choices name="weather" toName="image"><Choice value="sunny"/><Choice value="rain"/></Choices>
                  <RectangleLabels name="box" toName="image"><Label value="car"/><Label value="café &amp; bar"/></RectangleLabels>
-                 <PolygonLabels name="poly" toName="image"><Label value="road"/><Label value="car"/></PolygonLabels>
-                 <Choices name="occluded" toName="image" perRegion="true"><Choice value="yes"/></Choices>
+                 <PolygonLabels name="poly" toName="image"><Label value="road" category="4"/><Label value="car"/></PolygonLabels>
+                 <Choices name="occluded" toName="image" perRegion="true"><Choice value="yes" category="9"/></Choices>
                  <Relations><Relation value="next to"/></Relations>
                </View>"#,
         )
@@ -339,6 +358,10 @@ mod tests {
         );
         assert_eq!(project.labels.attributes, ["occluded"]);
         assert_eq!(project.labels.relations, ["next to"]);
+        assert_eq!(
+            project.labels.class_ids.into_iter().collect::<Vec<_>>(),
+            [("road".to_owned(), 4)]
+        );
         assert_eq!(config.object("image").unwrap().data_key, "image");
         assert_eq!(config.control("poly").unwrap().kind, ControlKind::Polygon);
     }
@@ -390,6 +413,10 @@ mod tests {
             (
                 r#"<View><Image name="i" value="$img"/><Choices toName="i"/></View>"#,
                 "without a name",
+            ),
+            (
+                r#"<View><Image name="i" value="$img"/><RectangleLabels name="b" toName="i"><Label value="car" category="one"/></RectangleLabels></View>"#,
+                "gives label `car` the category `one`, which is not a whole number",
             ),
         ] {
             let e = LabelingConfig::parse(xml).unwrap_err();

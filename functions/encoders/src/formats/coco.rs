@@ -17,6 +17,9 @@
 //!   `bbox` is the outline's enclosing box and `area` its area, in pixels.
 //! - A point, a shape outside its image, and anything that is no shape go to the
 //!   errors report; groups and relations are counted there.
+//! - `"compat": "label-studio"`: Label Studio's converter's ids (categories by name,
+//!   images and annotations from 0), the image's URL as `file_name`, and a box as its
+//!   enclosing box with an empty `segmentation`.
 //!
 //! Streaming: images and annotations are two held-back sections, spooled to temporary
 //! files (each at most `OutputLimits::section_limit`) and written after the categories,
@@ -24,9 +27,9 @@
 
 use crate::json_text::{write_int, write_str};
 use crate::out::shift_number;
-use crate::vision::{for_each_image, write_pixels, Classes, NoRegion, Reasons};
-use crate::{Container, EncodeError, Encoder, FormatSpec, Out, Record};
-use labelport_model::{Mode, TaskState};
+use crate::vision::{for_each_image, write_pixels, Classes, ImageNames, NoRegion, Numbering, Reasons};
+use crate::{Compat, Container, EncodeError, Encoder, FormatSpec, Out, Record, COMPAT};
+use labelport_model::{AnnotationKind, Mode, TaskState};
 
 /// COCO object detection.
 pub static FORMAT: FormatSpec = FormatSpec {
@@ -36,11 +39,16 @@ pub static FORMAT: FormatSpec = FormatSpec {
     default_states: Some(&[TaskState::Annotated, TaskState::Validated]),
     allowed_states: None,
     default_stages: Some(&["Complete"]),
-    options: &[],
+    options: &[&COMPAT],
     build: |settings| {
         let fields = settings.fields;
         fields.refuse_all_but_key_frames(FORMAT.name)?;
-        let classes = Classes::new(settings.project, FORMAT.name, 1, false)?;
+        let compat = Compat::of(settings.options)?.is_some();
+        let classes = if compat {
+            Classes::new(settings.project, FORMAT.name, 0, false, Numbering::ByName)?
+        } else {
+            Classes::new(settings.project, FORMAT.name, 1, false, Numbering::Schema)?
+        };
         let mut header = Vec::new();
         header.extend_from_slice(b"{\"info\":{\"description\":");
         write_str(&mut header, &settings.project.name);
@@ -61,6 +69,8 @@ pub static FORMAT: FormatSpec = FormatSpec {
             header,
             mode: settings.project.mode,
             only_key_frames: fields.only_key_frames,
+            first_id: usize::from(!compat),
+            compat,
         }))
     },
 };
@@ -83,6 +93,11 @@ pub struct Coco {
     header: Vec<u8>,
     mode: Mode,
     only_key_frames: bool,
+    /// Where image and annotation ids start: 1, or 0 as Label Studio's converter.
+    first_id: usize,
+    /// Label Studio's converter's layout: the image's URL as `file_name`, a box with
+    /// an empty `segmentation` and its enclosing box's area.
+    compat: bool,
 }
 
 impl Encoder for Coco {
@@ -126,17 +141,22 @@ impl Encoder for Coco {
                 record,
                 self.mode,
                 self.only_key_frames,
+                &ImageNames::TaskIds,
                 &REASONS,
                 out,
                 |image, annotations, geometry, out| {
                     // Ids count from 1 within the block; `renumber_section` adds the
                     // images and annotations of the blocks before.
-                    let image_id = out.held_bytes(IMAGES).1 + 1;
+                    let image_id = out.held_bytes(IMAGES).1 + self.first_id;
                     let line = out.held(IMAGES);
                     line.extend_from_slice(b"{\"id\":");
                     write_int(line, image_id);
                     line.extend_from_slice(b",\"file_name\":");
-                    write_name(line, image.stem, image.extension);
+                    if self.compat {
+                        write_str(line, image.url);
+                    } else {
+                        write_name(line, image.stem, image.extension);
+                    }
                     line.extend_from_slice(b",\"width\":");
                     write_int(line, image.width);
                     line.extend_from_slice(b",\"height\":");
@@ -151,7 +171,7 @@ impl Encoder for Coco {
                         let Some(region) = geometry.shape(a, image, &REASONS, out) else {
                             continue;
                         };
-                        let id = out.held_bytes(ANNOTATIONS).1 + 1;
+                        let id = out.held_bytes(ANNOTATIONS).1 + self.first_id;
                         let line = out.held(ANNOTATIONS);
                         line.extend_from_slice(b"{\"id\":");
                         write_int(line, id);
@@ -168,17 +188,27 @@ impl Encoder for Coco {
                             write_pixels(line, v);
                         }
                         line.extend_from_slice(b"],\"area\":");
-                        write_pixels(line, region.area);
-                        line.extend_from_slice(b",\"segmentation\":[[");
-                        for (i, [x, y]) in region.outline.iter().enumerate() {
-                            if i > 0 {
+                        if self.compat && a.kind == AnnotationKind::Box {
+                            // The converter's box: its enclosing box, no outline.
+                            write_pixels(line, (x1 - x0) * (y1 - y0));
+                            line.extend_from_slice(b",\"segmentation\":[],\"ignore\":0");
+                        } else {
+                            write_pixels(line, region.area);
+                            line.extend_from_slice(b",\"segmentation\":[[");
+                            for (i, [x, y]) in region.outline.iter().enumerate() {
+                                if i > 0 {
+                                    line.push(b',');
+                                }
+                                write_pixels(line, *x);
                                 line.push(b',');
+                                write_pixels(line, *y);
                             }
-                            write_pixels(line, *x);
-                            line.push(b',');
-                            write_pixels(line, *y);
+                            line.extend_from_slice(b"]]");
+                            if self.compat {
+                                line.extend_from_slice(b",\"ignore\":0");
+                            }
                         }
-                        line.extend_from_slice(b"]],\"iscrowd\":0");
+                        line.extend_from_slice(b",\"iscrowd\":0");
                         if !a.attributes.is_empty() {
                             line.extend_from_slice(b",\"attributes\":{");
                             for (i, attribute) in a.attributes.iter().enumerate() {
@@ -406,5 +436,43 @@ mod tests {
             .unwrap();
         assert!(out.record_left_out());
         assert!(String::from_utf8_lossy(out.record_refusals()).contains("width and height"));
+    }
+
+    #[test]
+    fn label_studio_compat_numbers_by_name_from_0_and_names_images_by_url() {
+        let mut project = testing::project("element", json!({"classes": ["zebra", "car", "ant"]}));
+        project.labels.class_ids.insert("zebra".into(), 0);
+        let encoder = testing::build("COCO", &project, json!({"compat": "label-studio"})).unwrap();
+        let t1 = image_task(
+            "t1",
+            "s3://b/cam/IMG_1.jpg",
+            json!([
+                {"id": "a1", "type": "box", "label": "car", "bbox": {"x": 10, "y": 5, "width": 20, "height": 10}},
+                {"id": "a2", "type": "polygon", "label": "ant", "points": [[0, 0], [10, 0], [10, 10]]},
+            ]),
+        );
+        let (text, refusals) = document(encoder.as_ref(), &[&t1]);
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let categories: Vec<(u64, &str)> = v["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["id"].as_u64().unwrap(), c["name"].as_str().unwrap()))
+            .collect();
+        assert_eq!(categories, [(0, "zebra"), (1, "ant"), (2, "car")]);
+        assert_eq!(v["images"][0]["id"], 0);
+        assert_eq!(v["images"][0]["file_name"], "s3://b/cam/IMG_1.jpg");
+        let box_ = &v["annotations"][0];
+        assert_eq!((box_["id"].as_u64(), box_["image_id"].as_u64(), box_["category_id"].as_u64()), (Some(0), Some(0), Some(2)));
+        assert_eq!(box_["bbox"], json!([10.0, 5.0, 20.0, 10.0]));
+        assert_eq!(box_["area"], json!(200.0));
+        assert_eq!(box_["segmentation"], json!([]));
+        let polygon = &v["annotations"][1];
+        assert_eq!(polygon["category_id"], 1);
+        assert_eq!(polygon["segmentation"], json!([[0.0, 0.0, 10.0, 0.0, 10.0, 10.0]]));
+        assert_eq!(polygon["area"], json!(50.0));
+        assert!(refusals.is_empty(), "{refusals:?}");
+        let e = testing::build("COCO", &project, json!({"compat": "labelstudio"})).err().unwrap();
+        assert_eq!(e.field, "compat");
     }
 }

@@ -16,9 +16,12 @@
 //!   `crate::vision`. Text is XML-escaped.
 //! - A polygon, a point, a shape outside its image and anything that is no box go to
 //!   the errors report; groups, relations and other attributes are counted there.
+//! - `"compat": "label-studio"`: Label Studio's converter's layout: files named by the
+//!   image's own file name, `<folder>images</folder>`, 0-based corners truncated as
+//!   it truncates them (`xmin = int(x)`, `xmax = xmin + int(width)`).
 
-use crate::vision::{for_each_image, write_xml, Reasons};
-use crate::{Container, EncodeError, Encoder, FormatSpec, Out, Record};
+use crate::vision::{file_name, for_each_image, write_xml, ImageNames, Reasons};
+use crate::{Compat, Container, EncodeError, Encoder, FormatSpec, Out, Record, COMPAT};
 use labelport_model::{AnnotationKind, Mode, TaskState};
 
 /// Pascal VOC XML.
@@ -29,14 +32,17 @@ pub static FORMAT: FormatSpec = FormatSpec {
     default_states: Some(&[TaskState::Annotated, TaskState::Validated]),
     allowed_states: None,
     default_stages: Some(&["Complete"]),
-    options: &[],
+    options: &[&COMPAT],
     build: |settings| {
         let fields = settings.fields;
         fields.refuse_all_but_key_frames(FORMAT.name)?;
         let mut source = Vec::new();
         write_xml(&mut source, &settings.project.name);
+        let compat = Compat::of(settings.options)?;
         Ok(Box::new(Voc {
             project_name: source,
+            names: ImageNames::for_compat(compat),
+            compat: compat.is_some(),
             mode: settings.project.mode,
             only_key_frames: fields.only_key_frames,
         }))
@@ -61,6 +67,10 @@ const IMAGE_LIST: usize = 0;
 /// Writes one annotation file per image.
 pub struct Voc {
     project_name: Vec<u8>,
+    names: ImageNames,
+    /// Label Studio's converter's layout: `images/` and the image's own file name,
+    /// corners truncated to whole pixels, `xmax = xmin + width`.
+    compat: bool,
     mode: Mode,
     only_key_frames: bool,
 }
@@ -88,6 +98,7 @@ impl Encoder for Voc {
                 record,
                 self.mode,
                 self.only_key_frames,
+                &self.names,
                 &REASONS,
                 out,
                 |image, annotations, geometry, out| {
@@ -95,10 +106,15 @@ impl Encoder for Voc {
                     list.extend_from_slice(image.stem.as_bytes());
                     list.push(b'\n');
                     let xml = out.entry_of(&["Annotations/", image.stem, ".xml"]);
-                    xml.extend_from_slice(b"<annotation>\n\t<folder>JPEGImages</folder>\n\t<filename>");
-                    // Stems and extensions are file-name-safe ASCII: nothing to escape.
-                    xml.extend_from_slice(image.stem.as_bytes());
-                    xml.extend_from_slice(image.extension.as_bytes());
+                    if self.compat {
+                        xml.extend_from_slice(b"<annotation>\n\t<folder>images</folder>\n\t<filename>");
+                        write_xml(xml, file_name(image.url));
+                    } else {
+                        xml.extend_from_slice(b"<annotation>\n\t<folder>JPEGImages</folder>\n\t<filename>");
+                        // Stems and extensions are file-name-safe ASCII: nothing to escape.
+                        xml.extend_from_slice(image.stem.as_bytes());
+                        xml.extend_from_slice(image.extension.as_bytes());
+                    }
                     xml.extend_from_slice(b"</filename>\n\t<source>\n\t\t<database>labelport</database>\n\t\t<annotation>");
                     xml.extend_from_slice(&self.project_name);
                     xml.extend_from_slice(b"</annotation>\n\t</source>\n\t<size>\n\t\t<width>");
@@ -126,8 +142,18 @@ impl Encoder for Voc {
                             out.omit(ATTRIBUTES);
                         }
                         let [x0, y0, x1, y1] = region.bounds;
-                        let (xmin, ymin) = (x0.round() as u64 + 1, y0.round() as u64 + 1);
-                        let (xmax, ymax) = ((x1.round() as u64).max(xmin), (y1.round() as u64).max(ymin));
+                        let (xmin, ymin, xmax, ymax) = if self.compat {
+                            // The converter truncates the corner and the size apart.
+                            let [x, y, w, h] = match a.bbox {
+                                Some(b) if !region.clipped && !b.is_rotated() => [b.x, b.y, b.width, b.height],
+                                _ => [x0, y0, x1 - x0, y1 - y0],
+                            };
+                            let (x, y) = (x.max(0.0) as u64, y.max(0.0) as u64);
+                            (x, y, x + w.max(0.0) as u64, y + h.max(0.0) as u64)
+                        } else {
+                            let (xmin, ymin) = (x0.round() as u64 + 1, y0.round() as u64 + 1);
+                            (xmin, ymin, (x1.round() as u64).max(xmin), (y1.round() as u64).max(ymin))
+                        };
                         let xml = out.open_entry();
                         xml.extend_from_slice(b"\t<object>\n\t\t<name>");
                         write_xml(xml, a.label.as_deref().unwrap_or(""));
@@ -194,5 +220,25 @@ mod tests {
         let refused: Vec<String> = testing::refusals(encoder.as_ref(), &task).into_iter().map(|(id, _)| id).collect();
         assert_eq!(refused, ["c", "d"]);
         assert_eq!(out.omitted(), [ATTRIBUTES]);
+    }
+
+    #[test]
+    fn label_studio_compat_truncates_corner_and_size_apart() {
+        let project = testing::project("element", json!({"classes": ["car"]}));
+        let encoder = testing::build("VOC", &project, json!({"compat": "label-studio"})).unwrap();
+        let task = json!({"id": "t1", "asset": {"url": "s3://b/x/a&b.jpeg", "width": 200, "height": 100},
+            "state": "validated", "stage": "Complete", "createdAt": "x",
+            "submissions": [{"id": "s", "stage": "L", "origin": "human", "completedAt": "x", "annotations": [
+                {"id": "a", "type": "box", "label": "car", "bbox": {"x": 10.6, "y": 0.5, "width": 20.6, "height": 99.5}}]}]})
+        .to_string();
+        let out = testing::records(encoder.as_ref(), &[&task]);
+        let piece = &out.pieces()[0];
+        assert_eq!(out.name(piece), Some("Annotations/a_b-0.xml"));
+        let xml = std::str::from_utf8(&out.bytes()[piece.bytes.clone()]).unwrap();
+        assert!(xml.starts_with("<annotation>\n\t<folder>images</folder>\n\t<filename>a&amp;b.jpeg</filename>"), "{xml}");
+        assert!(
+            xml.contains("<xmin>10</xmin>\n\t\t\t<ymin>0</ymin>\n\t\t\t<xmax>30</xmax>\n\t\t\t<ymax>99</ymax>"),
+            "{xml}"
+        );
     }
 }

@@ -13,6 +13,8 @@
 //!   negative sample stays a negative sample. Image names follow `crate::vision`.
 //! - Class indices are the label schema's order from 0 (or its `classIds`, which must
 //!   then run from 0 without a gap).
+//! - `"compat": "label-studio"`: Label Studio's converter's class indices (by name),
+//!   label files named by the image's own file name, and its `notes.json`.
 //! - Detect: a box is clipped to its image; a rotated box becomes the box enclosing
 //!   its clipped outline. A polygon needs `segment`, and goes to the errors report
 //!   without it.
@@ -21,8 +23,8 @@
 //!   errors report; groups, relations and attributes, which YOLO has no place for,
 //!   are counted there.
 
-use crate::vision::{for_each_image, write_unit, Classes, Reasons};
-use crate::{Container, EncodeError, Encoder, FormatOption, FormatSpec, Out, Record};
+use crate::vision::{for_each_image, write_unit, Classes, ImageNames, Numbering, Reasons};
+use crate::{Compat, Container, EncodeError, Encoder, FormatOption, FormatSpec, Out, Record, COMPAT};
 use labelport_model::{AnnotationKind, Mode, TaskState};
 use serde::Deserialize;
 
@@ -62,13 +64,17 @@ pub static FORMAT: FormatSpec = FormatSpec {
     default_states: Some(&[TaskState::Annotated, TaskState::Validated]),
     allowed_states: None,
     default_stages: Some(&["Complete"]),
-    options: &[&YOLO],
+    options: &[&YOLO, &COMPAT],
     build: |settings| {
         let fields = settings.fields;
         fields.refuse_all_but_key_frames(FORMAT.name)?;
         let options: YoloOptions = settings.options.get("yolo")?.unwrap_or_default();
+        let compat = Compat::of(settings.options)?;
+        let numbering = if compat.is_some() { Numbering::ByName } else { Numbering::Schema };
         Ok(Box::new(Yolo {
-            classes: Classes::new(settings.project, FORMAT.name, 0, true)?,
+            classes: Classes::new(settings.project, FORMAT.name, 0, true, numbering)?,
+            names: ImageNames::for_compat(compat),
+            notes: compat.is_some(),
             segment: options.task == YoloTask::Segment,
             mode: settings.project.mode,
             only_key_frames: fields.only_key_frames,
@@ -93,6 +99,9 @@ const POLYGON_IN_DETECT: &str =
 /// Writes one label file per image, and the class list.
 pub struct Yolo {
     classes: Classes,
+    names: ImageNames,
+    /// Label Studio's `notes.json` (the categories) beside data.yaml.
+    notes: bool,
     segment: bool,
     mode: Mode,
     only_key_frames: bool,
@@ -108,6 +117,7 @@ impl Encoder for Yolo {
                 record,
                 self.mode,
                 self.only_key_frames,
+                &self.names,
                 &REASONS,
                 out,
                 |image, annotations, geometry, out| {
@@ -172,6 +182,21 @@ impl Encoder for Yolo {
         for (_, name) in self.classes.listed() {
             names.extend(name.bytes().map(|b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
             names.push(b'\n');
+        }
+        if self.notes {
+            let notes = out.entry("notes.json");
+            notes.extend_from_slice(b"{\"categories\":[");
+            for (i, (id, name)) in self.classes.listed().enumerate() {
+                if i > 0 {
+                    notes.push(b',');
+                }
+                notes.extend_from_slice(b"{\"id\":");
+                crate::json_text::write_int(notes, id);
+                notes.extend_from_slice(b",\"name\":");
+                crate::json_text::write_str(notes, name);
+                notes.push(b'}');
+            }
+            notes.extend_from_slice(b"],\"info\":{\"version\":\"1.0\",\"contributor\":\"labelport\"}}\n");
         }
     }
 }
@@ -253,5 +278,31 @@ mod tests {
         assert_eq!(lines.len(), 4);
         let e = testing::build("YOLO", &project, json!({"yolo": {"task": "pose"}})).err().unwrap();
         assert_eq!(e.field, "yolo.task");
+    }
+
+    #[test]
+    fn label_studio_compat_names_label_files_by_the_image_and_classes_by_name() {
+        let project = testing::project("element", json!({"classes": ["car", "bus"]}));
+        let encoder = testing::build("YOLO", &project, json!({"compat": "label-studio"})).unwrap();
+        let boxes = json!([{"id": "a", "type": "box", "label": "car", "bbox": {"x": 20, "y": 10, "width": 40, "height": 20}}]);
+        let task_at = |id: &str, url: &str| {
+            json!({"id": id, "asset": {"url": url, "width": 200, "height": 100},
+                "state": "validated", "stage": "Complete", "createdAt": "x",
+                "submissions": [{"id": "s", "stage": "L", "origin": "human", "completedAt": "x",
+                    "annotations": boxes}]})
+            .to_string()
+        };
+        let (t1, t2) = (task_at("t1", "s3://b/a/IMG 7.jpg"), task_at("t2", "s3://b/b/IMG 7.jpg"));
+        let files = entries(encoder.as_ref(), &[&t1, &t2]);
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["labels/IMG_7-0.txt", "labels/IMG_7-1.txt", "data.yaml", "classes.txt", "notes.json"]);
+        assert_eq!(files[0].1, "1 0.200000 0.200000 0.200000 0.200000\n");
+        assert_eq!(files[3].1, "bus\ncar\n");
+        let notes: Value = serde_json::from_str(&files[4].1).unwrap();
+        assert_eq!(notes["categories"], json!([{"id": 0, "name": "bus"}, {"id": 1, "name": "car"}]));
+        let (t3, t4) = (task_at("t3", "s3://b/a/IMG_8.jpg"), task_at("t4", "s3://b/b/IMG_8.jpg"));
+        let files = entries(encoder.as_ref(), &[&t3, &t4]);
+        assert_eq!(files[0].0, "labels/IMG_8.txt");
+        assert_eq!(files[1].0, "labels/IMG_8_t4.txt");
     }
 }
