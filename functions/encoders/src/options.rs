@@ -40,7 +40,7 @@ pub enum Compat {
 }
 
 impl Compat {
-    /// The `compat` option of `settings`, if given.
+    /// The `compat` option among `options`, if given.
     pub fn of(options: &FormatOptions) -> Result<Option<Compat>, ConfigError> {
         options.get(COMPAT.key)
     }

@@ -325,22 +325,26 @@ fn push_stem(stem: &mut String, task: &Task<'_>, ordinal: u64, names: &ImageName
         if file.is_empty() { &task.id } else { file },
         ordinal,
     ));
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    stem.hash(&mut hasher);
     let fresh = written
         .lock()
-        .map(|mut set| set.insert(hasher.finish()))
+        .map(|mut set| set.insert(name_hash(stem)))
         .unwrap_or(true);
     if !fresh {
         stem.push('_');
         stem.push_str(&crate::out::safe_name(&task.id, ordinal));
         out.omit(REPEATED_FILE_NAME);
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        stem.hash(&mut hasher);
         if let Ok(mut set) = written.lock() {
-            set.insert(hasher.finish());
+            set.insert(name_hash(stem));
         }
     }
+}
+
+/// A name's hash, as [`ImageNames::FileNames`] remembers it (deterministic: SipHash
+/// with fixed keys).
+fn name_hash(name: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// The asset's file name (`s3://b/a/photo.jpg?v=1`: `photo.jpg`).
