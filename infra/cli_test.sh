@@ -137,9 +137,30 @@ ok "labelport convert --from label-studio: COCO and YOLO (from .json.gz) read ba
 "$bin" convert --from label-studio --config "$ls_dir/lsimg.xml" --in "$ls_dir/lsimg.json" --format yolo --out "$data/ls-detect.zip" 2> "$data/log"
 out=$("$PYTHON" infra/check_peer.py yolo "$data/ls-detect.zip" "$ls_dir/lsimg.json" "$ls_dir/lsimg.xml" 2> "$data/peer.log") || fail "peer: $out $(tail -3 "$data/peer.log")"
 ok "YOLO converted from Label Studio: $out"
-"$bin" convert --from label-studio --config "$ls_dir/lsimg.xml" --in "$ls_dir/lsimg.json" --format yolo --options '{"compat":"label-studio"}' --out "$data/ls-compat.zip" 2> "$data/log" || fail "convert compat: $(tail -3 "$data/log")"
-out=$("$PYTHON" infra/check_peer.py yolo "$data/ls-compat.zip" "$ls_dir/lsimg.json" "$ls_dir/lsimg.xml" --compat 2> "$data/peer.log") || fail "peer compat: $out $(tail -3 "$data/peer.log")"
-ok "YOLO with compat label-studio, named and numbered as label-studio-sdk's: $out"
+# Converts Label Studio export $2 with "compat": "label-studio" to format $1 at $3 and
+# holds it to label-studio-sdk's converter on the same export; sets $peer to what agrees.
+compat_peer() {
+  local format=$1 export=$2 out=$3
+  shift 3
+  "$bin" convert --from label-studio --config "$ls_dir/$export.xml" --in "$ls_dir/$export.json" --format "$format" --options '{"compat":"label-studio"}' --out "$out" 2> "$data/log" || fail "convert compat $format: $(tail -3 "$data/log")"
+  peer=$("$PYTHON" infra/check_peer.py "$format" "$out" "$ls_dir/$export.json" "$ls_dir/$export.xml" "$@" 2> "$data/peer.log") || fail "peer compat $format: $peer $(tail -3 "$data/peer.log")"
+}
+compat_peer yolo lsimg "$data/ls-compat.zip" --compat
+ok "YOLO with compat label-studio, named and numbered as label-studio-sdk's: $peer"
+compat_peer coco lsimg "$data/ls-compat.json"
+ok "COCO with compat label-studio, numbered and named as label-studio-sdk's: $peer"
+compat_peer voc lsimg "$data/ls-compat-voc.zip"
+ok "VOC with compat label-studio, files and corners as label-studio-sdk's: $peer"
+"$bin" generate --tasks 3000 --mode entity --seed 6 --project lsent --out "$data" --label-studio > /dev/null
+compat_peer conll2003 lsent "$data/ls-compat.conll"
+ok "CONLL2003 with compat label-studio, laid out and tagged as label-studio-sdk's: $peer"
+"$bin" generate --tasks 1000 --mode classification --seed 6 --project lscls --out "$data" --label-studio > /dev/null
+for export in lsimg lsent lscls; do
+  compat_peer csv "$export" "$data/ls-compat-$export.csv"
+  ok "CSV with compat label-studio ($export), record by record as label-studio-sdk's: $peer"
+  compat_peer json "$export" "$data/ls-compat-$export.json"
+  ok "JSON with compat label-studio ($export), label-studio-sdk's JSON_MIN: $peer"
+done
 "$PYTHON" - "$ls_dir/lsimg.json" "$data/bad.json" <<'PY'
 import json, sys
 tasks = json.load(open(sys.argv[1]))

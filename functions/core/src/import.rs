@@ -177,6 +177,7 @@ pub fn project_for(manifest: &Project, config: &LabelingConfig) -> Project {
         labels: from_config.labels,
         stages: from_config.stages,
         columns: Vec::new(),
+        asset_key: from_config.asset_key,
         ..manifest.clone()
     }
 }

@@ -484,7 +484,10 @@ mod tests {
     fn format_options_are_checked_by_the_format() {
         let e = refused(r#"{"format":"CSV","structure":"legacy"}"#, Mode::Entity);
         assert_eq!(e.field, "structure");
-        assert_eq!(e.message, "not an option of CSV; it takes cells, excel");
+        assert_eq!(
+            e.message,
+            "not an option of CSV; it takes cells, excel, compat"
+        );
         let e = refused(r#"{"format":"NDJSON","strucure":"legacy"}"#, Mode::Entity);
         assert_eq!(
             (e.field.as_str(), e.message.as_str()),

@@ -21,6 +21,7 @@ pub mod csv_text;
 mod formats;
 mod jq;
 pub mod json_text;
+mod label_studio;
 mod options;
 mod out;
 pub mod sheet;

@@ -161,6 +161,7 @@ pub fn project(config: &Config) -> Project {
             relations: strings(spec.relations),
             attributes: strings(spec.attributes),
             form_fields: strings(spec.form_fields),
+            tools: Vec::new(),
             class_ids: Default::default(),
         },
         stages: strings(&[STAGE_LABEL, STAGE_REVIEW, STAGE_COMPLETE]),
@@ -169,6 +170,7 @@ pub fn project(config: &Config) -> Project {
             _ => Vec::new(),
         },
         exports: Default::default(),
+        asset_key: None,
     }
 }
 

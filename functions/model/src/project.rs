@@ -32,6 +32,10 @@ pub struct Project {
     /// How the project's exports behave.
     #[serde(default)]
     pub exports: ExportSettings,
+    /// The key the source's task data holds the asset under (Label Studio's `$image`),
+    /// for layouts that name their asset column after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_key: Option<String>,
 }
 
 /// How a project's exports behave.
@@ -189,4 +193,19 @@ pub struct LabelSchema {
     /// Form fields, in form order (entity form mode: one CSV column each).
     #[serde(default)]
     pub form_fields: Vec<String>,
+    /// The labeling interface's tools, in order, where the source names them (a Label
+    /// Studio config's control tags); annotations name theirs in `tool`. Layouts that
+    /// give each tool a column (`"compat": "label-studio"`) read them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<Tool>,
+}
+
+/// A named labeling tool of a project's interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    /// Its name, unique in the project (`sentiment`, `box`).
+    pub name: String,
+    /// What it is, in the source tool's own words (`Choices`, `RectangleLabels`,
+    /// `TextArea`).
+    pub kind: String,
 }

@@ -305,6 +305,10 @@ pub struct Annotation<'a> {
     /// The form field an answer belongs to.
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub field: Option<Cow<'a, str>>,
+    /// The labeling tool it was made with, where the source names its tools (one of
+    /// the manifest's `labels.tools`: a Label Studio control tag's `name`).
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<Cow<'a, str>>,
     /// The element a transcription belongs to (absent: the assigned element itself).
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub element: Option<Cow<'a, str>>,
@@ -349,6 +353,7 @@ impl<'a> Annotation<'a> {
             token_end: None,
             text: None,
             field: None,
+            tool: None,
             element: None,
             members: Vec::new(),
             frame: None,

@@ -303,7 +303,7 @@ impl LabelStudioDecoder {
                     email: Some(email), ..
                 }) => email.clone(),
                 Some(CompletedBy::User { id: Some(user), .. }) | Some(CompletedBy::Id(user)) => {
-                    Cow::Owned(format!("user {user}"))
+                    Cow::Owned(user.to_string())
                 }
                 _ => Cow::Borrowed("unknown"),
             };
@@ -311,17 +311,20 @@ impl LabelStudioDecoder {
                 .lead_time
                 .map_or(0, |s| (s.max(0.0) * 1000.0).round() as u64);
             duration_ms += ms;
-            let sub_id = annotation.id.as_ref().map_or_else(
-                || format!("annotation-{k}"),
-                |i| format!("annotation-{}", i.0),
-            );
+            // Label Studio's own annotation id, as its converter writes it.
+            let sub_id = annotation
+                .id
+                .as_ref()
+                .map_or_else(|| format!("annotation-{k}"), |i| i.0.clone());
             submissions.push(Submission {
                 id: Cow::Owned(sub_id),
                 stage: Cow::Borrowed("Complete"),
                 origin: Origin::Human,
                 labeler: Some(labeler),
                 model: None,
-                started_at: None,
+                // Label Studio's created_at is when the annotation was first made;
+                // updated_at, when it was last submitted.
+                started_at: annotation.created_at.clone(),
                 completed_at: annotation
                     .updated_at
                     .clone()
@@ -433,9 +436,11 @@ impl LabelStudioDecoder {
                     return Err(fail(result, format!("label `{label}` is not a value of <{from_name}> in the labeling config")));
                 }
             }
+            let tool = result.from_name.clone();
             let one = |kind: AnnotationKind| {
                 let mut a = Annotation::new(region_id.clone(), kind);
                 a.confidence = result.score;
+                a.tool = tool.clone();
                 a
             };
             match result.kind.as_ref() {
@@ -526,17 +531,26 @@ impl LabelStudioDecoder {
                     push_labelled(&mut annotations, &mut span, labels);
                 }
                 "choices" | "taxonomy" | "textarea" | "rating" if control.per_region => {
-                    // An attribute of the region the result shares its id with.
-                    let value = match result.kind.as_ref() {
-                        "choices" => v
-                            .choices
+                    // Attributes of the region the result shares its id with: one value
+                    // per choice or taxonomy path, so a value may hold a comma.
+                    let values: Vec<Cow<'a, str>> = match result.kind.as_ref() {
+                        "choices" => v.choices.clone(),
+                        "taxonomy" => v
+                            .taxonomy
                             .iter()
-                            .map(|c| c.as_ref())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        "taxonomy" => taxonomy_labels(&v.taxonomy).join(", "),
-                        "rating" => v.rating.map(|r| r.to_string()).unwrap_or_default(),
-                        _ => texts(v.text).join("\n"),
+                            .map(|path| {
+                                Cow::Owned(
+                                    path.iter()
+                                        .map(|p| p.as_ref())
+                                        .collect::<Vec<_>>()
+                                        .join(" / "),
+                                )
+                            })
+                            .collect(),
+                        "rating" => vec![Cow::Owned(
+                            v.rating.map(|r| r.to_string()).unwrap_or_default(),
+                        )],
+                        _ => vec![Cow::Owned(texts(v.text).join("\n"))],
                     };
                     let Some(region) = annotations.iter_mut().find(|a| a.id == region_id) else {
                         return Err(fail(
@@ -545,11 +559,13 @@ impl LabelStudioDecoder {
                                 .to_owned(),
                         ));
                     };
-                    region.attributes.push(Attribute {
-                        name: Cow::Owned(from_name.to_owned()),
-                        value: Cow::Owned(value),
-                        confidence: result.score,
-                    });
+                    for value in values {
+                        region.attributes.push(Attribute {
+                            name: tool.clone().unwrap_or_default(),
+                            value,
+                            confidence: result.score,
+                        });
+                    }
                 }
                 "choices" => {
                     for (i, choice) in v.choices.iter().enumerate() {
@@ -598,6 +614,7 @@ impl LabelStudioDecoder {
                         t.text = Some(Cow::Owned(text));
                         t.element = region.then(|| region_id.clone());
                         t.confidence = result.score;
+                        t.tool = tool.clone();
                         annotations.push(t);
                     } else {
                         let mut answer = one(AnnotationKind::Answer);
@@ -663,13 +680,6 @@ fn texts(raw: Option<&RawValue>) -> Vec<String> {
     serde_json::from_str::<Vec<String>>(raw.get())
         .or_else(|_| serde_json::from_str::<String>(raw.get()).map(|s| vec![s]))
         .unwrap_or_default()
-}
-
-fn taxonomy_labels<'s>(paths: &'s [Vec<Cow<'_, str>>]) -> Vec<&'s str> {
-    paths
-        .iter()
-        .filter_map(|p| p.last().map(|l| l.as_ref()))
-        .collect()
 }
 
 /// The Unicode scalar value offset of UTF-16 offset `units` in `text`.
@@ -748,7 +758,7 @@ mod tests {
         let human = &task.submissions[1];
         assert_eq!(
             (human.labeler.as_deref(), human.duration_ms),
-            (Some("user 5"), 12_500)
+            (Some("5"), 12_500)
         );
         let a = task.annotations();
         let ids: Vec<(&str, &str)> = a

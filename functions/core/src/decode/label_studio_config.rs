@@ -3,7 +3,7 @@
 //! project labelport exports (mode, label schema, form fields) and tells the decoder
 //! how to read each result.
 
-use labelport_model::{LabelSchema, Mode, Project, ProjectState};
+use labelport_model::{LabelSchema, Mode, Project, ProjectState, Tool};
 
 /// What a control tag makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,10 +276,19 @@ impl LabelingConfig {
                 attributes,
                 form_fields,
                 class_ids,
+                tools: self
+                    .controls
+                    .iter()
+                    .map(|c| Tool {
+                        name: c.name.clone(),
+                        kind: kind_tag(c.kind).to_owned(),
+                    })
+                    .collect(),
             },
             stages: vec!["Complete".to_owned()],
             columns: Vec::new(),
             exports: Default::default(),
+            asset_key: Some(self.objects[0].data_key.clone()),
         }
     }
 }

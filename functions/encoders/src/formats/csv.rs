@@ -11,7 +11,10 @@
 //! 000: annotated and validated tasks only, no preview tasks).
 
 use crate::tabular::{column_names, TableStyle, CELLS, EXCEL};
-use crate::{ConfigError, Container, EncodeError, Encoder, FormatSpec, Out, Record, Settings};
+use crate::label_studio::LabelStudioCsv;
+use crate::{
+    Compat, ConfigError, Container, EncodeError, Encoder, FormatSpec, Out, Record, Settings, COMPAT,
+};
 use labelport_model::{Annotation, AnnotationKind, Mode, Project, TaskState};
 
 /// The campaign CSV.
@@ -22,8 +25,11 @@ pub static FORMAT: FormatSpec = FormatSpec {
     default_states: Some(&[TaskState::Annotated, TaskState::Validated]),
     allowed_states: Some(&[TaskState::Annotated, TaskState::Validated]),
     default_stages: None,
-    options: &[&CELLS, &EXCEL],
-    build: |settings| Ok(Box::new(CsvEncoder::new(settings)?)),
+    options: &[&CELLS, &EXCEL, &COMPAT],
+    build: |settings| match Compat::of(settings.options)? {
+        Some(Compat::LabelStudio) => Ok(Box::new(LabelStudioCsv::new(settings, FORMAT.name)?)),
+        None => Ok(Box::new(CsvEncoder::new(settings)?)),
+    },
 };
 
 /// The columns every campaign CSV starts with.

@@ -4,7 +4,8 @@
 //! labelport never holds it.
 
 use crate::formats::ndjson::NdjsonEncoder;
-use crate::{Container, EncodeError, Encoder, FormatSpec, Out, Record};
+use crate::label_studio::LabelStudioJsonMin;
+use crate::{Compat, ConfigError, Container, EncodeError, Encoder, FormatSpec, Out, Record, COMPAT};
 
 /// JSON, one array.
 pub static FORMAT: FormatSpec = FormatSpec {
@@ -14,11 +15,20 @@ pub static FORMAT: FormatSpec = FormatSpec {
     default_states: None,
     allowed_states: None,
     default_stages: Some(&["Complete"]),
-    options: &[&crate::STRUCTURE],
-    build: |settings| {
-        Ok(Box::new(JsonEncoder {
+    options: &[&crate::STRUCTURE, &COMPAT],
+    build: |settings| match Compat::of(settings.options)? {
+        Some(Compat::LabelStudio) => {
+            if settings.options.0.contains_key(crate::STRUCTURE.key) {
+                return Err(ConfigError::new(
+                    "structure",
+                    "\"compat\": \"label-studio\" writes Label Studio's JSON_MIN records, which have no structure to choose",
+                ));
+            }
+            Ok(Box::new(LabelStudioJsonMin::new(settings, FORMAT.name)?))
+        }
+        None => Ok(Box::new(JsonEncoder {
             lines: NdjsonEncoder::from_settings(settings)?,
-        }))
+        })),
     },
 };
 
