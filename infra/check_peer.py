@@ -9,6 +9,8 @@ label-studio-sdk's converter on the same export and compares what the two write.
     check_peer.py csv       LABELPORT_CSV       EXPORT_JSON CONFIG_XML
     check_peer.py json      LABELPORT_JSON      EXPORT_JSON CONFIG_XML
 
+(csv and json also take labelport's file as a download URL.)
+
 coco, voc, conll2003, csv and json take labelport's output written with "compat":
 "label-studio",
 the converter's layout; yolo takes either (--compat: its label files must be named by
@@ -59,6 +61,7 @@ Prints what agrees ("N images, M boxes agree with label-studio-sdk's COCO") or n
 the first difference and exits 1.
 """
 import csv
+import io
 import json
 import os
 import re
@@ -70,7 +73,7 @@ from collections import Counter
 from itertools import accumulate
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from check_export import fail  # noqa: E402
+from check_export import fail, fetch  # noqa: E402
 
 # Result types the two read alike (the docstring says why the others are not given).
 PEER_TYPES = ("rectanglelabels", "labels")
@@ -388,9 +391,8 @@ def check_csv(ours, peer):
     with open(os.path.join(peer, "result.csv"), encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)
         columns, theirs = reader.fieldnames, list(reader)
-    with open(ours, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        our_columns, mine = reader.fieldnames, list(reader)
+    reader = csv.DictReader(io.StringIO(fetch(ours).decode("utf-8"), newline=""))
+    our_columns, mine = reader.fieldnames, list(reader)
     if our_columns != sorted(our_columns):
         fail(f"CSV: columns not sorted by name: {our_columns}")
     if set(columns) - set(our_columns):
@@ -405,7 +407,7 @@ def check_csv(ours, peer):
 
 def check_json_min(ours, peer):
     theirs = json.load(open(os.path.join(peer, "result.json"), encoding="utf-8"))
-    n = same_records(json.load(open(ours, encoding="utf-8")), theirs, "JSON_MIN")
+    n = same_records(json.loads(fetch(ours)), theirs, "JSON_MIN")
     return f"{n} records agree with label-studio-sdk's JSON_MIN"
 
 

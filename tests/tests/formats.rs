@@ -1023,6 +1023,25 @@ async fn a_label_studio_export_converts_through_the_api_and_the_drop() {
     );
     assert!(out.contains(" annotations match"), "{out}");
 
+    // The converter's own CSV of the same export, record by record.
+    let (id, status) = export(
+        &stack,
+        "studio",
+        &format!(r#"{{"format":"CSV","compat":"label-studio",{source}}}"#),
+    )
+    .await;
+    let url = stack.download_url(&id, name(&files(&status)[0])).await;
+    let out = python(
+        "check_peer.py",
+        &[
+            "csv",
+            &url,
+            export_file.to_str().unwrap(),
+            xml.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains(" rows of "), "{out}");
+
     let drop_body = format!(r#"{{"format":"YOLO","yolo":{{"task":"segment"}},{source}}}"#);
     let outcome = stack
         .drop_request(
@@ -1074,6 +1093,8 @@ async fn a_label_studio_export_converts_through_the_api_and_the_drop() {
             "/source/tool",
         ),
         (format!(r#"{{"format":"TSV_IOB",{source}}}"#), "/format"),
+        // Its columns come from a labeling config: the project's own tasks have none.
+        (r#"{"format":"CSV","compat":"label-studio"}"#.to_owned(), "/compat"),
     ] {
         let (code, _, json) = stack
             .call("POST", "/v1/projects/studio/exports", Some(MANAGER), &[], &body)

@@ -694,11 +694,11 @@ fn write_region(out: &mut Vec<u8>, tool: &ToolField, task: &Task<'_>, result: &[
         }
     };
     let size = |out: &mut Vec<u8>, first: &mut bool| {
-        if task.asset.width.is_some() && task.asset.height.is_some() {
+        if let (Some(width), Some(height)) = (task.asset.width, task.asset.height) {
             write_key(out, first, "original_width");
-            write_number(out, w);
+            json_text::write_int(out, width);
             write_key(out, first, "original_height");
-            write_number(out, h);
+            json_text::write_int(out, height);
         }
     };
     match a.kind {
@@ -834,7 +834,7 @@ mod tests {
             file,
             "_data_image,annotation_id,annotator,box,created_at,id,image,lead_time,note,occluded,updated_at,weather\n\
              s3://b/a.jpg,12,ann@x.com,,2024-01-02,7,,2.5,,,2024-01-03,sunny\n\
-             s3://b/a.jpg,11,5,\"[{\"\"x\"\":10.0,\"\"y\"\":20.0,\"\"width\"\":50.0,\"\"height\"\":30.0,\"\"rotation\"\":0.0,\"\"rectanglelabels\"\":[\"\"car\"\"],\"\"original_width\"\":200.0,\"\"original_height\"\":100.0}]\",\
+             s3://b/a.jpg,11,5,\"[{\"\"x\"\":10.0,\"\"y\"\":20.0,\"\"width\"\":50.0,\"\"height\"\":30.0,\"\"rotation\"\":0.0,\"\"rectanglelabels\"\":[\"\"car\"\"],\"\"original_width\"\":200,\"\"original_height\"\":100}]\",\
              2024-01-01,7,,12.0,\"a \"\"quoted\"\", note\",yes,2024-01-01,\"{\"\"choices\"\":[\"\"sunny\"\",\"\"rain\"\"]}\"\n\
              s3://b/c.jpg,,,,,t9,,,,,,\n"
         );
@@ -884,7 +884,7 @@ mod tests {
                  "annotation_id": 12, "created_at": "2024-01-02", "updated_at": "2024-01-03", "lead_time": 2.5},
                 {"_data_image": "s3://b/a.jpg", "id": 7,
                  "box": [{"x": 10.0, "y": 20.0, "width": 50.0, "height": 30.0, "rotation": 0.0,
-                          "rectanglelabels": ["car"], "original_width": 200.0, "original_height": 100.0}],
+                          "rectanglelabels": ["car"], "original_width": 200, "original_height": 100}],
                  "weather": {"choices": ["sunny", "rain"]}, "occluded": "yes", "note": "a \"quoted\", note",
                  "annotator": 5, "annotation_id": 11, "created_at": "2024-01-01", "updated_at": "2024-01-01", "lead_time": 12.0},
                 {"_data_image": "s3://b/c.jpg", "id": "t9", "annotator": null, "annotation_id": null,

@@ -177,7 +177,7 @@ pub fn task_json(config: &Config, task: &Task<'_>) -> Value {
             let a = &a;
             let region = |kind: &str, value: Value| {
                 json!({"id": a.id, "type": kind, "from_name": from_name(kind), "to_name": if config.mode == Mode::Entity { "text" } else { "image" },
-                       "original_width": w, "original_height": h, "image_rotation": 0, "value": value})
+                       "original_width": task.asset.width, "original_height": task.asset.height, "image_rotation": 0, "value": value})
             };
             let label = a.label.as_deref().unwrap_or("");
             let percent = |v: f64, of: f64| v / of * 100.0;
