@@ -157,7 +157,7 @@ struct LsResult<'a> {
     #[serde(default, borrow)]
     to_id: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    labels: Vec<Cow<'a, str>>,
+    labels: Labels<'a>,
 }
 
 #[derive(Default, Deserialize)]
@@ -174,18 +174,89 @@ struct LsValue<'a> {
     #[serde(default, borrow)]
     text: Option<&'a RawValue>,
     #[serde(default, borrow)]
-    labels: Vec<Cow<'a, str>>,
+    labels: Labels<'a>,
     #[serde(default, borrow)]
-    rectanglelabels: Vec<Cow<'a, str>>,
+    rectanglelabels: Labels<'a>,
     #[serde(default, borrow)]
-    polygonlabels: Vec<Cow<'a, str>>,
+    polygonlabels: Labels<'a>,
     #[serde(default, borrow)]
-    keypointlabels: Vec<Cow<'a, str>>,
+    keypointlabels: Labels<'a>,
     #[serde(default, borrow)]
-    choices: Vec<Cow<'a, str>>,
+    choices: Labels<'a>,
     #[serde(default, borrow)]
     taxonomy: Vec<Vec<Cow<'a, str>>>,
     rating: Option<f64>,
+}
+
+/// A result's labels: one, almost always, kept without a heap allocation; each
+/// borrowed from the export unless it has escapes.
+#[derive(Default)]
+enum Labels<'a> {
+    #[default]
+    None,
+    One(Cow<'a, str>),
+    Many(Vec<Cow<'a, str>>),
+}
+
+impl<'a> Labels<'a> {
+    fn as_slice(&self) -> &[Cow<'a, str>] {
+        match self {
+            Labels::None => &[],
+            Labels::One(label) => std::slice::from_ref(label),
+            Labels::Many(labels) => labels,
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Labels<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = Labels<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of labels")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Labels<'a>, A::Error> {
+                let Some(Label(first)) = seq.next_element()? else {
+                    return Ok(Labels::None);
+                };
+                let Some(Label(second)) = seq.next_element()? else {
+                    return Ok(Labels::One(first));
+                };
+                let mut labels = vec![first, second];
+                while let Some(Label(label)) = seq.next_element()? {
+                    labels.push(label);
+                }
+                Ok(Labels::Many(labels))
+            }
+        }
+        deserializer.deserialize_seq(Visitor(std::marker::PhantomData))
+    }
+}
+
+/// A label borrowed from the export where it can be (serde's `Cow` always copies).
+struct Label<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Label<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = Label<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a label")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Label<'a>, E> {
+                Ok(Label(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Label<'a>, E> {
+                Ok(Label(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(Visitor(std::marker::PhantomData))
+    }
 }
 
 /// The error of task `id`.
@@ -265,7 +336,7 @@ impl LabelStudioDecoder {
             _ => asset.url = data,
         }
 
-        let mut submissions = Vec::new();
+        let mut submissions = Vec::with_capacity(ls.predictions.len() + ls.annotations.len());
         let mut size: Option<(f64, f64)> = None;
         for (k, prediction) in ls.predictions.iter().enumerate() {
             let (annotations, relations) =
@@ -374,8 +445,9 @@ impl LabelStudioDecoder {
         text: Option<&str>,
         size: &mut Option<(f64, f64)>,
     ) -> Result<(Vec<Annotation<'a>>, Vec<Relation<'a>>), DecodeError> {
-        let (mut annotations, mut relations): (Vec<Annotation<'a>>, Vec<Relation<'a>>) =
-            (Vec::new(), Vec::new());
+        // At most one annotation per result but for regions of several labels.
+        let mut annotations: Vec<Annotation<'a>> = Vec::with_capacity(results.len());
+        let mut relations: Vec<Relation<'a>> = Vec::new();
         let fail = |result: &LsResult<'_>, why: String| {
             let at = result
                 .id
@@ -393,10 +465,12 @@ impl LabelStudioDecoder {
                 };
                 let label = result
                     .labels
+                    .as_slice()
                     .first()
                     .cloned()
                     .unwrap_or(Cow::Borrowed("relation"));
-                if !result.labels.is_empty() && !self.config.relations.iter().any(|r| *r == *label)
+                if !result.labels.as_slice().is_empty()
+                    && !self.config.relations.iter().any(|r| *r == *label)
                 {
                     return Err(fail(
                         result,
@@ -424,11 +498,11 @@ impl LabelStudioDecoder {
                 .unwrap_or_else(|| Cow::Owned(format!("{from_name}-{k}")));
             let v = &result.value;
             let labels: &[Cow<'a, str>] = match result.kind.as_ref() {
-                "rectanglelabels" => &v.rectanglelabels,
-                "polygonlabels" => &v.polygonlabels,
-                "keypointlabels" => &v.keypointlabels,
-                "labels" | "hypertextlabels" => &v.labels,
-                "choices" => &v.choices,
+                "rectanglelabels" => v.rectanglelabels.as_slice(),
+                "polygonlabels" => v.polygonlabels.as_slice(),
+                "keypointlabels" => v.keypointlabels.as_slice(),
+                "labels" | "hypertextlabels" => v.labels.as_slice(),
+                "choices" => v.choices.as_slice(),
                 _ => &[],
             };
             for label in labels {
@@ -465,7 +539,7 @@ impl LabelStudioDecoder {
                             None => Err(fail(result, format!("no {what}"))),
                         }
                     };
-                    let mut shape = match result.kind.as_ref() {
+                    let shape = match result.kind.as_ref() {
                         "rectanglelabels" | "rectangle" => {
                             let mut a = one(AnnotationKind::Box);
                             a.bbox = Some(BoundingBox {
@@ -485,6 +559,7 @@ impl LabelStudioDecoder {
                                 ));
                             }
                             let mut a = one(AnnotationKind::Polygon);
+                            a.points.reserve_exact(v.points.len());
                             for [x, y] in &v.points {
                                 a.points.push([
                                     percent(Some(*x), "x")? / 100.0 * w,
@@ -502,7 +577,7 @@ impl LabelStudioDecoder {
                             a
                         }
                     };
-                    push_labelled(&mut annotations, &mut shape, labels);
+                    push_labelled(&mut annotations, shape, labels);
                 }
                 "labels" | "hypertextlabels" => {
                     let (Some(start), Some(end)) = (offset(v.start), offset(v.end)) else {
@@ -528,13 +603,13 @@ impl LabelStudioDecoder {
                     span.text = v
                         .text
                         .and_then(|t| serde_json::from_str::<Cow<'a, str>>(t.get()).ok());
-                    push_labelled(&mut annotations, &mut span, labels);
+                    push_labelled(&mut annotations, span, labels);
                 }
                 "choices" | "taxonomy" | "textarea" | "rating" if control.per_region => {
                     // Attributes of the region the result shares its id with: one value
                     // per choice or taxonomy path, so a value may hold a comma.
                     let values: Vec<Cow<'a, str>> = match result.kind.as_ref() {
-                        "choices" => v.choices.clone(),
+                        "choices" => v.choices.as_slice().to_vec(),
                         "taxonomy" => v
                             .taxonomy
                             .iter()
@@ -568,7 +643,7 @@ impl LabelStudioDecoder {
                     }
                 }
                 "choices" => {
-                    for (i, choice) in v.choices.iter().enumerate() {
+                    for (i, choice) in v.choices.as_slice().iter().enumerate() {
                         let mut class = one(AnnotationKind::Class);
                         if i > 0 {
                             class.id = Cow::Owned(format!("{region_id}:{}", i + 1));
@@ -650,20 +725,17 @@ impl LabelStudioDecoder {
 /// get `{id}:2`, `{id}:3`, ...
 fn push_labelled<'a>(
     annotations: &mut Vec<Annotation<'a>>,
-    shape: &mut Annotation<'a>,
+    mut shape: Annotation<'a>,
     labels: &[Cow<'a, str>],
 ) {
-    if labels.is_empty() {
-        // An unlabelled shape (`rectangle`) carries no class.
-        shape.label = Some(Cow::Borrowed(""));
-        annotations.push(shape.clone());
-        return;
-    }
-    for (i, label) in labels.iter().enumerate() {
-        let mut a = shape.clone();
-        if i > 0 {
-            a.id = Cow::Owned(format!("{}:{}", shape.id, i + 1));
-        }
+    // The region itself takes the first label (an unlabelled `rectangle` none); only
+    // the rare further labels copy it.
+    shape.label = Some(labels.first().cloned().unwrap_or(Cow::Borrowed("")));
+    annotations.push(shape);
+    let region = annotations.len() - 1;
+    for (i, label) in labels.iter().enumerate().skip(1) {
+        let mut a = annotations[region].clone();
+        a.id = Cow::Owned(format!("{}:{}", annotations[region].id, i + 1));
         a.label = Some(label.clone());
         annotations.push(a);
     }
