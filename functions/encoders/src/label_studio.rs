@@ -29,13 +29,14 @@ use crate::{ConfigError, Container, EncodeError, Encoder, Out, Record, Settings}
 use labelport_model::{Annotation, AnnotationKind, Origin, Submission, Task, TaskState};
 use std::cell::RefCell;
 
-/// The fields every record ends with, after the data, the id and the controls.
-const ANNOTATION_FIELDS: [&str; 5] = [
-    "annotator",
-    "annotation_id",
-    "created_at",
-    "updated_at",
-    "lead_time",
+/// The fields every record ends with, after the data, the id and the controls: the
+/// annotation's.
+const ANNOTATION_FIELDS: [(&str, Field); 5] = [
+    ("annotator", Field::Annotator),
+    ("annotation_id", Field::AnnotationId),
+    ("created_at", Field::CreatedAt),
+    ("updated_at", Field::UpdatedAt),
+    ("lead_time", Field::LeadTime),
 ];
 
 /// Why a task gives no record.
@@ -66,9 +67,15 @@ struct ToolField {
 enum Field {
     Asset,
     Id,
+    /// The control at this index of the project's tools.
     Tool(usize),
-    /// One of [`ANNOTATION_FIELDS`].
-    Annotation(usize),
+    /// Who made the annotation: an e-mail, or a user id.
+    Annotator,
+    AnnotationId,
+    CreatedAt,
+    UpdatedAt,
+    /// Seconds spent.
+    LeadTime,
 }
 
 /// The fields of the project's records, and how each is written.
@@ -129,8 +136,7 @@ impl LabelStudioLayout {
         sorted.extend(
             ANNOTATION_FIELDS
                 .iter()
-                .enumerate()
-                .map(|(i, name)| ((*name).to_owned(), Field::Annotation(i))),
+                .map(|(name, field)| ((*name).to_owned(), *field)),
         );
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
         sorted.dedup_by(|a, b| a.0 == b.0);
@@ -189,8 +195,7 @@ impl LabelStudioLayout {
     }
 
     /// Writes field `field` of a record as JSON (the value after `"name":`), or returns
-    /// `false` for a control the annotation did not use. `numbers`: ids that are
-    /// numbers written as numbers, as the converter's JSON has them.
+    /// `false` for a control the annotation did not use.
     fn write_json(
         &self,
         out: &mut Vec<u8>,
@@ -210,15 +215,18 @@ impl LabelStudioLayout {
                     Pretty::List => write_list(out, tool, task, s),
                 }
             }
-            Field::Annotation(4) => match submission {
+            Field::LeadTime => match submission {
                 Some(s) => write_finite(out, s.duration_ms as f64 / 1000.0),
                 None => out.extend_from_slice(b"null"),
             },
-            Field::Annotation(i) => match annotation_text(i, submission) {
-                // Label Studio's user and annotation ids are numbers.
-                Some(text) if i < 2 => write_id(out, text),
-                text => json_text::write_opt_str(out, text),
+            // Label Studio's user and annotation ids are numbers.
+            Field::Annotator | Field::AnnotationId => match annotation_text(field, submission) {
+                Some(text) => write_id(out, text),
+                None => out.extend_from_slice(b"null"),
             },
+            Field::CreatedAt | Field::UpdatedAt => {
+                json_text::write_opt_str(out, annotation_text(field, submission))
+            }
         }
         true
     }
@@ -229,14 +237,15 @@ fn created<'s>(s: &'s Submission<'_>) -> &'s str {
     s.started_at.as_deref().unwrap_or("")
 }
 
-/// Text field `i` of [`ANNOTATION_FIELDS`] (not `lead_time`) of a record.
-fn annotation_text<'t>(i: usize, submission: Option<&'t Submission<'_>>) -> Option<&'t str> {
+/// An annotation's text field of a record (`None` for the other fields).
+fn annotation_text<'t>(field: Field, submission: Option<&'t Submission<'_>>) -> Option<&'t str> {
     let s = submission?;
-    match i {
-        0 => s.labeler.as_deref(),
-        1 => Some(&s.id),
-        2 => s.started_at.as_deref(),
-        _ => Some(&s.completed_at),
+    match field {
+        Field::Annotator => s.labeler.as_deref(),
+        Field::AnnotationId => Some(&s.id),
+        Field::CreatedAt => s.started_at.as_deref(),
+        Field::UpdatedAt => Some(&s.completed_at),
+        _ => None,
     }
 }
 
@@ -311,14 +320,12 @@ impl Encoder for LabelStudioCsv {
                             }
                             style.text(bytes, std::str::from_utf8(cell).unwrap_or(""));
                         }
-                        Field::Annotation(4) => {
+                        Field::LeadTime => {
                             if let Some(s) = submission {
                                 write_finite(bytes, s.duration_ms as f64 / 1000.0);
                             }
                         }
-                        Field::Annotation(a) => {
-                            style.text(bytes, annotation_text(a, submission).unwrap_or(""))
-                        }
+                        text => style.text(bytes, annotation_text(text, submission).unwrap_or("")),
                     }
                 }
                 style.end_line(bytes);
@@ -383,12 +390,7 @@ impl Encoder for LabelStudioJsonMin {
                     .enumerate()
                     .map(|(i, t)| (t.name.as_str(), Field::Tool(i))),
             )
-            .chain(
-                ANNOTATION_FIELDS
-                    .iter()
-                    .enumerate()
-                    .map(|(i, name)| (*name, Field::Annotation(i))),
-            );
+            .chain(ANNOTATION_FIELDS.iter().copied());
             for (name, field) in fields {
                 let mark = bytes.len();
                 let was_first = first;
