@@ -55,7 +55,9 @@ value, text exactly, numbers within 1e-6 of their size, each control's results a
 converter simplifies them (a lone choice as its text), but the two keys of a value
 labelport does not hold (a polygon's `closed`, a keypoint's drawn `width`). labelport's
 CSV has a column for every control of the config (the converter: those the export
-uses), sorted by name as the converter sorts; the extra ones must be empty.
+uses), sorted by name as the converter sorts; the extra ones must be empty. The CSV
+keeps annotated and validated tasks, so the converter's row of a task without
+annotations is not compared (the JSON has that record).
 
 Prints what agrees ("N images, M boxes agree with label-studio-sdk's COCO") or names
 the first difference and exits 1.
@@ -390,7 +392,10 @@ def csv_cell(text):
 def check_csv(ours, peer):
     with open(os.path.join(peer, "result.csv"), encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)
-        columns, theirs = reader.fieldnames, list(reader)
+        columns = reader.fieldnames
+        # labelport's CSV keeps annotated and validated tasks: not the converter's row
+        # of a task nobody annotated (its JSON has it).
+        theirs = [row for row in reader if row["annotation_id"]]
     reader = csv.DictReader(io.StringIO(fetch(ours).decode("utf-8"), newline=""))
     our_columns, mine = reader.fieldnames, list(reader)
     if our_columns != sorted(our_columns):

@@ -155,7 +155,10 @@ ok "VOC with compat label-studio, files and corners as label-studio-sdk's: $peer
 compat_peer conll2003 lsent "$data/ls-compat.conll"
 ok "CONLL2003 with compat label-studio, laid out and tagged as label-studio-sdk's: $peer"
 "$bin" generate --tasks 1000 --mode classification --seed 6 --project lscls --out "$data" --label-studio > /dev/null
-for export in lsimg lsent lscls; do
+# The result types the generator does not write (textarea, rating, taxonomy; several
+# choices, a choice holding a comma, cancelled annotations, a task nobody annotated).
+cp tests/fixtures/label-studio/form.json tests/fixtures/label-studio/form.xml "$ls_dir/"
+for export in lsimg lsent lscls form; do
   compat_peer csv "$export" "$data/ls-compat-$export.csv"
   ok "CSV with compat label-studio ($export), record by record as label-studio-sdk's: $peer"
   compat_peer json "$export" "$data/ls-compat-$export.json"
