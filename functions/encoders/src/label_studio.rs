@@ -39,6 +39,10 @@ const ANNOTATION_FIELDS: [(&str, Field); 5] = [
     ("lead_time", Field::LeadTime),
 ];
 
+/// How a taxonomy path is one attribute value (`news / sport`): the decoder joins its
+/// levels with it, and this layout splits them apart again.
+pub const TAXONOMY_PATH_SEPARATOR: &str = " / ";
+
 /// Why a task gives no record.
 const ALL_CANCELLED: &str =
     "every annotation of the task was cancelled: Label Studio's converter writes no record for it";
@@ -216,7 +220,7 @@ impl LabelStudioLayout {
                 }
             }
             Field::LeadTime => match submission {
-                Some(s) => write_finite(out, s.duration_ms as f64 / 1000.0),
+                Some(s) => write_finite(out, lead_time(s)),
                 None => out.extend_from_slice(b"null"),
             },
             // Label Studio's user and annotation ids are numbers.
@@ -322,7 +326,7 @@ impl Encoder for LabelStudioCsv {
                         }
                         Field::LeadTime => {
                             if let Some(s) = submission {
-                                write_finite(bytes, s.duration_ms as f64 / 1000.0);
+                                write_finite(bytes, lead_time(s));
                             }
                         }
                         text => style.text(bytes, annotation_text(text, submission).unwrap_or("")),
@@ -616,19 +620,17 @@ fn write_value<'t, 's>(
     match value {
         Value::Region(result) => write_region(out, tool, task, result),
         Value::Classes(classes) if tool.kind == ToolKind::Taxonomy => {
-            out.extend_from_slice(b"{\"taxonomy\":[");
-            for (i, a) in classes.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                let path = a
-                    .attributes
-                    .iter()
-                    .find(|t| t.name == "taxonomy")
-                    .map_or(a.label.as_deref().unwrap_or(""), |t| t.value.as_ref());
-                json_text::write_str_array(out, path.split(" / "));
-            }
-            out.extend_from_slice(b"]}");
+            out.push(b'{');
+            write_taxonomy(
+                out,
+                classes.iter().map(|a| {
+                    a.attributes
+                        .iter()
+                        .find(|t| t.name == "taxonomy")
+                        .map_or(a.label.as_deref().unwrap_or(""), |t| t.value.as_ref())
+                }),
+            );
+            out.push(b'}');
         }
         Value::Classes(classes) => {
             out.extend_from_slice(b"{\"choices\":");
@@ -647,16 +649,7 @@ fn write_value<'t, 's>(
                     out.extend_from_slice(b"\"rating\":");
                     write_rating(out, attribute.clone().next().unwrap_or(""));
                 }
-                ToolKind::Taxonomy => {
-                    out.extend_from_slice(b"\"taxonomy\":[");
-                    for (i, path) in attribute.enumerate() {
-                        if i > 0 {
-                            out.push(b',');
-                        }
-                        json_text::write_str_array(out, path.split(" / "));
-                    }
-                    out.push(b']');
-                }
+                ToolKind::Taxonomy => write_taxonomy(out, attribute),
                 ToolKind::Choices | ToolKind::Other => {
                     out.extend_from_slice(b"\"choices\":");
                     json_text::write_str_array(out, attribute);
@@ -665,6 +658,23 @@ fn write_value<'t, 's>(
             out.push(b'}');
         }
     }
+}
+
+/// `"taxonomy":[[level, ...], ...]`: each path split into its levels.
+fn write_taxonomy<'p>(out: &mut Vec<u8>, paths: impl Iterator<Item = &'p str>) {
+    out.extend_from_slice(b"\"taxonomy\":[");
+    for (i, path) in paths.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_text::write_str_array(out, path.split(TAXONOMY_PATH_SEPARATOR));
+    }
+    out.push(b']');
+}
+
+/// Label Studio's `lead_time`: seconds spent on the annotation.
+fn lead_time(s: &Submission<'_>) -> f64 {
+    s.duration_ms as f64 / 1000.0
 }
 
 /// A rating as its number, or as the text it is.

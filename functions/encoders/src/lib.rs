@@ -32,6 +32,7 @@ mod tokens;
 mod vision;
 
 pub use compression::Compression;
+pub use label_studio::TAXONOMY_PATH_SEPARATOR;
 pub use options::{Compat, FormatOption, FormatOptions, Structure, COMPAT, STRUCTURE};
 pub use out::{Out, Piece};
 

@@ -613,14 +613,7 @@ impl LabelStudioDecoder {
                         "taxonomy" => v
                             .taxonomy
                             .iter()
-                            .map(|path| {
-                                Cow::Owned(
-                                    path.iter()
-                                        .map(|p| p.as_ref())
-                                        .collect::<Vec<_>>()
-                                        .join(" / "),
-                                )
-                            })
+                            .map(|path| Cow::Owned(taxonomy_path(path)))
                             .collect(),
                         "rating" => vec![Cow::Owned(
                             v.rating.map(|r| r.to_string()).unwrap_or_default(),
@@ -665,12 +658,7 @@ impl LabelStudioDecoder {
                         class.label = Some(leaf.clone());
                         class.attributes.push(Attribute {
                             name: Cow::Borrowed("taxonomy"),
-                            value: Cow::Owned(
-                                path.iter()
-                                    .map(|p| p.as_ref())
-                                    .collect::<Vec<_>>()
-                                    .join(" / "),
-                            ),
+                            value: Cow::Owned(taxonomy_path(path)),
                             confidence: None,
                         });
                         annotations.push(class);
@@ -752,6 +740,14 @@ fn texts(raw: Option<&RawValue>) -> Vec<String> {
     serde_json::from_str::<Vec<String>>(raw.get())
         .or_else(|_| serde_json::from_str::<String>(raw.get()).map(|s| vec![s]))
         .unwrap_or_default()
+}
+
+/// A taxonomy path as one attribute value, its levels joined (`news / sport`).
+fn taxonomy_path(path: &[Cow<'_, str>]) -> String {
+    path.iter()
+        .map(|level| level.as_ref())
+        .collect::<Vec<_>>()
+        .join(labelport_encoders::TAXONOMY_PATH_SEPARATOR)
 }
 
 /// The Unicode scalar value offset of UTF-16 offset `units` in `text`.

@@ -373,8 +373,8 @@ mod tests {
         for text in ["[]", " [ ] ", "[\n]\n"] {
             assert!(elements(text, 1).unwrap().is_empty(), "{text:?}");
         }
-        // An element counts only its own kind of bracket: objects in arrays in objects
-        // and the reverse, brackets of the other kind and of both in strings.
+        // Objects in arrays in objects and the reverse, and brackets of both kinds
+        // inside strings, where they count for nothing.
         let text = r#"[{"a":[{"b":"}]"},[]],"c":{}},[{"d":["]"]},[[{}]]],{"e":"{{"}]"#;
         let want = [
             r#"{"a":[{"b":"}]"},[]],"c":{}}"#,
