@@ -75,7 +75,7 @@ async fn json_family_read_back_by_json_jq_and_byte_for_byte() {
     let (split_id, split) = export(
         &stack,
         "family",
-        r#"{"format":"NDJSON_SPLIT","split":{"maxFileBytes":400000,"maxTasksPerFile":400}}"#,
+        r#"{"format":"NDJSON_SPLIT","split":{"maxFileBytes":1000000,"maxTasksPerFile":200}}"#,
     )
     .await;
     let parts = files(&split);
@@ -95,9 +95,9 @@ async fn json_family_read_back_by_json_jq_and_byte_for_byte() {
         "ndjson-parts",
         dir,
         "--max-bytes",
-        "400000",
+        "1000000",
         "--max-tasks",
-        "400",
+        "200",
     ];
     args.extend(urls.iter().map(String::as_str));
     let out = python("check_formats.py", &args);

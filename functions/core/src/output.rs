@@ -13,7 +13,7 @@
 //! errors report are spooled to temporary files of a fixed bound ([`OutputLimits`]).
 
 use crate::ports::BoxError;
-use labelport_encoders::{Compression, Container, Encoder, Out};
+use labelport_encoders::{Compression, Container, Encoder, Out, MAX_PARTS};
 use labelport_output::{
     Deflater, EntryDeflater, Method, Prepared, SheetCell, Spool, SpoolError, WorkbookError,
     WorkbookWriter, ZipError, ZipWriter,
@@ -94,6 +94,10 @@ pub struct OutputLimits {
     /// At most this many bytes in each section a format holds back to the end (COCO's
     /// images, its annotations): 1 GiB by default, about 5 million COCO annotations.
     pub section_limit: u64,
+    /// At most this many bytes in an XLSX workbook's temporary files, where its sheets'
+    /// XML waits to be zipped at the end: 2 GiB by default, what COCO's two sections
+    /// may hold together, so the worker's /tmp has room for either.
+    pub workbook_limit: u64,
 }
 
 impl Default for OutputLimits {
@@ -102,6 +106,7 @@ impl Default for OutputLimits {
             spool_dir: None,
             spool_limit: 256 << 20,
             section_limit: 1 << 30,
+            workbook_limit: 2 << 30,
         }
     }
 }
@@ -131,7 +136,13 @@ impl From<SpoolError> for OutputError {
 
 impl From<WorkbookError> for OutputError {
     fn from(e: WorkbookError) -> Self {
-        OutputError::Sink(Box::new(e))
+        match e {
+            WorkbookError::Full { limit } => OutputError::Refused(format!(
+                "the XLSX workbook needs more than {} MiB of temporary space for its sheets; export fewer tasks, or choose TSV or CSV, which need none",
+                limit >> 20
+            )),
+            other => OutputError::Sink(Box::new(other)),
+        }
     }
 }
 
@@ -329,6 +340,7 @@ impl<'a> Assembler<'a> {
                     .collect();
                 assembler.workbook = Some(WorkbookWriter::new(
                     assembler.limits.spool_dir.as_deref(),
+                    assembler.limits.workbook_limit,
                     header,
                     max_rows_per_sheet,
                 )?);
@@ -412,7 +424,7 @@ impl<'a> Assembler<'a> {
             }
             Container::Workbook { .. } => {
                 if let Some(workbook) = self.workbook.take() {
-                    workbook.finish(FilesWriter(&mut *self.files))?;
+                    bytes_spooled += workbook.finish(FilesWriter(&mut *self.files))?.temp_bytes;
                 }
             }
         }
@@ -690,10 +702,13 @@ impl Assembler<'_> {
             let full = self.bytes_in_file + joint + record.len() as u64 + footer > max_bytes
                 || self.records_in_file + 1 > max_records;
             if full && self.records_in_file > 0 {
+                let next = self.started.len() as u64 + 1;
+                if next > MAX_PARTS {
+                    return Err(OutputError::Refused(self.encoder.too_many_parts()));
+                }
                 emit(self.files, self.compression, &run, false)?;
                 run.clear();
                 self.close_file()?;
-                let next = self.started.len() as u64 + 1;
                 self.open_file(Some(next))?;
             }
             if self.records_in_file > 0 {

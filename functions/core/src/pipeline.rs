@@ -816,7 +816,7 @@ mod tests {
     use super::*;
     use crate::decode::NativeDecoder;
     use crate::output::MemoryFiles;
-    use labelport_encoders::{Container, FieldToggles, Format, FormatOptions, Settings};
+    use labelport_encoders::{Container, FieldToggles, Format, FormatOptions, Settings, MAX_PARTS};
     use labelport_generate::{self as generate, Config};
     use labelport_model::{Mode, TaskState};
 
@@ -1132,16 +1132,22 @@ mod tests {
 
     #[test]
     fn split_parts_rejoin_to_the_ndjson_export_byte_for_byte() {
-        let (_, data) = generated(Mode::Entity, 600);
+        let (_, data) = generated(Mode::Entity, 4_000);
+        // Blocks of a few tasks: parts of 37 tasks and of 1 MB both cut blocks.
+        let blocks = Options {
+            block_size: 16 << 10,
+            ..small_blocks(2)
+        };
         let (result, ndjson) = export(
             vec![source("f.ndjson", data.clone())],
-            &small_blocks(2),
+            &blocks,
             &TaskFilter::default(),
         );
+        assert!(ndjson.len() > 3_500_000, "{} bytes", ndjson.len());
         let exported = result.unwrap().progress.tasks_exported;
         for (limits, compression) in [
             (
-                serde_json::json!({"maxFileBytes": 20_000}),
+                serde_json::json!({"maxFileBytes": 1_000_000}),
                 Compression::None,
             ),
             (
@@ -1149,14 +1155,14 @@ mod tests {
                 Compression::None,
             ),
             (
-                serde_json::json!({"maxFileBytes": 20_000, "maxTasksPerFile": 37}),
+                serde_json::json!({"maxFileBytes": 1_000_000, "maxTasksPerFile": 950}),
                 Compression::Gzip,
             ),
         ] {
             let split = encoder("NDJSON_SPLIT", serde_json::json!({ "split": limits }));
             let options = Options {
                 compression,
-                ..small_blocks(2)
+                ..blocks.clone()
             };
             let (result, files) = export_as(
                 split.as_ref(),
@@ -1201,6 +1207,119 @@ mod tests {
             assert_eq!(joined, ndjson, "{limits}");
             assert_eq!(memchr::memchr_iter(b'\n', &joined).count() as u64, exported);
         }
+    }
+
+    #[test]
+    fn a_split_export_fails_rather_than_start_part_1001() {
+        let config = Config::new("p", Mode::Classification, 1_200, 3);
+        let kept: Vec<u64> = (0..config.tasks)
+            .filter(|i| !generate::task(&config, *i).preview)
+            .collect();
+        let first = |tasks: u64| {
+            let mut body = Vec::new();
+            for &i in &kept[..tasks as usize] {
+                generate::write_task_line(&config, i, &mut body);
+            }
+            vec![source("f.ndjson", body)]
+        };
+        let one_task_each = encoder(
+            "NDJSON_SPLIT",
+            serde_json::json!({"split": {"maxTasksPerFile": 1}}),
+        );
+        let options = Options {
+            block_size: 16 << 10,
+            ..small_blocks(2)
+        };
+        let (result, files) = export_as(
+            one_task_each.as_ref(),
+            first(MAX_PARTS),
+            &options,
+            &TaskFilter::default(),
+        );
+        assert_eq!(result.unwrap().progress.tasks_exported, MAX_PARTS);
+        assert_eq!(files.files.len() as u64, MAX_PARTS);
+        assert_eq!(files.files.last().unwrap().0, "p-01000.ndjson");
+
+        let (result, files) = export_as(
+            one_task_each.as_ref(),
+            first(MAX_PARTS + 1),
+            &options,
+            &TaskFilter::default(),
+        );
+        let error = result.unwrap_err();
+        assert!(
+            !error.is_retryable(),
+            "another attempt would fail the same way"
+        );
+        assert_eq!(
+            error.to_failure(),
+            Failure::new(
+                "OUTPUT_LIMIT",
+                "NDJSON_SPLIT would write more than 1000 parts; raise split.maxTasksPerFile \
+                 (now 1) or split.maxFileBytes (now 100000000), or export fewer tasks"
+            )
+        );
+        assert_eq!(
+            files.files.len() as u64,
+            MAX_PARTS,
+            "part 1001 was never started"
+        );
+    }
+
+    #[test]
+    fn an_xlsx_export_past_its_temporary_space_fails_and_says_why() {
+        let (config, data) = generated(Mode::Row, 8_000);
+        let xlsx = Format::by_name("XLSX")
+            .unwrap()
+            .build(&Settings {
+                project: &generate::project(&config),
+                fields: FieldToggles::default(),
+                compression: Compression::None,
+                options: &FormatOptions::default(),
+            })
+            .unwrap();
+        let blocks = Options {
+            block_size: 16 << 10,
+            ..small_blocks(2)
+        };
+        let (result, _) = export_as(
+            xlsx.as_ref(),
+            vec![source("f.ndjson", data.clone())],
+            &blocks,
+            &TaskFilter::default(),
+        );
+        let sheets = result.unwrap().written.bytes_spooled;
+        assert!(
+            sheets > 2 << 20,
+            "the sheets' temporary files are counted: {sheets}"
+        );
+
+        let bounded = Options {
+            limits: OutputLimits {
+                workbook_limit: 1 << 20,
+                ..OutputLimits::default()
+            },
+            ..blocks
+        };
+        let (result, _) = export_as(
+            xlsx.as_ref(),
+            vec![source("f.ndjson", data)],
+            &bounded,
+            &TaskFilter::default(),
+        );
+        let error = result.unwrap_err();
+        assert!(
+            !error.is_retryable(),
+            "another attempt would fail the same way"
+        );
+        assert_eq!(
+            error.to_failure(),
+            Failure::new(
+                "OUTPUT_LIMIT",
+                "the XLSX workbook needs more than 1 MiB of temporary space for its sheets; \
+                 export fewer tasks, or choose TSV or CSV, which need none"
+            )
+        );
     }
 
     #[test]

@@ -533,4 +533,40 @@ mod tests {
         );
         assert_eq!(e.field, "compression");
     }
+
+    #[test]
+    fn split_parts_of_less_than_a_megabyte_are_refused_on_their_option() {
+        let e = refused(
+            r#"{"format":"NDJSON_SPLIT","split":{"maxFileBytes":999999}}"#,
+            Mode::Entity,
+        );
+        assert_eq!(e.field, "split.maxFileBytes");
+        assert!(
+            e.message.starts_with("must be at least 1000000"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn a_webhook_is_refused_on_its_url_for_a_port_other_than_443_or_an_ipv4_tunnel() {
+        let webhook = |url: &str| {
+            format!(
+                r#"{{"format":"CSV","delivery":{{"method":"CUSTOM_WEBHOOK","url":"{url}","secret":"0123456789abcdef"}}}}"#
+            )
+        };
+        for (url, why) in [
+            (
+                "https://hooks.example.com:8443/labelport",
+                "port 8443 is not allowed: webhooks go to port 443 only (leave the port out)",
+            ),
+            (
+                "https://[2002:a9fe:a9fe::1]/labelport",
+                "2002:a9fe:a9fe::1 is not a public address: it is in 2002::/16 (6to4, which tunnels to IPv4)",
+            ),
+        ] {
+            let e = refused(&webhook(url), Mode::Classification);
+            assert_eq!((e.field.as_str(), e.message.as_str()), ("delivery.url", why));
+        }
+    }
 }

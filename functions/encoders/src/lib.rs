@@ -295,6 +295,14 @@ pub struct Record<'r, 'a> {
     pub ordinal: u64,
 }
 
+/// The most parts a `Parts` container cuts one export into. Every part is a file the
+/// status lists and the worker uploads and completes on its own: at one part per task,
+/// 2,000 tasks made a 1.7 MB status, and from about 7,000 the status passed Lambda's
+/// 6 MB response and the uploads could not finish. An export that would need more
+/// parts fails instead, saying which options make the parts larger
+/// ([`Encoder::too_many_parts`]).
+pub const MAX_PARTS: u64 = 1_000;
+
 /// How an export's bytes become files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Container {
@@ -306,7 +314,8 @@ pub enum Container {
         content_type: &'static str,
     },
     /// Records cut into parts of at most `max_bytes` (uncompressed) and `max_records`
-    /// each, `{base}-00001.{extension}`, ...; each part has the header and footer.
+    /// each, `{base}-00001.{extension}`, ...; each part has the header and footer. At
+    /// most [`MAX_PARTS`] parts.
     Parts {
         /// Extension without compression.
         extension: &'static str,
@@ -350,6 +359,12 @@ pub trait Encoder: Send + Sync {
     fn encode(&self, record: &Record<'_, '_>, out: &mut Out) -> Result<(), EncodeError>;
     /// Bytes that close each file of a `File` or `Parts` container.
     fn footer(&self, _out: &mut Vec<u8>) {}
+    /// In a `Parts` container, why the export stops when it would need more than
+    /// [`MAX_PARTS`] parts, for a person: which options make the parts larger, and
+    /// their values now.
+    fn too_many_parts(&self) -> String {
+        format!("the export would be cut into more than {MAX_PARTS} parts")
+    }
     /// Entries written once, after every record, into a `Zip` container (a README,
     /// a class list).
     fn closing_entries(&self, _out: &mut Out) {}
