@@ -104,9 +104,14 @@ def sqs_event(records):
     return event
 
 
-def s3_event(bucket, key, size):
+# The unique id of the role the platform drops request files with (REQUEST_WRITER_IDS).
+WRITER_ID = "AROAWRITEREXAMPLE0001"
+
+
+def s3_event(bucket, key, size, principal=f"AWS:{WRITER_ID}:platform-drop"):
     event = json.loads(json.dumps(S3_TEMPLATE))
     record = event["Records"][0]
+    record["userIdentity"]["principalId"] = principal
     record["s3"]["bucket"]["name"] = bucket
     record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
     record["s3"]["object"]["key"] = key
@@ -151,6 +156,9 @@ def main():
     ses.verify_email_identity(EmailAddress=SENDER)
     link_secret = f"links-{suffix}"
     boto3.client("secretsmanager").create_secret(Name=link_secret, SecretString=uuid.uuid4().hex + uuid.uuid4().hex)
+    external_id_secret = f"external-ids-{suffix}"
+    boto3.client("secretsmanager").create_secret(Name=external_id_secret,
+                                                 SecretString=uuid.uuid4().hex + uuid.uuid4().hex)
 
     workdir = tempfile.mkdtemp(prefix="labelport-lambda-")
     data = os.path.join(workdir, "data")
@@ -167,7 +175,9 @@ def main():
     env = {
         "PLATFORM_BUCKET": bucket, "EXPORT_QUEUE_URL": export_queue, "NOTIFY_QUEUE_URL": notify_queue,
         "PUBLIC_API_URL": API_URL, "SENDER_EMAIL": SENDER, "S3_FORCE_PATH_STYLE": "true",
-        "LINK_KEYS_SECRET": link_secret,
+        "LINK_KEYS_SECRET": link_secret, "REQUEST_WRITER_IDS": WRITER_ID,
+        "EXTERNAL_ID_SECRET": external_id_secret,
+        "DELIVERY_PRINCIPALS": "arn:aws:iam::123456789012:role/w,arn:aws:iam::123456789012:role/a",
         "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"], "AWS_ENDPOINT_URL_SES": os.environ["AWS_ENDPOINT_URL_SES"],
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
         "AWS_LAMBDA_LOG_LEVEL": "INFO",
@@ -228,7 +238,18 @@ def run(s3, sqs, bucket, export_queue, notify_queue, project_dir, port, workdir)
 
     message = receive(sqs, notify_queue)
     result = invoke("export-notifier", sqs_event([("n-1", message), ("n-2", message)]), port, workdir)
-    check(result["batchItemFailures"] == [], "export-notifier: a batch with the message twice succeeds", result)
+    # One copy sends; the other finds it sent, or finds the live claim and goes back to the
+    # queue until the claim expires (a batch item failure), never a second e-mail.
+    held = [f["itemIdentifier"] for f in result["batchItemFailures"]]
+    check(held in ([], ["n-1"], ["n-2"]), "export-notifier: a batch with the message twice sends once", result)
+
+    identity = invoke("export-api", http_event("GET", f"/v1/projects/{PROJECT}/delivery-identity",
+                                               "/v1/projects/{project}/delivery-identity", {"project": PROJECT},
+                                               MANAGER), port, workdir)
+    identity_body = json.loads(identity["body"])
+    check(identity["statusCode"] == 200 and identity_body["externalId"].startswith("labelport-")
+          and len(identity_body["principals"]) == 2,
+          "export-api: the delivery identity carries the tenant's external id from Secrets Manager", identity)
 
     status = invoke("export-api", http_event("GET", f"/v1/exports/{export_id}", "/v1/exports/{id}", {"id": export_id},
                                              MANAGER), port, workdir)
@@ -267,6 +288,19 @@ def run(s3, sqs, bucket, export_queue, notify_queue, project_dir, port, workdir)
     check(len(result.get("accepted", [])) == 1, "export-api: the S3 drop is accepted", result)
     response = json.loads(s3.get_object(Bucket=bucket, Key=f"responses/{PROJECT}/drop-1.json")["Body"].read())
     check(response["export"]["id"] == result["accepted"][0], "the drop's response file names the export", response)
+    check("Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=f"requests/{PROJECT}/drop-1.json"),
+          "the handled request file is deleted")
+
+    # A file put by anyone but the request writers is refused, and deleted.
+    s3.put_object(Bucket=bucket, Key=f"requests/{PROJECT}/drop-2.json", Body=b'{"format":"NDJSON"}',
+                  Metadata={"requested-by": MANAGER})
+    result = invoke("export-api", s3_event(bucket, f"requests/{PROJECT}/drop-2.json", 19,
+                                           principal="AWS:AROAINTRUDEREXAMPLE:someone"), port, workdir)
+    check(result.get("accepted") == [], "export-api: a drop by another principal is not accepted", result)
+    refused = json.loads(s3.get_object(Bucket=bucket, Key=f"responses/{PROJECT}/drop-2.json")["Body"].read())
+    check(refused["error"]["code"] == "NOT_A_REQUEST_WRITER", "the response file says why", refused)
+    check("Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=f"requests/{PROJECT}/drop-2.json"),
+          "the refused request file is deleted")
 
     result = invoke("export-worker", sqs_event([("m-bad", "not json")]), port, workdir)
     check([f["itemIdentifier"] for f in result["batchItemFailures"]] == ["m-bad"],

@@ -16,7 +16,9 @@ use labelport_core::delivery::{Backends, DeliveryPolicy};
 use labelport_core::links::LinkSigner;
 use labelport_core::notify::{Notifier, NotifierSettings};
 use labelport_core::outbound::OutboundPolicy;
+use labelport_core::ports::{FixedLinkKeys, LinkKeySet};
 use labelport_core::seal::Sealer;
+use labelport_core::tenancy::ExternalIds;
 use labelport_core::worker::{Worker, WorkerSettings};
 use labelport_generate::{self as generate, Config};
 use labelport_model::Project;
@@ -41,6 +43,9 @@ pub fn ses_endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL_SES").unwrap_or_else(|_| endpoint())
 }
 
+/// The unique id of the role the tests' platform drops request files with.
+pub const REQUEST_WRITER: &str = "AROATESTREQUESTWRITER";
+
 /// The settings of the stack's API.
 pub fn api_settings() -> ApiSettings {
     ApiSettings {
@@ -48,7 +53,13 @@ pub fn api_settings() -> ApiSettings {
         download_ttl: Duration::from_secs(300),
         exports_prefix: "exports".into(),
         max_active_per_project: 10,
+        max_active_per_tenant: 50,
         retention: None,
+        request_writers: vec![REQUEST_WRITER.into()],
+        delivery_principals: vec![
+            "arn:aws:iam::123456789012:role/labelport-export-worker".into(),
+            "arn:aws:iam::123456789012:role/labelport-export-api".into(),
+        ],
         delivery: DeliveryPolicy {
             email_allow_list: Vec::new(),
             outbound: test_outbound(),
@@ -69,24 +80,29 @@ fn test_outbound() -> OutboundPolicy {
 
 fn api_over(
     aws: &aws_config::SdkConfig,
-    s3: &aws_sdk_s3::Client,
+    store: Arc<dyn labelport_core::ports::ObjectStore>,
+    presigner: Arc<S3Store>,
     sqs: &aws_sdk_sqs::Client,
-    bucket: &str,
     export_queue: &str,
     links: Arc<LinkSigner>,
     settings: ApiSettings,
 ) -> Arc<Api> {
-    let store = Arc::new(S3Store::new(s3.clone(), bucket));
     Arc::new(
         Api::new(
-            store.clone(),
-            Arc::new(SqsQueue::new(sqs.clone(), export_queue)),
             store,
+            Arc::new(SqsQueue::new(sqs.clone(), export_queue)),
+            presigner,
             Arc::new(ApiGatewayClaims::default()),
             links,
             settings,
         )
-        .with_buckets(Arc::new(CustomerBuckets::new(aws.clone()))),
+        .with_buckets(Arc::new(CustomerBuckets::new(aws.clone())))
+        .with_external_ids(Arc::new(ExternalIds::new(Arc::new(FixedLinkKeys(
+            LinkKeySet {
+                current: b"the tests' external id key, 32 bytes or more".to_vec(),
+                previous: Vec::new(),
+            },
+        ))))),
     )
 }
 
@@ -164,9 +180,9 @@ impl Stack {
         let store = Arc::new(S3Store::new(s3.clone(), &bucket));
         let api = api_over(
             &aws,
-            &s3,
+            store.clone(),
+            store.clone(),
             &sqs,
-            &bucket,
             &export_queue,
             links.clone(),
             api_settings(),
@@ -216,15 +232,34 @@ impl Stack {
 
     /// A router over this stack's bucket with other settings or another export queue.
     pub fn router_with(&self, export_queue: &str, settings: ApiSettings) -> axum::Router {
-        labelport_core::api::router(api_over(
+        labelport_core::api::router(self.api_with(export_queue, settings))
+    }
+
+    /// An API over this stack's bucket with other settings or another export queue.
+    pub fn api_with(&self, export_queue: &str, settings: ApiSettings) -> Arc<Api> {
+        let store = Arc::new(S3Store::new(self.s3.clone(), &self.bucket));
+        api_over(
             &self.aws,
-            &self.s3,
+            store.clone(),
+            store,
             &self.sqs,
-            &self.bucket,
             export_queue,
             self.links.clone(),
             settings,
-        ))
+        )
+    }
+
+    /// An API over `store` (this stack's bucket with faults injected, say).
+    pub fn api_over(&self, store: Arc<dyn labelport_core::ports::ObjectStore>) -> Arc<Api> {
+        api_over(
+            &self.aws,
+            store,
+            Arc::new(S3Store::new(self.s3.clone(), &self.bucket)),
+            &self.sqs,
+            &self.export_queue,
+            self.links.clone(),
+            api_settings(),
+        )
     }
 
     /// Generates a project locally and uploads its manifest and task files.
@@ -256,7 +291,8 @@ impl Stack {
     }
 
     /// Drops a request file as `requested_by` (its `x-amz-meta-requested-by`) and hands
-    /// it to the API as the S3 event numbered `sequencer` would.
+    /// it to the API as the S3 event numbered `sequencer` would, put by the platform's
+    /// request writer.
     pub async fn drop_request(
         &self,
         key: &str,
@@ -264,6 +300,27 @@ impl Stack {
         body: &'static [u8],
         sequencer: &str,
     ) -> labelport_core::api::DropOutcome {
+        self.drop_request_by(
+            &format!("AWS:{REQUEST_WRITER}:platform"),
+            key,
+            requested_by,
+            body,
+            sequencer,
+        )
+        .await
+        .unwrap()
+    }
+
+    /// [`Stack::drop_request`] with the S3 event naming `writer` as the principal that
+    /// put the file.
+    pub async fn drop_request_by(
+        &self,
+        writer: &str,
+        key: &str,
+        requested_by: &str,
+        body: &'static [u8],
+        sequencer: &str,
+    ) -> Result<labelport_core::api::DropOutcome, labelport_core::api::DropError> {
         self.s3
             .put_object()
             .bucket(&self.bucket)
@@ -274,9 +331,8 @@ impl Stack {
             .await
             .unwrap();
         self.api
-            .accept_dropped_request(key, sequencer)
+            .accept_dropped_request(key, sequencer, writer)
             .await
-            .unwrap()
     }
 
     pub async fn put(&self, key: &str, body: Vec<u8>) {

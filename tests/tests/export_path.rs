@@ -95,9 +95,15 @@ async fn csv_export_by_email_from_request_to_download() {
         json["progress"]["tasksExported"]
     );
     assert_eq!(manifest["taskSchemaVersion"], 1);
+    let mut shown = manifest.clone();
+    shown.as_object_mut().unwrap().remove("files");
     assert_eq!(
-        json["result"]["manifest"], manifest,
-        "the status shows the manifest"
+        json["result"]["manifest"], shown,
+        "the status shows the manifest; its files once, as `files`"
+    );
+    assert_eq!(
+        json["result"]["filesTotal"],
+        manifest["files"].as_array().unwrap().len()
     );
     assert_eq!(manifest["format"], "CSV");
     assert_eq!(
@@ -238,6 +244,7 @@ async fn the_openapi_document_is_served_without_a_token() {
             "/v1/exports/{id}/cancel",
             "/v1/exports/{id}/download",
             "/v1/openapi.json",
+            "/v1/projects/{project}/delivery-identity",
             "/v1/projects/{project}/exports",
             "/v1/projects/{project}/exports/latest",
             "/v1/projects/{project}/exports/latest/download",
@@ -525,13 +532,22 @@ async fn duplicate_deliveries_run_once_and_mail_once() {
     )
     .await;
     let body = stack.receive(&stack.export_queue).await.unwrap();
-    // Two workers get the same message at once: one runs it, the other stands down.
+    // Two workers get the same message at once: one runs it; the other stands down,
+    // acknowledging its copy if it lost the claim, or returning it to the queue until the
+    // lease ends if it found the job already running.
     let (a, b) = tokio::join!(stack.worker.handle(&body), stack.worker.handle(&body));
-    let mut outcomes = [a.unwrap(), b.unwrap()];
-    outcomes.sort_by_key(|o| format!("{o:?}"));
-    assert_eq!(
-        outcomes,
-        [Outcome::HeldElsewhere, Outcome::Ran(JobState::Succeeded)]
+    let mut outcomes: Vec<String> = [a, b]
+        .into_iter()
+        .map(|o| match o {
+            Ok(outcome) => format!("{outcome:?}"),
+            Err(labelport_core::worker::WorkerError::Held { .. }) => "Held".into(),
+            Err(e) => panic!("{e:?}"),
+        })
+        .collect();
+    outcomes.sort();
+    assert!(
+        outcomes == ["Held", "Ran(Succeeded)"] || outcomes == ["HeldElsewhere", "Ran(Succeeded)"],
+        "{outcomes:?}"
     );
     // A late redelivery finds it done and asks for the notification again.
     assert_eq!(
@@ -546,9 +562,18 @@ async fn duplicate_deliveries_run_once_and_mail_once() {
         stack.notifier.handle(&first),
         stack.notifier.handle(&second)
     );
-    let mut outcomes = [format!("{:?}", x.unwrap()), format!("{:?}", y.unwrap())];
+    // The other finds it sent, or finds the claim live and returns its message to the
+    // queue until the claim expires.
+    let mut outcomes = [x, y].map(|o| match o {
+        Ok(outcome) => format!("{outcome:?}"),
+        Err(labelport_core::notify::NotifyError::Held { .. }) => "Held".to_owned(),
+        Err(e) => panic!("{e:?}"),
+    });
     outcomes.sort();
-    assert!(outcomes.contains(&"Emailed".to_owned()), "{outcomes:?}");
+    assert!(
+        outcomes == ["AlreadyNotified", "Emailed"] || outcomes == ["Emailed", "Held"],
+        "{outcomes:?}"
+    );
     assert_eq!(
         stack.notifier.handle(&first).await.unwrap(),
         NotifyOutcome::AlreadyNotified
@@ -572,16 +597,35 @@ async fn a_dropped_request_file_starts_the_same_export_once() {
             "0055AED6DCD90281E5",
         )
         .await;
-    let again = stack
-        .api
-        .accept_dropped_request("requests/drop/nightly.json", "0055AED6DCD90281E5")
-        .await
-        .unwrap();
     let labelport_core::api::DropOutcome::Accepted(id) = &first else {
         panic!("{first:?}")
     };
     assert_eq!(
-        first, again,
+        stack.get("requests/drop/nightly.json").await,
+        None,
+        "the handled request file is deleted: it may hold a webhook secret"
+    );
+    let writer = format!("AWS:{}:platform", labelport_tests::REQUEST_WRITER);
+    let again = stack
+        .api
+        .accept_dropped_request("requests/drop/nightly.json", "0055AED6DCD90281E5", &writer)
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, labelport_core::api::DropOutcome::Ignored(_)),
+        "S3 reporting the same put again after it was handled: {again:?}"
+    );
+    // The same event handled twice before the file was deleted is one export too.
+    let repeat = stack
+        .drop_request(
+            "requests/drop/nightly.json",
+            MANAGER,
+            br#"{"format":"CSV"}"#,
+            "0055AED6DCD90281E5",
+        )
+        .await;
+    assert_eq!(
+        first, repeat,
         "S3 reporting the same put twice is one export"
     );
     let response: serde_json::Value =
@@ -621,7 +665,11 @@ async fn a_dropped_request_file_starts_the_same_export_once() {
         .await;
     let refused = stack
         .api
-        .accept_dropped_request("requests/drop/anonymous.json", "0055AED6DCE9000001")
+        .accept_dropped_request(
+            "requests/drop/anonymous.json",
+            "0055AED6DCE9000001",
+            &writer,
+        )
         .await
         .unwrap();
     assert!(
@@ -1923,9 +1971,8 @@ async fn a_webhook_that_does_not_answer_is_retried_by_the_queue_with_every_attem
 #[tokio::test(flavor = "multi_thread")]
 async fn an_export_lands_in_the_customers_bucket_through_their_role_manifest_last() {
     let stack = Stack::new().await;
-    stack
-        .seed(&config("theirs", Mode::Classification, 30))
-        .await;
+    let cfg = config("theirs", Mode::Classification, 30);
+    stack.seed(&cfg).await;
     let customer = format!("{}-customer", stack.bucket);
     stack
         .s3
@@ -1935,8 +1982,19 @@ async fn an_export_lands_in_the_customers_bucket_through_their_role_manifest_las
         .await
         .unwrap();
     let role = "arn:aws:iam::210987654321:role/labelport-writer";
+    // The platform lists the customer's bucket, folder and role in the project's settings.
+    let mut project = labelport_generate::project(&cfg);
+    project.exports.tenant = Some("acme".into());
+    project.exports.destinations = ["", "-absent"]
+        .map(|suffix| labelport_model::Destination {
+            bucket: format!("{customer}{suffix}"),
+            path: "exports".into(),
+            role_arn: Some(role.into()),
+        })
+        .to_vec();
+    stack.set_manifest(&project).await;
     let body = format!(
-        r#"{{"format":"CSV","delivery":{{"method":"EXTERNAL_OBJECT_STORAGE","bucket":"{customer}","path":"exports/2026/","roleArn":"{role}","externalId":"labelport-acme-7","kmsKeyId":"alias/acme-exports"}}}}"#
+        r#"{{"format":"CSV","delivery":{{"method":"EXTERNAL_OBJECT_STORAGE","bucket":"{customer}","path":"exports/2026/","roleArn":"{role}","kmsKeyId":"alias/acme-exports"}}}}"#
     );
     let (status, _, accepted) = stack
         .call(
@@ -2002,6 +2060,23 @@ async fn an_export_lands_in_the_customers_bucket_through_their_role_manifest_las
         json["result"]["files"][0]["location"],
         format!("s3://{customer}/{csv_key}")
     );
+    // The role was assumed with the tenant's external id, the one the platform shows.
+    let (status, _, identity) = stack
+        .call(
+            "GET",
+            "/v1/projects/theirs/delivery-identity",
+            Some(MANAGER),
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(status, 200, "{identity}");
+    assert_eq!(identity["tenant"], "acme");
+    assert_eq!(
+        json["request"]["delivery"]["externalId"],
+        identity["externalId"]
+    );
+    assert_eq!(identity["destinations"][0]["roleArn"], role);
     assert!(json.get("downloadUrl").is_none(), "{json}");
     let (status, _, json) = stack.download(&id).await;
     assert_eq!(
@@ -2010,7 +2085,7 @@ async fn an_export_lands_in_the_customers_bucket_through_their_role_manifest_las
         "{json}"
     );
 
-    // A bucket that does not exist is refused when the export is asked for.
+    // A listed bucket that does not exist is refused when the export is asked for.
     let (status, _, json) = stack
         .call(
             "POST",
@@ -2065,7 +2140,27 @@ async fn exports_are_listed_newest_first_the_latest_is_any_managers_and_a_new_on
     run_worker(&stack).await;
     let queued = request(&stack, "listed", r#"{"format":"CSV"}"#).await;
 
-    // The new export replaced the old one: exactly the old files are gone.
+    // The new export replaced the old one: the status says so at once, but a link handed
+    // out a moment ago still works for the grace period.
+    let (_, _, json) = stack.status(&first, MANAGER).await;
+    assert_eq!(json["replacedBy"], second_export.as_str());
+    let (status, _, _) = stack.follow(&old_link, &[]).await;
+    assert_eq!(status, 302, "within the grace period");
+    assert_eq!(stack.keys("exports/listed/").await.len(), 4);
+    // After it, the sweep deletes exactly the old files.
+    let sweeper = labelport_core::sweep::Sweeper::new(
+        Arc::new(labelport_aws::S3Store::new(stack.s3.clone(), &stack.bucket)),
+        Arc::new(labelport_aws::SqsQueue::new(
+            stack.sqs.clone(),
+            &stack.notify_queue,
+        )),
+        labelport_core::sweep::SweepSettings::default(),
+    );
+    let report = sweeper
+        .sweep_at(chrono::Utc::now() + chrono::Duration::minutes(61))
+        .await
+        .unwrap();
+    assert_eq!(report.retired, std::slice::from_ref(&first), "{report:?}");
     let mut left = stack.keys("exports/listed/").await;
     left.sort();
     assert!(
@@ -2074,6 +2169,17 @@ async fn exports_are_listed_newest_first_the_latest_is_any_managers_and_a_new_on
         "{left:?}"
     );
     assert_eq!(left.len(), 2, "{left:?}");
+    assert!(stack.keys("retiring/").await.is_empty());
+    // The link answers 410 once the grace period has passed.
+    let mut replaced: labelport_core::job::Job =
+        serde_json::from_slice(&stack.get(&format!("jobs/{first}.json")).await.unwrap()).unwrap();
+    replaced.replaced_at = Some(chrono::Utc::now() - chrono::Duration::minutes(61));
+    stack
+        .put(
+            &format!("jobs/{first}.json"),
+            serde_json::to_vec(&replaced).unwrap(),
+        )
+        .await;
     let (status, _, json) = stack.follow(&old_link, &[]).await;
     assert_eq!(
         (status, json["code"].as_str()),
@@ -2404,6 +2510,14 @@ async fn a_dropped_request_delivers_by_webhook_and_into_a_customers_bucket_too()
         .send()
         .await
         .unwrap();
+    let mut project: labelport_model::Project =
+        serde_json::from_slice(&stack.get("projects/dropped/project.json").await.unwrap()).unwrap();
+    project.exports.destinations = vec![labelport_model::Destination {
+        bucket: customer.clone(),
+        path: String::new(),
+        role_arn: None,
+    }];
+    stack.set_manifest(&project).await;
     let body: &'static [u8] = Box::leak(
         format!(
             r#"{{"format":"CSV","delivery":{{"method":"EXTERNAL_OBJECT_STORAGE","bucket":"{customer}","path":"in"}}}}"#

@@ -14,6 +14,7 @@
 //! | `WORKER_LEASE_SECONDS` | worker | age at which a RUNNING job counts as abandoned (960: the 900 s timeout and a minute) |
 //! | `EMAIL_CLAIM` | api | JWT claim holding the caller's e-mail (`email`) |
 //! | `MAX_ACTIVE_EXPORTS_PER_PROJECT` | api | queued or running exports a project may have before a request is a 429 (10; 0: no limit) |
+//! | `MAX_ACTIVE_EXPORTS_PER_TENANT` | api | queued or running exports a tenant's projects may have together before a request is a 429 (50; 0: no limit) |
 //! | `STALE_QUEUED_MINUTES` | worker (sweep) | a job QUEUED this long is failed `NOT_STARTED` (360) |
 //! | `STALE_RUNNING_MINUTES` | worker (sweep) | a job whose attempt started this long ago is failed `ABANDONED` (120) |
 //! | `LINK_KEYS_SECRET` | api, notifier | Secrets Manager secret (name or ARN) whose AWSCURRENT key signs download links and whose AWSPREVIOUS key still verifies them |
@@ -22,6 +23,9 @@
 //! | `WEBHOOK_ALLOW_HOSTS` | api, notifier | test only: comma-separated `host:port` pairs a webhook may reach over http or at a private address (empty) |
 //! | `EXPORT_RETENTION_DAYS` | api | days an export's files are kept (the bucket's lifecycle rule); after it the status says EXPIRED and downloads are 410 (0: kept) |
 //! | `NOTIFY_MAX_RECEIVES` | notifier | the notify queue's `maxReceiveCount` (5): on that delivery a failing announcement is recorded FAILED |
+//! | `EXTERNAL_ID_SECRET` | api | Secrets Manager secret (name or ARN) whose AWSCURRENT key derives each tenant's external id; never rotate it |
+//! | `DELIVERY_PRINCIPALS` | api | comma-separated ARNs of the roles that write into customers' buckets, shown for their trust and bucket policies |
+//! | `REQUEST_WRITER_IDS` | api | comma-separated unique ids (`AROA...`) of the roles that may drop request files; a file anyone else put is refused (empty: no drops) |
 //! | `EMAIL_VERIFIED_CLAIM` | api | claim that must be `true` for the e-mail to count (`email_verified`; empty: the IdP only issues verified addresses) |
 
 use crate::buckets::CustomerBuckets;
@@ -35,6 +39,7 @@ use labelport_core::notify::{Notifier, NotifierSettings};
 use labelport_core::outbound::OutboundPolicy;
 use labelport_core::seal::Sealer;
 use labelport_core::sweep::{SweepSettings, Sweeper};
+use labelport_core::tenancy::ExternalIds;
 use labelport_core::worker::{Worker, WorkerSettings};
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,10 +78,13 @@ pub async fn api() -> Result<Arc<Api>, ConfigError> {
         download_ttl: seconds("DOWNLOAD_TTL_SECONDS", 300)?,
         exports_prefix: optional("EXPORTS_PREFIX", "exports"),
         max_active_per_project: number("MAX_ACTIVE_EXPORTS_PER_PROJECT", 10)?,
+        max_active_per_tenant: number("MAX_ACTIVE_EXPORTS_PER_TENANT", 50)?,
         retention: match number("EXPORT_RETENTION_DAYS", 0)? {
             0 => None,
             days => Some(Duration::from_secs(u64::from(days) * 86_400)),
         },
+        request_writers: list("REQUEST_WRITER_IDS"),
+        delivery_principals: list("DELIVERY_PRINCIPALS"),
         delivery: DeliveryPolicy {
             email_allow_list: list("EMAIL_ALLOW_LIST"),
             outbound: outbound(),
@@ -84,9 +92,14 @@ pub async fn api() -> Result<Arc<Api>, ConfigError> {
         },
     };
     let links = link_signer(&aws, &settings.public_url)?;
+    let external_ids = Arc::new(ExternalIds::new(Arc::new(SecretsManagerLinkKeys::new(
+        aws_sdk_secretsmanager::Client::new(&aws),
+        required("EXTERNAL_ID_SECRET")?,
+    ))));
     Ok(Arc::new(
         Api::new(store.clone(), queue, store, auth, links, settings)
-            .with_buckets(Arc::new(CustomerBuckets::new(aws.clone()))),
+            .with_buckets(Arc::new(CustomerBuckets::new(aws.clone())))
+            .with_external_ids(external_ids),
     ))
 }
 
@@ -230,6 +243,10 @@ mod tests {
                 "the worker's concurrency bounded",
                 "MaximumConcurrency: !Ref WorkerMaxConcurrency",
             ),
+            (
+                "the notifier's concurrency bounded (SES's sending rate)",
+                "MaximumConcurrency: !Ref NotifierMaxConcurrency",
+            ),
             ("HTTP API access logs", "AccessLogSettings:"),
             (
                 "failed S3 drops kept",
@@ -266,6 +283,42 @@ mod tests {
             (
                 "active markers written only by the functions",
                 "- !Sub \"${PlatformBucket.Arn}/active/*\"",
+            ),
+            (
+                "request files put only by the named writers, and by nobody when none is named",
+                "Sid: NobodyDropsRequests",
+            ),
+            (
+                "the API knows the request writers",
+                "REQUEST_WRITER_IDS: !Join [\",\", !Ref RequestWriterRoleIds]",
+            ),
+            (
+                "request files whose delete failed expire",
+                "Id: expire-request-drops",
+            ),
+            (
+                "customer roles never of this account",
+                "aws:ResourceAccount: !Ref AWS::AccountId",
+            ),
+            (
+                "KMS use only with the customers' listed keys",
+                "Resource: !Ref CustomerKmsKeyArns",
+            ),
+            (
+                "a tenant's cap on running exports",
+                "MAX_ACTIVE_EXPORTS_PER_TENANT: !Ref MaxActiveExportsPerTenant",
+            ),
+            (
+                "the unauthenticated download route throttled at the edge",
+                "\"GET /v1/exports/{id}/download\":\n          ThrottlingRateLimit: !Ref DownloadRateLimit",
+            ),
+            (
+                "tenant markers written only by the functions",
+                "- !Sub \"${PlatformBucket.Arn}/tenants/*\"",
+            ),
+            (
+                "the external id key is kept, never replaced",
+                "EXTERNAL_ID_SECRET: !Ref ExternalIdKeySecret",
             ),
         ] {
             assert!(
@@ -329,6 +382,17 @@ mod tests {
                 .count(),
             2,
             "the API and the notifier sign links with the same key"
+        );
+        assert_eq!(
+            TEMPLATE
+                .matches("aws:ResourceAccount: !Ref AWS::AccountId")
+                .count(),
+            TEMPLATE.matches("Sid: AssumeCustomerRoles").count(),
+            "every role that assumes customers' roles excludes this account's"
+        );
+        assert!(
+            !TEMPLATE.contains("kms:Decrypt\n                  Resource: \"*\""),
+            "no KMS permission on every key"
         );
         assert_eq!(
             TEMPLATE.matches("ApplicationLogLevel: INFO").count(),

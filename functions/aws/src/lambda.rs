@@ -7,7 +7,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use labelport_core::api::{Api, DropOutcome};
 use labelport_core::error::chain;
 use labelport_core::sweep::Sweeper;
-use labelport_core::worker::Worker;
+use labelport_core::worker::{RedeliverAfter, Worker};
 use lambda_http::request::LambdaRequest;
 use lambda_runtime::{Error, LambdaEvent, Service};
 use serde_json::Value;
@@ -40,10 +40,11 @@ impl Backoff {
         full.mul_f64(0.5 + rand::random::<f64>() / 2.0)
     }
 
-    /// Makes `receipt` visible again after the delay for `receive_count`. A failure only
-    /// means the queue's own visibility timeout applies: logged, not fatal.
-    async fn apply(&self, message_id: &str, receipt: &str, receive_count: u32) {
-        let delay = self.delay(receive_count);
+    /// Makes `receipt` visible again after `delay`. A failure only means the queue's own
+    /// visibility timeout applies: logged, not fatal.
+    async fn apply(&self, message_id: &str, receipt: &str, delay: Duration) {
+        // SQS's longest visibility timeout is 12 hours.
+        let delay = delay.min(Duration::from_secs(12 * 3600));
         let changed = self
             .sqs
             .change_message_visibility()
@@ -101,21 +102,30 @@ where
                 .get("ApproximateReceiveCount")
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(1);
+            // A handler's error may say when its message should come back (a job held
+            // by a running attempt: when the attempt's lease ends).
             let outcome = match message.body {
-                Some(body) => handle(body, receive_count).await.map_err(|e| chain(&e)),
-                None => Err("message without a body".to_owned()),
+                Some(body) => handle(body, receive_count)
+                    .await
+                    .map_err(|e| (chain(&e), RedeliverAfter::of(&e))),
+                None => Err(("message without a body".to_owned(), None)),
             };
             match outcome {
                 Ok(outcome) => {
                     tracing::info!(message_id = %id, ?outcome, "message handled");
                     None
                 }
-                Err(error) => {
-                    tracing::error!(message_id = %id, %error, "message failed; SQS will retry it");
+                Err((error, asked)) => {
+                    if asked.is_some() {
+                        tracing::info!(message_id = %id, %error, "message returned to the queue until then");
+                    } else {
+                        tracing::error!(message_id = %id, %error, "message failed; SQS will retry it");
+                    }
                     if let (Some(backoff), Some(receipt)) =
                         (backoff, message.receipt_handle.as_deref())
                     {
-                        backoff.apply(&id, receipt, receive_count).await;
+                        let delay = asked.unwrap_or_else(|| backoff.delay(receive_count));
+                        backoff.apply(&id, receipt, delay).await;
                     }
                     let mut failure = BatchItemFailure::default();
                     failure.item_identifier = id;
@@ -182,7 +192,13 @@ pub async fn api_event(
                 .as_deref()
                 .or(record.s3.object.version_id.as_deref())
                 .unwrap_or_default();
-            match api.accept_dropped_request(&key, event_id).await {
+            // Who put the object: checked against the deployment's request writers.
+            let writer = record
+                .principal_id
+                .principal_id
+                .as_deref()
+                .unwrap_or_default();
+            match api.accept_dropped_request(&key, event_id, writer).await {
                 Ok(DropOutcome::Accepted(id)) => {
                     tracing::info!(key, export_id = %id, "dropped request accepted");
                     accepted.push(id);

@@ -74,6 +74,27 @@ impl Failure {
     }
 }
 
+/// An error that says when its message should be delivered again, instead of the
+/// queue consumer's usual backoff (a job or a notification another attempt holds: when
+/// its hold ends). Found in an error's `source()` chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("deliver the message again in {} s", .0.as_secs())]
+pub struct RedeliverAfter(pub std::time::Duration);
+
+impl RedeliverAfter {
+    /// The delay an error asks for, looking through its `source()` chain.
+    pub fn of(err: &(dyn std::error::Error + 'static)) -> Option<std::time::Duration> {
+        let mut next = Some(err);
+        while let Some(e) = next {
+            if let Some(RedeliverAfter(after)) = e.downcast_ref::<RedeliverAfter>() {
+                return Some(*after);
+            }
+            next = e.source();
+        }
+        None
+    }
+}
+
 /// Renders an error and its `source()` chain on one line, for logs and failure messages.
 pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut out = err.to_string();

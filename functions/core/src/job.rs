@@ -14,6 +14,7 @@ use crate::request::ExportRequest;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 use std::sync::Arc;
 
 /// Version of the job record layout.
@@ -133,8 +134,9 @@ pub struct ExportResult {
     pub files: Vec<ResultFile>,
     /// Key of the manifest written next to them.
     pub manifest_key: String,
-    /// The manifest itself (format, filters, counts, files with sizes and SHA-256,
-    /// schema versions), so the status endpoint shows it without another read.
+    /// The manifest itself (format, filters, counts, schema versions), so the status
+    /// endpoint shows it without another read; its `files` are left out here, being
+    /// `files` above.
     #[serde(default)]
     pub manifest: serde_json::Value,
     /// The first malformed lines skipped, if any (at most 100).
@@ -190,6 +192,10 @@ pub struct Notification {
     /// Why the delivery failed for good.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The recipients an e-mail reached before a send failed part-way: a retry sends to
+    /// the others only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sent_to: Vec<String>,
 }
 
 impl Notification {
@@ -213,6 +219,10 @@ pub struct Job {
     pub project: String,
     /// The e-mail of whoever asked.
     pub requested_by: String,
+    /// The tenant the project belonged to when it was asked for (its exports count
+    /// against the tenant's cap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// The validated request.
     pub request: ExportRequest,
     /// Where the job is.
@@ -244,12 +254,36 @@ pub struct Job {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_requested_at: Option<DateTime<Utc>>,
     /// The export that replaced this one (the project replaces previous exports): its
-    /// files are deleted.
+    /// files are deleted [`REPLACED_FILES_KEPT`] after `replaced_at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced_by: Option<String>,
+    /// When it was replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_at: Option<DateTime<Utc>>,
 }
 
+/// How long a replaced export's files stay after the export that replaces it has
+/// succeeded: longer than a presigned URL handed out lives (5 minutes) and than its own
+/// notification may wait in the queue through its retries (about half an hour), so
+/// nobody is sent a link, or is half-way through a download, when the files go.
+pub const REPLACED_FILES_KEPT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Where exports waiting to have their files deleted are marked:
+/// `retiring/{project}/{id}`, written before the export is marked replaced.
+pub const RETIRING_PREFIX: &str = "retiring/";
+
 impl Job {
+    /// Whether the export was replaced long enough ago that its files are deleted (or
+    /// about to be): past [`REPLACED_FILES_KEPT`].
+    pub fn replaced_and_gone(&self, now: DateTime<Utc>) -> bool {
+        self.replaced_by.is_some()
+            && self.replaced_at.is_none_or(|at| {
+                let kept = chrono::Duration::from_std(REPLACED_FILES_KEPT)
+                    .unwrap_or(chrono::Duration::MAX);
+                now - at > kept
+            })
+    }
+
     /// Whether the export's files have expired: it succeeded more than `retention` ago,
     /// into the platform bucket (a customer's bucket keeps what it is given).
     pub fn expired(&self, retention: Option<std::time::Duration>, now: DateTime<Utc>) -> bool {
@@ -294,6 +328,7 @@ impl Job {
             id,
             project,
             requested_by,
+            tenant: None,
             request,
             state: JobState::Queued,
             created_at: Utc::now(),
@@ -309,9 +344,11 @@ impl Job {
                 sent_at: None,
                 attempts: Vec::new(),
                 error: None,
+                sent_to: Vec::new(),
             },
             cancel_requested_at: None,
             replaced_by: None,
+            replaced_at: None,
         }
     }
 }
@@ -348,8 +385,14 @@ pub enum JobError {
     Store(StoreError),
 }
 
+/// How often [`JobStore::update_patiently`] tries a write that must land.
+pub const PATIENT_TRIES: u32 = 6;
+
 /// Where unfinished jobs are marked.
 pub const ACTIVE_PREFIX: &str = "active/";
+
+/// Where unfinished jobs are marked by tenant: `tenants/{hash}/{project}/{id}`.
+pub const TENANT_PREFIX: &str = "tenants/";
 
 /// Where every job is listed by project, newest first: `index/{project}/{n}-{id}`, `n`
 /// counting down with the creation time so that S3's ascending listing is newest first.
@@ -430,6 +473,17 @@ impl JobStore {
         format!("{ACTIVE_PREFIX}{project}/{id}")
     }
 
+    /// `tenants/{tenant}/{project}/{id}`, the tenant as a hash: its name is the
+    /// platform's and need not be a safe key.
+    fn tenant_prefix(tenant: &str) -> String {
+        let digest = sha2::Sha256::digest(tenant.as_bytes());
+        format!("{TENANT_PREFIX}{}/", hex::encode(&digest[..16]))
+    }
+
+    fn tenant_key(tenant: &str, project: &str, id: &str) -> String {
+        format!("{}{project}/{id}", Self::tenant_prefix(tenant))
+    }
+
     fn index_key(job: &Job) -> String {
         let millis = u64::try_from(job.created_at.timestamp_millis()).unwrap_or(0);
         format!(
@@ -443,12 +497,20 @@ impl JobStore {
     /// Writes a new job, marked active and indexed; fails with `Conflict` if the id
     /// exists.
     pub async fn create(&self, job: &Job) -> Result<Versioned, JobError> {
-        // The marker and the index entry first: a job is never unfinished without a
+        // The markers and the index entry first: a job is never unfinished without a
         // marker, never unlisted without an entry.
+        let tenant = job
+            .tenant
+            .as_deref()
+            .map(|tenant| Self::tenant_key(tenant, &job.project, &job.id));
         for key in [
-            Self::active_key(&job.project, &job.id),
-            Self::index_key(job),
-        ] {
+            Some(Self::active_key(&job.project, &job.id)),
+            tenant,
+            Some(Self::index_key(job)),
+        ]
+        .into_iter()
+        .flatten()
+        {
             self.store
                 .put(
                     &key,
@@ -486,11 +548,20 @@ impl JobStore {
     /// Replaces `current` with `next` only if nobody changed it since it was read. A job
     /// that ends here loses its active marker.
     pub async fn swap(&self, current: &Versioned, next: Job) -> Result<Versioned, JobError> {
+        self.swap_then(current, next, true).await
+    }
+
+    async fn swap_then(
+        &self,
+        current: &Versioned,
+        next: Job,
+        clear_marker: bool,
+    ) -> Result<Versioned, JobError> {
         let etag = self
             .write(&next, Condition::IfMatch(current.etag.clone()))
             .await?;
-        if next.state.is_terminal() && !current.job.state.is_terminal() {
-            if let Err(e) = self.clear_active(&next.project, &next.id).await {
+        if clear_marker && next.state.is_terminal() && !current.job.state.is_terminal() {
+            if let Err(e) = self.clear_active(&next).await {
                 // The next count or sweep clears it.
                 tracing::warn!(export_id = %next.id, error = %crate::error::chain(&e), "an ended export is still marked active");
             }
@@ -609,10 +680,96 @@ impl JobStore {
         Err(JobError::Conflict(job.id.clone()))
     }
 
-    /// Removes a job's active marker.
-    pub async fn clear_active(&self, project: &str, id: &str) -> Result<(), JobError> {
+    /// Marks `job` as waiting to have its files deleted once it is replaced.
+    pub async fn mark_retiring(&self, job: &Job) -> Result<(), JobError> {
         self.store
-            .delete(&Self::active_key(project, id))
+            .put(
+                &format!("{RETIRING_PREFIX}{}/{}", job.project, job.id),
+                Bytes::new(),
+                "application/octet-stream",
+                Condition::None,
+            )
+            .await
+            .map(|_| ())
+            .map_err(JobError::Store)
+    }
+
+    /// The exports marked as waiting to have their files deleted.
+    pub async fn retiring(&self) -> Result<Vec<ActiveJob>, JobError> {
+        let listed = self
+            .store
+            .list(RETIRING_PREFIX)
+            .await
+            .map_err(JobError::Store)?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|object| {
+                let rest = object.key.strip_prefix(RETIRING_PREFIX)?;
+                let (project, id) = rest.split_once('/')?;
+                is_export_id(id).then(|| ActiveJob {
+                    project: project.to_owned(),
+                    id: id.to_owned(),
+                })
+            })
+            .collect())
+    }
+
+    /// Removes an export's retiring mark.
+    pub async fn clear_retiring(&self, project: &str, id: &str) -> Result<(), JobError> {
+        self.store
+            .delete(&format!("{RETIRING_PREFIX}{project}/{id}"))
+            .await
+            .map_err(JobError::Store)
+    }
+
+    /// Removes a job's active markers: its project's, and its tenant's.
+    pub async fn clear_active(&self, job: &Job) -> Result<(), JobError> {
+        if let Some(tenant) = &job.tenant {
+            self.store
+                .delete(&Self::tenant_key(tenant, &job.project, &job.id))
+                .await
+                .map_err(JobError::Store)?;
+        }
+        self.clear_marker(&ActiveJob {
+            project: job.project.clone(),
+            id: job.id.clone(),
+        })
+        .await
+    }
+
+    /// Removes a project's active marker of a job whose record may be gone.
+    pub async fn clear_marker(&self, entry: &ActiveJob) -> Result<(), JobError> {
+        self.store
+            .delete(&Self::active_key(&entry.project, &entry.id))
+            .await
+            .map_err(JobError::Store)
+    }
+
+    /// The jobs marked active for `tenant`, across its projects.
+    pub async fn active_for_tenant(&self, tenant: &str) -> Result<Vec<ActiveJob>, JobError> {
+        let prefix = Self::tenant_prefix(tenant);
+        let listed = self.store.list(&prefix).await.map_err(JobError::Store)?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|object| {
+                let rest = object.key.strip_prefix(&prefix)?;
+                let (project, id) = rest.split_once('/')?;
+                is_export_id(id).then(|| ActiveJob {
+                    project: project.to_owned(),
+                    id: id.to_owned(),
+                })
+            })
+            .collect())
+    }
+
+    /// Removes a tenant's active marker of a job whose record may be gone.
+    pub async fn clear_tenant_marker(
+        &self,
+        tenant: &str,
+        entry: &ActiveJob,
+    ) -> Result<(), JobError> {
+        self.store
+            .delete(&Self::tenant_key(tenant, &entry.project, &entry.id))
             .await
             .map_err(JobError::Store)
     }
@@ -622,20 +779,64 @@ impl JobStore {
     pub async fn update(
         &self,
         id: &str,
+        change: impl FnMut(&Job) -> Option<Job>,
+    ) -> Result<Option<Versioned>, JobError> {
+        self.update_then(id, change, true).await
+    }
+
+    /// [`JobStore::update`] that leaves the job's active marker in place when it ends the
+    /// job: the caller clears it once what must follow the end (the notification) is
+    /// done, so a failure in between is found again by the next sweep.
+    pub async fn update_keeping_marker(
+        &self,
+        id: &str,
+        change: impl FnMut(&Job) -> Option<Job>,
+    ) -> Result<Option<Versioned>, JobError> {
+        self.update_then(id, change, false).await
+    }
+
+    async fn update_then(
+        &self,
+        id: &str,
         mut change: impl FnMut(&Job) -> Option<Job>,
+        clear_marker: bool,
     ) -> Result<Option<Versioned>, JobError> {
         for _ in 0..5 {
             let current = self.get(id).await?;
             let Some(next) = change(&current.job) else {
                 return Ok(None);
             };
-            match self.swap(&current, next).await {
+            match self.swap_then(&current, next, clear_marker).await {
                 Ok(v) => return Ok(Some(v)),
                 Err(JobError::Conflict(_)) => continue,
                 Err(e) => return Err(e),
             }
         }
         Err(JobError::Conflict(id.to_owned()))
+    }
+
+    /// [`JobStore::update`] for a write that must land, an attempt's outcome: a storage
+    /// error, or a race lost five times over, is tried again after 0.2 s, doubling, up to
+    /// [`PATIENT_TRIES`] tries (about 6 s of waiting) before it is returned. A try whose
+    /// write landed but whose answer was lost finds its own change on the next read;
+    /// `change` must then answer `None`, and the caller re-reads to tell.
+    pub async fn update_patiently(
+        &self,
+        id: &str,
+        mut change: impl FnMut(&Job) -> Option<Job>,
+    ) -> Result<Option<Versioned>, JobError> {
+        let mut wait = std::time::Duration::from_millis(200);
+        for _ in 1..PATIENT_TRIES {
+            match self.update(id, &mut change).await {
+                Err(e @ (JobError::Store(_) | JobError::Conflict(_))) => {
+                    tracing::warn!(export_id = %id, error = %crate::error::chain(&e), wait_ms = wait.as_millis(), "job record not written; trying again");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                landed_or_final => return landed_or_final,
+            }
+        }
+        self.update(id, change).await
     }
 
     async fn write(&self, job: &Job, condition: Condition) -> Result<String, JobError> {

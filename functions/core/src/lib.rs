@@ -22,6 +22,7 @@ pub mod request;
 pub mod seal;
 pub mod source;
 pub mod sweep;
+pub mod tenancy;
 pub mod worker;
 
 pub use labelport_encoders as encoders;

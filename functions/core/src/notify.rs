@@ -5,7 +5,7 @@
 //! ([`crate::delivery`]).
 
 use crate::delivery::{Announced, Announcement, Backends, DeliveryError, Notice};
-use crate::error::chain;
+use crate::error::{chain, RedeliverAfter};
 use crate::job::{Job, JobError, JobStore, NotificationState};
 use crate::links::{LinkError, LinkSigner};
 use crate::messages::NotifyMessage;
@@ -24,6 +24,9 @@ pub struct NotifierSettings {
     pub claim_timeout: Duration,
 }
 
+/// How long after a claim expires a message held back by it comes again.
+const CLAIM_MARGIN: Duration = Duration::from_secs(5);
+
 /// What happened to a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotifyOutcome {
@@ -39,8 +42,6 @@ pub enum NotifyOutcome {
     Undeliverable,
     /// It was done already: a repeated delivery.
     AlreadyNotified,
-    /// Another notifier is sending it now.
-    InProgressElsewhere,
 }
 
 /// Why a message must be retried.
@@ -61,6 +62,16 @@ pub enum NotifyError {
     /// The job names a delivery method this build does not have.
     #[error("export {0} names an unknown delivery method")]
     UnknownMethod(String),
+    /// Another notifier holds the claim. The message is not acknowledged: that
+    /// notifier may fail to record its outcome, and then only this message can finish.
+    #[error("export {export_id}'s notification is being sent elsewhere")]
+    Held {
+        /// The export.
+        export_id: String,
+        /// When the claim expires: the message should come back then.
+        #[source]
+        until: RedeliverAfter,
+    },
     /// The links could not be signed.
     #[error("signing the links of export {export_id}")]
     Links {
@@ -183,7 +194,17 @@ impl Notifier {
                 Some((_, NotificationState::Sent | NotificationState::Failed, _)) => {
                     Ok(NotifyOutcome::AlreadyNotified)
                 }
-                _ => Ok(NotifyOutcome::InProgressElsewhere),
+                // Back when the claim expires: by then the holder has recorded what it
+                // did, or this message takes the claim over.
+                Some((_, _, claimed_at)) => {
+                    let expires = claimed_at.unwrap_or_else(Utc::now) + timeout;
+                    let left = (expires - Utc::now()).to_std().unwrap_or_default();
+                    Err(NotifyError::Held {
+                        export_id: id,
+                        until: RedeliverAfter(left + CLAIM_MARGIN),
+                    })
+                }
+                None => Err(NotifyError::Job(JobError::NotFound(id))),
             };
         };
         let job = &claimed.job;
@@ -196,12 +217,13 @@ impl Notifier {
                 }
                 tracing::warn!(export_id = %id, error = %e.what, "delivery failed for good");
                 self.jobs
-                    .update(&id, |j| {
+                    .update_patiently(&id, |j| {
                         (j.notification.state == NotificationState::Sending).then(|| {
                             let mut next = j.clone();
                             next.notification.state = NotificationState::Failed;
                             next.notification.error = Some(e.what.clone());
                             next.notification.record(&e.attempts);
+                            next.notification.sent_to.extend(e.reached.iter().cloned());
                             next
                         })
                     })
@@ -210,22 +232,28 @@ impl Notifier {
             }
             Err(e) => {
                 tracing::warn!(export_id = %id, error = %chain(&e), "not announced; releasing the claim");
-                let attempts = match &e {
-                    NotifyError::Delivery(d) => d.attempts.clone(),
-                    _ => Vec::new(),
+                let (attempts, reached) = match &e {
+                    NotifyError::Delivery(d) => (d.attempts.clone(), d.reached.clone()),
+                    _ => (Vec::new(), Vec::new()),
                 };
-                let _ = self
+                // If even this write fails, the claim expires and the message, returned
+                // to the queue, takes it over then (`Held`).
+                let released = self
                     .jobs
-                    .update(&id, |j| {
+                    .update_patiently(&id, |j| {
                         (j.notification.state == NotificationState::Sending).then(|| {
                             let mut next = j.clone();
                             next.notification.state = NotificationState::Pending;
                             next.notification.claimed_at = None;
                             next.notification.record(&attempts);
+                            next.notification.sent_to.extend(reached.iter().cloned());
                             next
                         })
                     })
                     .await;
+                if let Err(release) = released {
+                    tracing::error!(export_id = %id, error = %chain(&release), "the claim was not released; it expires");
+                }
                 return Err(e);
             }
         };
@@ -236,7 +264,7 @@ impl Notifier {
             Announced::Stored => NotifyOutcome::Stored,
         };
         self.jobs
-            .update(&id, |j| {
+            .update_patiently(&id, |j| {
                 (j.notification.state == NotificationState::Sending).then(|| {
                     let mut next = j.clone();
                     next.notification.state = NotificationState::Sent;

@@ -215,6 +215,9 @@ impl LinkKeys for FixedLinkKeys {
 pub struct BucketTarget {
     /// The bucket.
     pub bucket: String,
+    /// The folder the export goes into (empty: the bucket's top). Credentials for the
+    /// target reach this folder only.
+    pub path: String,
     /// Its region, when not the platform's.
     pub region: Option<String>,
     /// The customer's role to assume (cross-account); without it, the platform's own

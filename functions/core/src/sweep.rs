@@ -5,7 +5,7 @@
 //! tell the customer, as a worker would have.
 
 use crate::error::{chain, Failure};
-use crate::job::{ActiveJob, Job, JobError, JobState, JobStore};
+use crate::job::{ActiveJob, Job, JobError, JobState, JobStore, NotificationState};
 use crate::messages::NotifyMessage;
 use crate::ports::{ObjectStore, Queue};
 use chrono::{DateTime, Utc};
@@ -46,11 +46,14 @@ pub struct SweepReport {
     pub cleared: u64,
     /// Jobs that could not be checked (a store error or a corrupt record); logged.
     pub unchecked: u64,
+    /// Replaced exports whose files the sweep deleted, by id.
+    pub retired: Vec<String>,
 }
 
 /// Ends abandoned jobs.
 pub struct Sweeper {
     jobs: JobStore,
+    store: Arc<dyn ObjectStore>,
     notify: Arc<dyn Queue>,
     settings: SweepSettings,
 }
@@ -63,7 +66,8 @@ impl Sweeper {
         settings: SweepSettings,
     ) -> Self {
         Sweeper {
-            jobs: JobStore::new(store),
+            jobs: JobStore::new(store.clone()),
+            store,
             notify,
             settings,
         }
@@ -93,7 +97,14 @@ impl Sweeper {
                 }
             }
         }
-        if !report.ended.is_empty() || report.cleared > 0 {
+        match self.retire(now).await {
+            Ok(retired) => report.retired = retired,
+            Err(e) => {
+                report.unchecked += 1;
+                tracing::error!(error = %chain(&e), "could not list the replaced exports");
+            }
+        }
+        if !report.ended.is_empty() || report.cleared > 0 || !report.retired.is_empty() {
             tracing::info!(
                 active = report.active,
                 ended = report.ended.len(),
@@ -111,22 +122,30 @@ impl Sweeper {
                 if entry.may_still_be_written(now) {
                     return Ok(Checked::Live); // being created right now
                 }
-                self.jobs.clear_active(&entry.project, &entry.id).await?;
+                self.jobs.clear_marker(entry).await?;
                 return Ok(Checked::Cleared);
             }
             Err(e) => return Err(e.into()),
         };
         if job.state.is_terminal() {
-            self.jobs.clear_active(&entry.project, &entry.id).await?;
+            // Still marked: its end was recorded but what follows may not have been. A
+            // notification nobody has claimed is asked for again (the notifier's claim
+            // makes a second ask harmless); only then does the marker go.
+            if job.notification.state == NotificationState::Pending {
+                self.ask_to_notify(&job.id).await?;
+            }
+            self.jobs.clear_active(&job).await?;
             return Ok(Checked::Cleared);
         }
         let Some(failure) = self.abandoned(&job, now) else {
             return Ok(Checked::Live);
         };
         let seen = (job.state, job.attempts);
+        // The marker stays until the customer has been asked to be told: a failed ask
+        // leaves the job marked, and the next sweep asks again.
         let ended = self
             .jobs
-            .update(&job.id, |current| {
+            .update_keeping_marker(&job.id, |current| {
                 // Only if nothing moved since: a worker that took the job meanwhile keeps it.
                 ((current.state, current.attempts) == seen).then(|| {
                     let mut next = current.clone();
@@ -141,12 +160,71 @@ impl Sweeper {
             return Ok(Checked::Live);
         }
         tracing::warn!(export_id = %job.id, project = %job.project, code = %failure.code, error = %failure.message, "abandoned export ended");
+        self.ask_to_notify(&job.id).await?;
+        self.jobs.clear_active(&job).await?;
+        Ok(Checked::Ended)
+    }
+
+    async fn ask_to_notify(&self, id: &str) -> Result<(), SweepError> {
         let body = serde_json::to_string(&NotifyMessage {
-            export_id: job.id.clone(),
+            export_id: id.to_owned(),
         })
         .map_err(|e| SweepError::Notify(Box::new(e)))?;
-        self.notify.send(body).await.map_err(SweepError::Notify)?;
-        Ok(Checked::Ended)
+        self.notify.send(body).await.map_err(SweepError::Notify)
+    }
+
+    /// Deletes the files of replaced exports whose grace period has passed. Only files
+    /// in the platform bucket: a customer's bucket is theirs to tidy.
+    async fn retire(&self, now: DateTime<Utc>) -> Result<Vec<String>, JobError> {
+        let mut retired = Vec::new();
+        for entry in self.jobs.retiring().await? {
+            let job = match self.jobs.get(&entry.id).await {
+                Ok(v) => v.job,
+                Err(JobError::NotFound(_)) => {
+                    self.jobs.clear_retiring(&entry.project, &entry.id).await?;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(export_id = %entry.id, error = %chain(&e), "could not read a replaced export");
+                    continue;
+                }
+            };
+            if job.replaced_by.is_some() && !job.replaced_and_gone(now) {
+                continue; // still in its grace period
+            }
+            if job.replaced_by.is_some() {
+                if let Err(e) = self.delete_files(&job).await {
+                    tracing::warn!(export_id = %job.id, error = %chain(&e), "the replaced export's files were not deleted; the next sweep tries again");
+                    continue;
+                }
+                tracing::info!(export_id = %job.id, replaced_by = ?job.replaced_by, "replaced export's files deleted");
+                retired.push(job.id.clone());
+            }
+            self.jobs.clear_retiring(&entry.project, &entry.id).await?;
+        }
+        Ok(retired)
+    }
+
+    async fn delete_files(&self, job: &Job) -> Result<(), crate::ports::StoreError> {
+        let Some(result) = &job.result else {
+            return Ok(());
+        };
+        let keys = result
+            .files
+            .iter()
+            .filter(|f| f.bucket.is_none())
+            .map(|f| f.key.clone())
+            .chain(
+                result
+                    .files
+                    .iter()
+                    .all(|f| f.bucket.is_none())
+                    .then(|| result.manifest_key.clone()),
+            );
+        for key in keys {
+            self.store.delete(&key).await?;
+        }
+        Ok(())
     }
 
     fn abandoned(&self, job: &Job, now: DateTime<Utc>) -> Option<Failure> {

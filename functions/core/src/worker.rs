@@ -2,6 +2,7 @@
 //! tasks through the pipeline into a multipart upload, records the outcome and asks
 //! the notifier to tell the customer.
 
+pub use crate::error::RedeliverAfter;
 use crate::error::{chain, Failure};
 use crate::job::{ExportResult, Job, JobError, JobState, JobStore, Progress, ResultFile};
 use crate::messages::{ExportMessage, NotifyMessage};
@@ -23,6 +24,9 @@ use tokio::sync::{mpsc, watch};
 
 /// A job whose worker stopped attempting this many times is failed for good.
 pub const MAX_ATTEMPTS: u32 = 3;
+
+/// How long after a lease ends a message held back by it comes again.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 /// The code of an export a manager cancelled.
 pub const CANCELLED: &str = "CANCELLED";
@@ -90,6 +94,16 @@ pub enum WorkerError {
     /// The notify queue refused the message.
     #[error("enqueueing the notification")]
     Notify(#[source] crate::ports::BoxError),
+    /// An attempt holds the job's lease. The message is not acknowledged: the holder may
+    /// still fail to record its outcome, and then only this message can finish the job.
+    #[error("export {export_id} is held by a running attempt")]
+    Held {
+        /// The export.
+        export_id: String,
+        /// When the holder's lease ends: the message should come back then.
+        #[source]
+        until: RedeliverAfter,
+    },
 }
 
 /// The worker and the backends it needs.
@@ -175,8 +189,15 @@ impl Worker {
             self.enqueue_notification(&id).await?;
             return Ok(Outcome::AlreadyDone(current.job.state));
         }
-        if current.job.state == JobState::Running && !self.lease_expired(&current.job) {
-            return Ok(Outcome::HeldElsewhere);
+        if current.job.state == JobState::Running {
+            if let Some(left) = self.lease_left(&current.job) {
+                // Back when the lease ends (and a little after): by then the holder has
+                // recorded its outcome, or this message takes the job over.
+                return Err(WorkerError::Held {
+                    export_id: id,
+                    until: RedeliverAfter(left + LEASE_MARGIN),
+                });
+            }
         }
         if current.job.attempts >= MAX_ATTEMPTS {
             // The last attempt died (a time-out or a crash) without ending the job: end it
@@ -217,7 +238,7 @@ impl Worker {
                     &Progress::default(),
                 );
                 self.jobs
-                    .update(&id, |job| {
+                    .update_patiently(&id, |job| {
                         (job.state == JobState::Running && job.attempts == attempt).then(|| {
                             let mut next = job.clone();
                             next.state = JobState::Queued;
@@ -235,12 +256,14 @@ impl Worker {
         }
     }
 
-    fn lease_expired(&self, job: &Job) -> bool {
-        job.started_at.is_none_or(|started| {
-            let lease =
-                chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::MAX);
-            Utc::now() - started > lease
-        })
+    /// What is left of the lease of the attempt that started `job`, if any is.
+    fn lease_left(&self, job: &Job) -> Option<Duration> {
+        let started = job.started_at?;
+        let lease = chrono::Duration::from_std(self.settings.lease).ok()?;
+        (started + lease - Utc::now())
+            .to_std()
+            .ok()
+            .filter(|left| !left.is_zero())
     }
 
     async fn finish(
@@ -256,7 +279,7 @@ impl Worker {
         };
         let updated = self
             .jobs
-            .update(id, |job| {
+            .update_patiently(id, |job| {
                 // Only the attempt that holds the job may end it.
                 (!job.state.is_terminal() && job.attempts == attempt).then(|| {
                     let mut next = job.clone();
@@ -274,8 +297,33 @@ impl Worker {
                 })
             })
             .await?;
-        let Some(done) = updated else {
-            return Ok(Outcome::HeldElsewhere);
+        let done = match updated {
+            Some(done) => done,
+            None => {
+                // Either another attempt or the sweeper ended the job, or this attempt's
+                // own write landed and only its answer was lost: then the record holds
+                // this outcome, and the work after it (the latest pointer, the
+                // notification) must still be done.
+                let current = self.jobs.get(id).await?;
+                let ours = current.job.attempts == attempt
+                    && current.job.state == state
+                    && match &outcome {
+                        Ok((result, _)) => current
+                            .job
+                            .result
+                            .as_ref()
+                            .is_some_and(|r| r.manifest_key == result.manifest_key),
+                        Err(failure) => current
+                            .job
+                            .error
+                            .as_ref()
+                            .is_some_and(|f| f.code == failure.code),
+                    };
+                if !ours {
+                    return Ok(Outcome::HeldElsewhere);
+                }
+                current
+            }
         };
         let code = done.job.error.as_ref().map(|f| f.code.as_str());
         self.report(&done.job, state.as_str(), code, &done.job.progress);
@@ -315,44 +363,37 @@ impl Worker {
         };
         if replaces {
             if let Err(e) = self.replace(&previous.export_id, job).await {
-                tracing::warn!(export_id = %job.id, replaced = %previous.export_id, error = %e, "the previous export was not deleted");
+                tracing::warn!(export_id = %job.id, replaced = %previous.export_id, error = %e, "the previous export was not marked replaced");
             }
         }
     }
 
+    /// Marks the export `by` replaces: its status says so at once, and the sweeper
+    /// deletes its files once [`crate::job::REPLACED_FILES_KEPT`] has passed (a link
+    /// handed out a moment ago still works until then).
     async fn replace(&self, previous: &str, by: &Job) -> Result<(), String> {
-        let marked = self
-            .jobs
+        let old = self.jobs.get(previous).await.map_err(|e| chain(&e))?;
+        if old.job.state != JobState::Succeeded || old.job.replaced_by.is_some() {
+            return Ok(());
+        }
+        // The mark first: a job marked replaced always has its files found again.
+        self.jobs
+            .mark_retiring(&old.job)
+            .await
+            .map_err(|e| chain(&e))?;
+        let now = Utc::now();
+        self.jobs
             .update(previous, |old| {
                 (old.state == JobState::Succeeded && old.replaced_by.is_none()).then(|| {
                     let mut next = old.clone();
                     next.replaced_by = Some(by.id.clone());
+                    next.replaced_at = Some(now);
                     next
                 })
             })
             .await
             .map_err(|e| chain(&e))?;
-        let Some(old) = marked else { return Ok(()) };
-        let Some(result) = old.job.result else {
-            return Ok(());
-        };
-        // Only files in the platform bucket: a customer's bucket is theirs to tidy.
-        let keys = result
-            .files
-            .iter()
-            .filter(|f| f.bucket.is_none())
-            .map(|f| f.key.clone())
-            .chain(
-                result
-                    .files
-                    .iter()
-                    .all(|f| f.bucket.is_none())
-                    .then_some(result.manifest_key),
-            );
-        for key in keys {
-            self.destination.delete(&key).await.map_err(|e| chain(&e))?;
-        }
-        tracing::info!(export_id = %by.id, replaced = %previous, "previous export deleted");
+        tracing::info!(export_id = %by.id, replaced = %previous, "previous export replaced; its files go after the grace period");
         Ok(())
     }
 
@@ -386,7 +427,7 @@ impl Worker {
                 let store = self.store.as_ref();
                 let failed = |e: crate::import::ImportError, code: &str| match e {
                     crate::import::ImportError::Store { .. } => {
-                        retryable(Failure::new("STORAGE_UNAVAILABLE", chain(&e)))
+                        retryable(Failure::storage("reading the import", &e))
                     }
                     _ => permanent(Failure::new(code, e.to_string())),
                 };
@@ -429,9 +470,12 @@ impl Worker {
             // export, and so is the manifest's, which is written last.
             Some((target, path)) => {
                 let store = self.buckets.open(&target).await.map_err(|e| {
+                    // The SDK's text (request ids, endpoints, role sessions) goes to the
+                    // log; the customer is told what it means for them.
+                    tracing::warn!(export_id = %job.id, error = %chain(e.as_ref()), "the customer's bucket could not be opened");
                     retryable(Failure::new(
                         "DESTINATION_UNAVAILABLE",
-                        format!("s3://{}/{path} could not be opened: {e}", target.bucket),
+                        format!("s3://{}/{path} could not be opened (the role could not be assumed, or the bucket did not answer); the export is retried automatically, and ends with this message only if it keeps happening", target.bucket),
                     ))
                 })?;
                 let manifest = join_key(&path, &format!("{base}.manifest.json"));
@@ -558,10 +602,15 @@ impl Worker {
             created_at: job.created_at,
             finished_at: Utc::now(),
         };
-        let manifest = serde_json::to_value(&manifest)
+        let mut manifest = serde_json::to_value(&manifest)
             .map_err(|e| permanent(Failure::internal("writing the manifest", &e.to_string())))?;
         let body = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| permanent(Failure::internal("writing the manifest", &e.to_string())))?;
+        // The record keeps the file list once, in `result.files`: an export of many
+        // parts would otherwise carry it twice.
+        if let Some(fields) = manifest.as_object_mut() {
+            fields.remove("files");
+        }
         destination
             .put(
                 &manifest_key,

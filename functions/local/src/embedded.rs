@@ -15,6 +15,7 @@ use labelport_core::outbound::OutboundPolicy;
 use labelport_core::ports::{FixedLinkKeys, LinkKeySet};
 use labelport_core::seal::Sealer;
 use labelport_core::sweep::{SweepSettings, Sweeper};
+use labelport_core::tenancy::ExternalIds;
 use labelport_core::worker::{Worker, WorkerSettings};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -86,8 +87,13 @@ impl Embedded {
                     exports_prefix: "exports".into(),
                     // One person's laptop: no capacity to share, so no limit to keep.
                     max_active_per_project: 0,
+                    max_active_per_tenant: 0,
                     // Nothing deletes old exports on a laptop: they do not expire.
                     retention: None,
+                    // No S3 events on a laptop: request files are not read.
+                    request_writers: Vec::new(),
+                    // Folders stand in for customers' buckets: nobody to trust.
+                    delivery_principals: Vec::new(),
                     delivery: DeliveryPolicy {
                         email_allow_list: Vec::new(),
                         outbound: outbound.clone(),
@@ -95,7 +101,14 @@ impl Embedded {
                     },
                 },
             )
-            .with_buckets(buckets.clone()),
+            .with_buckets(buckets.clone())
+            // Folders stand in for customers' buckets; the ids are shown as on AWS.
+            .with_external_ids(Arc::new(ExternalIds::new(Arc::new(FixedLinkKeys(
+                LinkKeySet {
+                    current: crate::auth::load_or_create_key(&data.join(".keys/external-id.key"))?,
+                    previous: Vec::new(),
+                },
+            ))))),
         );
         let worker = Worker::new(
             store.clone(),

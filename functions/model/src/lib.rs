@@ -12,7 +12,9 @@
 mod project;
 mod task;
 
-pub use project::{ExportSettings, LabelSchema, Member, Mode, Project, ProjectState, Role, Tool};
+pub use project::{
+    Destination, ExportSettings, LabelSchema, Member, Mode, Project, ProjectState, Role, Tool,
+};
 pub use task::{
     Annotation, AnnotationKind, Asset, Attribute, BoundingBox, Cell, Links, Origin, Relation,
     Submission, Task, TaskState, SCHEMA_VERSION,

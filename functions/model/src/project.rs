@@ -38,7 +38,8 @@ pub struct Project {
     pub asset_key: Option<String>,
 }
 
-/// How a project's exports behave.
+/// How a project's exports behave. The platform writes these, never a request: they
+/// decide where a project's data may go.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportSettings {
@@ -46,9 +47,55 @@ pub struct ExportSettings {
     /// complete itself; the previous one's links then answer 410.
     #[serde(default)]
     pub replace_previous: bool,
+    /// The customer (tenant) the project belongs to: projects of one tenant share its
+    /// external id for customer roles and its cap on running exports. Default: the
+    /// project is a tenant of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The customer buckets, and folders in them, that exports of the project may be
+    /// delivered into (EXTERNAL_OBJECT_STORAGE); every other bucket is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destinations: Vec<Destination>,
+}
+
+/// A customer's bucket that a project may deliver exports into.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Destination {
+    /// The bucket.
+    pub bucket: String,
+    /// The folder exports must land in or under (`exports`); empty: anywhere.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub path: String,
+    /// The customer's role that writes there, assumed with the tenant's external id;
+    /// none: the bucket's policy grants the platform's functions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+}
+
+impl ExportSettings {
+    /// The destination that holds `bucket` at `path` (a folder, `/`-separated), if any.
+    pub fn destination(&self, bucket: &str, path: &str) -> Option<&Destination> {
+        self.destinations
+            .iter()
+            .filter(|d| d.bucket == bucket)
+            .find(|d| {
+                let base = d.path.trim_matches('/');
+                base.is_empty()
+                    || path == base
+                    || path
+                        .strip_prefix(base)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+    }
 }
 
 impl Project {
+    /// The tenant the project belongs to: its `exports.tenant`, or the project itself.
+    pub fn tenant(&self) -> &str {
+        self.exports.tenant.as_deref().unwrap_or(&self.id)
+    }
+
     /// The role of the member with this e-mail, compared without case.
     pub fn role_of(&self, email: &str) -> Option<Role> {
         self.members

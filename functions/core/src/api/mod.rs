@@ -16,6 +16,7 @@ use crate::ports::{Buckets, Condition, NoBuckets, ObjectStore, Presigner, Queue,
 use crate::project::{is_project_id, load_project, ProjectError};
 use crate::request::ExportRequest;
 use crate::seal::Sealer;
+use crate::tenancy::ExternalIds;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
@@ -69,11 +70,31 @@ pub struct ApiSettings {
     /// At most this many unfinished (queued or running) exports per project; a request
     /// past it is a 429. 0: no limit.
     pub max_active_per_project: u32,
+    /// At most this many unfinished exports per tenant, across its projects; a request
+    /// past it is a 429. 0: no limit.
+    pub max_active_per_tenant: u32,
     /// What deliveries may do (the e-mail allow-list).
     pub delivery: DeliveryPolicy,
     /// How long an export's files are kept (the bucket's lifecycle rule deletes them):
     /// after it the status says EXPIRED and downloads are 410. `None`: kept.
     pub retention: Option<Duration>,
+    /// The unique ids (`AROA...` of a role, `AIDA...` of a user) of the principals that
+    /// may drop request files; a file anyone else wrote is refused and deleted.
+    pub request_writers: Vec<String>,
+    /// The roles that write into customers' buckets (the worker's and the API's), which
+    /// a customer's trust policy or bucket policy names.
+    pub delivery_principals: Vec<String>,
+}
+
+/// A 429 for too many running exports, naming `parameter`.
+fn too_many(parameter: &str, message: String) -> ApiError {
+    ApiError {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        code: "TOO_MANY_EXPORTS",
+        at: Some(At::Parameter(parameter.to_owned())),
+        message,
+        retry_after: Some(RETRY_AFTER_LIMIT),
+    }
 }
 
 /// How long a caller refused for too many running exports waits before asking again.
@@ -89,6 +110,7 @@ pub struct Api {
     links: Arc<LinkSigner>,
     sealer: Sealer,
     buckets: Arc<dyn Buckets>,
+    external_ids: Option<Arc<ExternalIds>>,
     settings: ApiSettings,
     /// The OpenAPI document, as served.
     document: std::sync::OnceLock<String>,
@@ -191,11 +213,17 @@ pub struct Status<'a> {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct StatusResult<'a> {
-    /// The files, in order (parts in part order), the errors report last.
+    /// The files, in order (parts in part order), the errors report last: at most
+    /// 100 from `filesFrom`.
     files: Vec<StatusFile<'a>>,
+    /// How many files the export has.
+    files_total: usize,
+    /// Pass as `filesFrom` for the next files; absent after the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_files_from: Option<usize>,
     /// The manifest's key.
     manifest_key: &'a str,
-    /// The manifest: format, filters, counts, files with sizes and SHA-256.
+    /// The manifest: format, filters, counts (its file list is `files`).
     #[schema(value_type = Object)]
     manifest: &'a serde_json::Value,
     /// The first malformed lines skipped (`invalidLines: skip`), at most 100.
@@ -232,6 +260,7 @@ fn routes() -> utoipa_axum::router::OpenApiRouter<Arc<Api>> {
         .routes(routes!(create_export, list_exports))
         .routes(routes!(latest_export))
         .routes(routes!(latest_download))
+        .routes(routes!(delivery_identity))
         .routes(routes!(export_status))
         .routes(routes!(download))
         .routes(routes!(cancel_export))
@@ -341,9 +370,9 @@ async fn create_export(
     operation_id = "getExport",
     tag = "exports",
     summary = "An export's state, progress and files",
-    params(ExportPath),
+    params(ExportPath, FilesQuery),
     responses(
-        (status = 200, description = "The export, with signed links to its files once it succeeded.", body = Status),
+        (status = 200, description = "The export, with signed links to its files once it succeeded, 100 files at a time.", body = Status),
         (status = 400, description = "A path, query or body value is refused: `pointer` or `parameter` names it.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's e-mail is not verified, or the caller is not a manager of the project.", body = Problem, content_type = "application/problem+json"),
@@ -355,10 +384,26 @@ async fn export_status(
     State(api): State<Arc<Api>>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
+    query: Result<Query<FilesQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::parameter("query", e.body_text()))?;
     let job = api.authorized_job(&caller, &id).await?;
-    api.status_response(&job).await
+    api.status_page(&job, query.files_from.unwrap_or(0)).await
 }
+
+/// `?filesFrom=` of the status route.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+struct FilesQuery {
+    /// The first file to list (the `nextFilesFrom` of the answer before; default 0).
+    #[param(minimum = 0)]
+    files_from: Option<usize>,
+}
+
+/// The most files a status lists at once: an export may have up to
+/// [`labelport_encoders::MAX_PARTS`] parts, and every listed file carries a signed link.
+const FILES_PAGE: usize = 100;
 
 /// `POST /v1/exports/{id}/cancel`: a queued export ends CANCELLED at once (`200`); a
 /// running one is asked to stop (`202`), which its worker notices within seconds: it
@@ -373,7 +418,7 @@ async fn export_status(
     params(ExportPath),
     responses(
         (status = 200, description = "Cancelled (or it already was).", body = Status),
-        (status = 202, description = "Running: asked to stop.", body = Status),
+        (status = 202, description = "Running: asked to stop. It stops at its next check, within seconds, unless it finishes first: then the status says SUCCEEDED (or FAILED) with `cancelRequestedAt`.", body = Status),
         (status = 400, description = "A path, query or body value is refused: `pointer` or `parameter` names it.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's e-mail is not verified, or the caller is not a manager of the project.", body = Problem, content_type = "application/problem+json"),
@@ -387,41 +432,50 @@ async fn cancel_export(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let job = api.authorized_job(&caller, &id).await?;
-    if job.state.is_terminal() && job.state != JobState::Cancelled {
-        return Err(ApiError::new(
+    api.authorized_job(&caller, &id).await?;
+    let ended = |state: JobState| {
+        ApiError::new(
             StatusCode::CONFLICT,
             "EXPORT_ENDED",
             format!(
                 "export {id} has ended ({}); there is nothing to cancel",
-                job.state.as_str()
+                state.as_str()
             ),
-        ));
-    }
+        )
+    };
     let now = chrono::Utc::now();
     let by = caller.email.clone();
+    // The state the cancel met, read by the same swap that records it: an export that
+    // ended a moment before is told as ended, not as cancelled.
+    let mut met = None;
     api.jobs
-        .update(&id, |j| match j.state {
-            JobState::Queued => {
-                let mut next = j.clone();
-                next.state = JobState::Cancelled;
-                next.finished_at = Some(now);
-                next.cancel_requested_at = Some(now);
-                next.error = Some(crate::error::Failure::new(
-                    crate::worker::CANCELLED,
-                    format!("{by} cancelled the export before it started"),
-                ));
-                Some(next)
+        .update(&id, |j| {
+            met = Some(j.state);
+            match j.state {
+                JobState::Queued => {
+                    let mut next = j.clone();
+                    next.state = JobState::Cancelled;
+                    next.finished_at = Some(now);
+                    next.cancel_requested_at = Some(now);
+                    next.error = Some(crate::error::Failure::new(
+                        crate::worker::CANCELLED,
+                        format!("{by} cancelled the export before it started"),
+                    ));
+                    Some(next)
+                }
+                JobState::Running if j.cancel_requested_at.is_none() => {
+                    let mut next = j.clone();
+                    next.cancel_requested_at = Some(now);
+                    Some(next)
+                }
+                _ => None,
             }
-            JobState::Running if j.cancel_requested_at.is_none() => {
-                let mut next = j.clone();
-                next.cancel_requested_at = Some(now);
-                Some(next)
-            }
-            _ => None,
         })
         .await
         .map_err(|e| ApiError::internal("cancelling the export", &e))?;
+    if let Some(state) = met.filter(|s| s.is_terminal() && *s != JobState::Cancelled) {
+        return Err(ended(state));
+    }
     let job = api
         .jobs
         .get(&id)
@@ -451,6 +505,7 @@ async fn cancel_export(
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's e-mail is not verified, or the caller is not a manager of the project.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such project, the caller is not a member, or no export has succeeded yet (`NO_EXPORT_YET`).", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The latest export has expired and its record is gone (`EXPORT_EXPIRED`).", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Storage or the queue did not answer; try again.", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -461,6 +516,88 @@ async fn latest_export(
 ) -> Result<Response, ApiError> {
     let job = api.latest_job(&caller, &project).await?;
     api.status_response(&job).await
+}
+
+/// What a customer needs to let the project deliver into their bucket.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct DeliveryIdentity {
+    /// The tenant the project belongs to.
+    tenant: String,
+    /// The external id the customer's role must require (`sts:ExternalId` in its trust
+    /// policy); absent where customer roles are not set up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_id: Option<String>,
+    /// The roles that assume the customer's role, or that their bucket policy grants:
+    /// the trust policy's principals.
+    principals: Vec<String>,
+    /// The buckets and folders the project may deliver into.
+    destinations: Vec<ShownDestination>,
+}
+
+/// A bucket the project may deliver into.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ShownDestination {
+    /// The bucket.
+    bucket: String,
+    /// The folder exports land in or under (empty: anywhere).
+    path: String,
+    /// The customer's role that writes there; absent: the bucket's policy grants the
+    /// principals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role_arn: Option<String>,
+}
+
+/// `GET /v1/projects/{project}/delivery-identity`: the external id and principals a
+/// customer puts in their role's trust policy or bucket policy.
+#[utoipa::path(
+    get,
+    path = "/v1/projects/{project}/delivery-identity",
+    operation_id = "getDeliveryIdentity",
+    tag = "exports",
+    summary = "What a customer's bucket or role must trust",
+    description = "The tenant's external id (issued by the platform, one per tenant; a request never carries it), the roles that write into customers' buckets, and the buckets this project may deliver into.",
+    params(ProjectPath),
+    responses(
+        (status = 200, description = "The identity.", body = DeliveryIdentity),
+        (status = 400, description = "A path, query or body value is refused: `pointer` or `parameter` names it.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's e-mail is not verified, or the caller is not a manager of the project.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project, or the caller is not a member of it.", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Storage or the queue did not answer; try again.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn delivery_identity(
+    State(api): State<Arc<Api>>,
+    Authenticated(caller): Authenticated,
+    Path(project): Path<String>,
+) -> Result<Response, ApiError> {
+    let manifest = api.authorize(&caller, &project).await?;
+    let external_id = match &api.external_ids {
+        Some(ids) => Some(
+            ids.of(manifest.tenant())
+                .await
+                .map_err(|e| ApiError::internal("reading the external id key", e.as_ref()))?,
+        ),
+        None => None,
+    };
+    let identity = DeliveryIdentity {
+        tenant: manifest.tenant().to_owned(),
+        external_id,
+        principals: api.settings.delivery_principals.clone(),
+        destinations: manifest
+            .exports
+            .destinations
+            .iter()
+            .map(|d| ShownDestination {
+                bucket: d.bucket.clone(),
+                path: d.path.clone(),
+                role_arn: d.role_arn.clone(),
+            })
+            .collect(),
+    };
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(identity)).into_response())
 }
 
 /// `GET /v1/projects/{project}/exports/latest/download`: its first file, straight away
@@ -837,7 +974,11 @@ impl Api {
                 ),
             ));
         }
-        if let Some(newer) = &job.replaced_by {
+        if let Some(newer) = job
+            .replaced_by
+            .as_ref()
+            .filter(|_| job.replaced_and_gone(chrono::Utc::now()))
+        {
             return Err(ApiError::new(
                 StatusCode::GONE,
                 "EXPORT_REPLACED",
@@ -942,6 +1083,7 @@ impl Api {
             auth,
             sealer: Sealer::new(links.keys()),
             buckets: Arc::new(NoBuckets),
+            external_ids: None,
             links,
             settings,
             document: std::sync::OnceLock::new(),
@@ -955,16 +1097,29 @@ impl Api {
         self
     }
 
-    /// The status body of `job`, with signed links to its files.
+    /// Assumes customers' roles with the external ids `ids` issues to their tenants;
+    /// without it, a destination with a role is refused.
+    pub fn with_external_ids(mut self, ids: Arc<ExternalIds>) -> Self {
+        self.external_ids = Some(ids);
+        self
+    }
+
+    /// The status body of `job`, with signed links to its first files.
     async fn status_response(&self, job: &Job) -> Result<Response, ApiError> {
+        self.status_page(job, 0).await
+    }
+
+    /// The status body of `job`, with its files from the `files_from`th.
+    async fn status_page(&self, job: &Job, files_from: usize) -> Result<Response, ApiError> {
         let now = chrono::Utc::now();
         let mut download_url = None;
         let mut result = None;
         let expired = job.expired(self.settings.retention, now);
-        let live = job.state == JobState::Succeeded && job.replaced_by.is_none() && !expired;
+        let live = job.state == JobState::Succeeded && !job.replaced_and_gone(now) && !expired;
         if let (true, Some(r)) = (live, job.result.as_ref()) {
-            let mut files = Vec::with_capacity(r.files.len());
-            for file in &r.files {
+            let page = r.files.iter().skip(files_from).take(FILES_PAGE);
+            let mut files = Vec::with_capacity(FILES_PAGE.min(r.files.len()));
+            for file in page {
                 let (link, location) = match &file.bucket {
                     Some(bucket) => (None, Some(format!("s3://{bucket}/{}", file.key))),
                     None => (
@@ -981,8 +1136,11 @@ impl Api {
             if r.files.first().is_some_and(|f| f.bucket.is_none()) {
                 download_url = Some(self.signed_link(&job.id, None, now).await?);
             }
+            let next = files_from.saturating_add(FILES_PAGE);
             result = Some(StatusResult {
                 files,
+                files_total: r.files.len(),
+                next_files_from: (next < r.files.len()).then_some(next),
                 manifest_key: &r.manifest_key,
                 manifest: &r.manifest,
                 skipped_lines: &r.skipped_lines,
@@ -1031,11 +1189,19 @@ impl Api {
                 format!("project {project} has no export that succeeded yet"),
             ));
         };
-        self.jobs
-            .get(&latest.export_id)
-            .await
-            .map(|v| v.job)
-            .map_err(|e| ApiError::internal("reading the latest export", &e))
+        match self.jobs.get(&latest.export_id).await {
+            Ok(v) => Ok(v.job),
+            // The pointer outlives the record it points to (records expire).
+            Err(JobError::NotFound(_)) => Err(ApiError::new(
+                StatusCode::GONE,
+                "EXPORT_EXPIRED",
+                format!(
+                    "the latest export of project {project}, {}, has expired and its record is gone; request the export again",
+                    latest.export_id
+                ),
+            )),
+            Err(e) => Err(ApiError::internal("reading the latest export", &e)),
+        }
     }
 
     async fn signed_link(
@@ -1164,9 +1330,11 @@ impl Api {
             .delivery
             .prepare(&Prepare {
                 project,
+                tenant: manifest.tenant(),
                 policy: &self.settings.delivery,
                 sealer: &self.sealer,
                 buckets: self.buckets.as_ref(),
+                external_ids: self.external_ids.as_deref(),
             })
             .await?;
         // Sealed secrets are left out: sealing is random, and a retry is the same request.
@@ -1234,13 +1402,14 @@ impl Api {
                 Err(e) => return Err(ApiError::internal("recording the idempotency key", &e)),
             }
         }
-        self.within_limit(project).await?;
-        let job = Job::new(
+        self.within_limits(project, manifest.tenant()).await?;
+        let mut job = Job::new(
             id.clone(),
             project.to_owned(),
             caller.email.clone(),
             request,
         );
+        job.tenant = Some(manifest.tenant().to_owned());
         match self.jobs.create(&job).await {
             Ok(_) | Err(JobError::Conflict(_)) => {}
             Err(e) => return Err(ApiError::internal("writing the export", &e)),
@@ -1274,48 +1443,75 @@ impl Api {
         self.accepted(&job, true).await
     }
 
-    /// Refuses a new export while the project has `max_active_per_project` unfinished.
-    /// Each marker's record is read, so a marker left behind by an ended job never counts
-    /// (and is cleared); counting stops at the limit. Two requests at the same moment may
-    /// both pass: the limit protects capacity, it is not a quota.
-    async fn within_limit(&self, project: &str) -> Result<(), ApiError> {
-        let limit = self.settings.max_active_per_project;
-        if limit == 0 {
-            return Ok(());
+    /// Refuses a new export while the project has `max_active_per_project` unfinished,
+    /// or its tenant `max_active_per_tenant` across its projects. Each marker's record is
+    /// read, so a marker left behind by an ended job never counts (and is cleared);
+    /// counting stops at the limit. Two requests at the same moment may both pass: the
+    /// limits protect capacity, they are not quotas.
+    async fn within_limits(&self, project: &str, tenant: &str) -> Result<(), ApiError> {
+        let project_limit = self.settings.max_active_per_project;
+        if project_limit > 0 {
+            let active = self
+                .jobs
+                .active(Some(project))
+                .await
+                .map_err(|e| ApiError::internal("counting the project's exports", &e))?;
+            if self.count_live(active, project_limit, None).await? >= project_limit {
+                return Err(too_many(
+                    "project",
+                    format!("project {project} already has {project_limit} exports queued or running, the most it may have; try again when one has finished"),
+                ));
+            }
         }
-        let active = self
-            .jobs
-            .active(Some(project))
-            .await
-            .map_err(|e| ApiError::internal("counting the project's exports", &e))?;
+        let tenant_limit = self.settings.max_active_per_tenant;
+        if tenant_limit > 0 {
+            let active = self
+                .jobs
+                .active_for_tenant(tenant)
+                .await
+                .map_err(|e| ApiError::internal("counting the tenant's exports", &e))?;
+            if self.count_live(active, tenant_limit, Some(tenant)).await? >= tenant_limit {
+                return Err(too_many(
+                    "project",
+                    format!("the projects of your organisation already have {tenant_limit} exports queued or running, the most they may have together; try again when one has finished"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// How many of the marked jobs are unfinished, counting up to `limit`; the markers of
+    /// ended jobs are cleared on the way (`tenant`'s markers, or the projects').
+    async fn count_live(
+        &self,
+        marked: Vec<crate::job::ActiveJob>,
+        limit: u32,
+        tenant: Option<&str>,
+    ) -> Result<u32, ApiError> {
         let mut unfinished = 0;
-        for entry in active {
+        for entry in marked {
             let live = match self.jobs.get(&entry.id).await {
                 Ok(v) => !v.job.state.is_terminal(),
                 // A request writing its record right now, or one that died doing so.
                 Err(JobError::NotFound(_)) => entry.may_still_be_written(chrono::Utc::now()),
-                Err(e) => return Err(ApiError::internal("counting the project's exports", &e)),
+                Err(e) => return Err(ApiError::internal("counting the running exports", &e)),
             };
             if !live {
-                if let Err(e) = self.jobs.clear_active(&entry.project, &entry.id).await {
+                let cleared = match tenant {
+                    Some(tenant) => self.jobs.clear_tenant_marker(tenant, &entry).await,
+                    None => self.jobs.clear_marker(&entry).await,
+                };
+                if let Err(e) = cleared {
                     tracing::warn!(export_id = %entry.id, error = %chain(&e), "could not clear an ended export's marker");
                 }
                 continue;
             }
             unfinished += 1;
             if unfinished >= limit {
-                return Err(ApiError {
-                    status: StatusCode::TOO_MANY_REQUESTS,
-                    code: "TOO_MANY_EXPORTS",
-                    at: Some(At::Parameter("project".to_owned())),
-                    message: format!(
-                        "project {project} already has {limit} exports queued or running, the most it may have; try again when one has finished"
-                    ),
-                    retry_after: Some(RETRY_AFTER_LIMIT),
-                });
+                break;
             }
         }
-        Ok(())
+        Ok(unfinished)
     }
 
     async fn enqueue(&self, id: &str) -> Result<(), ApiError> {
@@ -1347,61 +1543,66 @@ impl Api {
 
     /// Handles a request file dropped at `requests/{project}/{name}.json` in the
     /// platform bucket: the same export as a POST, by the identity in the object's
-    /// `requested-by` metadata. The outcome is written to `responses/{project}/{name}.json`.
+    /// `requested-by` metadata. The outcome is written to `responses/{project}/{name}.json`
+    /// and the request file is deleted (it may hold a webhook secret in clear).
+    ///
+    /// `writer` is the principal that put the object, as S3's event names it
+    /// (`userIdentity.principalId`, `AWS:AROA...:session`): only the deployment's request
+    /// writers may drop requests, whatever IAM let through.
     ///
     /// `event_id` identifies the S3 event (its `sequencer`, or the object's version id):
     /// S3 reporting one put twice is one export, while dropping the same file again,
     /// the same bytes with the same ETag, is a new put and a new export.
+    ///
+    /// A refusal (a 4xx) is an outcome; a server error (the store or the queue did not
+    /// answer) is an error, so that Lambda retries the event.
     pub async fn accept_dropped_request(
         &self,
         key: &str,
         event_id: &str,
-    ) -> Result<DropOutcome, StoreError> {
+        writer: &str,
+    ) -> Result<DropOutcome, DropError> {
         let Some((project, name)) = parse_drop_key(key) else {
             return Ok(DropOutcome::Ignored(format!(
                 "{key} is not requests/{{project}}/{{name}}.json"
             )));
         };
-        let object = match self.store.get(key).await {
-            Ok(o) => o,
-            // A delete that raced the event, or a duplicate event after cleanup.
-            Err(StoreError::NotFound(_)) => {
-                return Ok(DropOutcome::Ignored(format!("{key} is gone")))
-            }
-            Err(e) => return Err(e),
-        };
-        let outcome = match object.metadata.get("requested-by") {
-            None => Err(ApiError {
-                status: StatusCode::UNAUTHORIZED,
-                code: "UNAUTHENTICATED",
-                at: Some(At::Parameter("x-amz-meta-requested-by".to_owned())),
-                message: "a dropped request names its requester in the requested-by metadata"
-                    .into(),
+        let outcome = if self.is_request_writer(writer) {
+            let object = match self.store.get(key).await {
+                Ok(o) => o,
+                // A delete that raced the event, or a duplicate event after cleanup.
+                Err(StoreError::NotFound(_)) => {
+                    return Ok(DropOutcome::Ignored(format!("{key} is gone")))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            self.create_dropped(key, project, &object, event_id).await
+        } else {
+            tracing::warn!(
+                key,
+                writer,
+                "a request file written by a principal that is not a request writer"
+            );
+            Err(ApiError {
+                status: StatusCode::FORBIDDEN,
+                code: "NOT_A_REQUEST_WRITER",
+                at: Some(At::Parameter("userIdentity.principalId".to_owned())),
+                message: "this principal may not drop export requests; the deployment names its request writers (RequestWriterRoleIds)".into(),
                 retry_after: None,
-            }),
-            Some(email) => {
-                // The platform wrote the requester: it vouches for the address.
-                let caller = Caller {
-                    email: email.clone(),
-                    email_verified: true,
-                };
-                // One put is one export, however often S3 reports it.
-                let key_for_object = format!("s3-drop:{key}:{event_id}");
-                self.create(&caller, project, &object.body, Some(&key_for_object))
-                    .await
-            }
+            })
         };
-        let response_key = format!("responses/{project}/{name}.json");
         let (body, result) = match outcome {
             Ok(accepted) => (
                 serde_json::json!({ "export": accepted }),
                 DropOutcome::Accepted(accepted.id),
             ),
+            Err(e) if e.status.is_server_error() => return Err(DropError::Unavailable(e)),
             Err(e) => (
                 serde_json::json!({ "error": e.problem() }),
                 DropOutcome::Refused(e),
             ),
         };
+        let response_key = format!("responses/{project}/{name}.json");
         let body = serde_json::to_vec_pretty(&body).unwrap_or_default();
         self.store
             .put(
@@ -1411,8 +1612,67 @@ impl Api {
                 Condition::None,
             )
             .await?;
+        // Answered: the request file has done its work. A delete that fails is left to
+        // the bucket's lifecycle rule on requests/.
+        if let Err(e) = self.store.delete(key).await {
+            tracing::warn!(key, error = %chain(&e), "a handled request file was not deleted");
+        }
         Ok(result)
     }
+
+    /// Whether S3's `principalId` of a writer (`AWS:AROA...:session`, `AWS:AIDA...`) is
+    /// one of the deployment's request writers, named by their unique ids.
+    fn is_request_writer(&self, principal: &str) -> bool {
+        let principal = principal.strip_prefix("AWS:").unwrap_or(principal);
+        let unique_id = principal.split(':').next().unwrap_or_default();
+        !unique_id.is_empty()
+            && self
+                .settings
+                .request_writers
+                .iter()
+                .any(|writer| writer == unique_id)
+    }
+
+    /// The export a dropped request file asks for, as its `requested-by` manager.
+    async fn create_dropped(
+        &self,
+        key: &str,
+        project: &str,
+        object: &crate::ports::Object,
+        event_id: &str,
+    ) -> Result<Accepted, ApiError> {
+        let Some(email) = object.metadata.get("requested-by") else {
+            return Err(ApiError {
+                status: StatusCode::UNAUTHORIZED,
+                code: "UNAUTHENTICATED",
+                at: Some(At::Parameter("x-amz-meta-requested-by".to_owned())),
+                message: "a dropped request names its requester in the requested-by metadata"
+                    .into(),
+                retry_after: None,
+            });
+        };
+        // A request writer put the file: it vouches for the address.
+        let caller = Caller {
+            email: email.clone(),
+            email_verified: true,
+        };
+        // One put is one export, however often S3 reports it.
+        let key_for_object = format!("s3-drop:{key}:{event_id}");
+        self.create(&caller, project, &object.body, Some(&key_for_object))
+            .await
+    }
+}
+
+/// Why a dropped request must be handled again (Lambda retries the event, then sends it
+/// to the function's on-failure destination).
+#[derive(Debug, thiserror::Error)]
+pub enum DropError {
+    /// The platform bucket did not answer.
+    #[error("the platform bucket")]
+    Store(#[from] StoreError),
+    /// Creating the export met a server error (the store or the queue).
+    #[error("creating the export: {} {}", .0.code, .0.message)]
+    Unavailable(ApiError),
 }
 
 /// What a dropped request led to.

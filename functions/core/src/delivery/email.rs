@@ -116,20 +116,25 @@ impl DeliveryMethod for Email {
             })
             .unwrap_or_default();
         // One message per recipient: nobody learns who else received the export. A send
-        // that fails part-way is retried whole, so a recipient before it may get the
-        // message twice; SES has no idempotency key to prevent that.
+        // that fails part-way reports whom it reached; the job records them and the retry
+        // sends to the others only.
+        let already = &notice.job.notification.sent_to;
+        let mut reached = Vec::new();
         for recipient in &recipients {
+            if already.iter().any(|r| r.eq_ignore_ascii_case(recipient)) {
+                continue;
+            }
             let message = compose(notice, std::slice::from_ref(recipient));
-            backends
-                .mailer
-                .send(&message)
-                .await
-                .map_err(|source| DeliveryError {
+            if let Err(source) = backends.mailer.send(&message).await {
+                return Err(DeliveryError {
                     what: format!("sending the e-mail for export {}", notice.job.id),
                     permanent: false,
                     attempts: Vec::new(),
+                    reached,
                     source: Some(source),
-                })?;
+                });
+            }
+            reached.push(recipient.clone());
         }
         Ok(Announced::Emailed.into())
     }

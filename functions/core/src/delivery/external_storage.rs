@@ -1,10 +1,13 @@
 //! EXTERNAL_OBJECT_STORAGE: the export is written straight into the customer's bucket,
-//! under their path (`exports/2026`; S3 has no folders to create), by assuming their role
-//! with an external id, or, without a role, as the platform's writer role that their
-//! bucket policy grants. Access is tried when the export is asked for (a probe object
-//! written and deleted), so a wrong bucket or a missing permission is a 400 at once, not
-//! a failed job an hour later. The manifest is written last, next to the files: its
-//! arrival tells the customer's automation the export is complete.
+//! under their path (`exports/2026`; S3 has no folders to create). Only into a bucket
+//! the project's settings list (`exports.destinations`, written by the platform), and
+//! only as that destination says: by assuming the customer's role with the tenant's
+//! external id, which the platform issues and a request never carries, or, without a
+//! role, as the platform's functions, which the bucket's policy grants. Access is tried
+//! when the export is asked for (a probe object written and deleted), so a wrong bucket
+//! or a missing permission is a 400 at once, not a failed job an hour later. The
+//! manifest is written last, next to the files: its arrival tells the customer's
+//! automation the export is complete.
 
 use super::{
     only_fields, Announced, Announcement, Backends, DeliveryError, DeliveryMethod, Notice, Prepare,
@@ -26,7 +29,7 @@ impl DeliveryMethod for ExternalStorage {
     }
 
     fn summary(&self) -> &'static str {
-        "written into the customer's S3 bucket (`bucket`, `path`, `roleArn` with `externalId`, `kmsKeyId`, `region`), manifest last"
+        "written into one of the project's customer buckets (`bucket`, `path`, `roleArn`, `kmsKeyId`, `region`), manifest last"
     }
 
     fn fields(&self) -> Value {
@@ -34,18 +37,17 @@ impl DeliveryMethod for ExternalStorage {
             "properties": {
                 "bucket": {
                     "type": "string", "minLength": 3, "maxLength": 63, "pattern": "^[a-z0-9][a-z0-9.-]*[a-z0-9]$",
-                    "description": "The customer's bucket (not the platform's own).",
+                    "description": "A bucket the project's settings list as a destination.",
                 },
                 "path": {
                     "type": "string", "maxLength": 512, "pattern": "^([A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*)?/?$",
-                    "description": "The folder in it, created as needed (`exports/2026`). Default: the bucket's top.",
+                    "description": "The folder in it, created as needed (`exports/2026`); inside the destination's path. Default: the destination's path.",
                 },
                 "region": { "type": "string", "maxLength": 32, "description": "The bucket's region (`eu-west-1`). Default: the platform's." },
                 "roleArn": {
                     "type": "string", "pattern": "^arn:aws[a-z-]*:iam::[0-9]{12}:role/",
-                    "description": "A role in the customer's account to assume; needs `externalId`. Without it, the bucket's policy grants the worker's role.",
+                    "description": "The customer's role to write with. Optional: the project's destination names it, and a different one is refused. It is assumed with the tenant's external id (`GET /v1/projects/{project}/delivery-identity`).",
                 },
-                "externalId": { "type": "string", "minLength": 2, "maxLength": 1224, "description": "The external id the role's trust policy requires." },
                 "kmsKeyId": { "type": "string", "minLength": 1, "maxLength": 2048, "description": "An SSE-KMS key for the files (id, ARN or alias)." },
             },
             "required": ["bucket"],
@@ -57,6 +59,14 @@ impl DeliveryMethod for ExternalStorage {
         params: &Map<String, Value>,
         requested: &Requested<'_>,
     ) -> Result<Map<String, Value>, RequestError> {
+        if params.contains_key("externalId") {
+            // The confused deputy: a request that could name the external id could have
+            // the platform assume another tenant's role.
+            return Err(RequestError::new(
+                "delivery.externalId",
+                "is issued by the platform, never taken from a request: put the id GET /v1/projects/{project}/delivery-identity shows in your role's trust policy, and leave it out here",
+            ));
+        }
         only_fields(self, params)?;
         let text = |name: &str| -> Result<Option<&str>, RequestError> {
             match params.get(name) {
@@ -79,10 +89,45 @@ impl DeliveryMethod for ExternalStorage {
                 "is the platform's own bucket; name a bucket of yours",
             ));
         }
-        let path = text("path")?.unwrap_or("").trim_end_matches('/');
-        if let Some(why) = path_problem(path) {
+        let settings = &requested.project.exports;
+        if !settings.destinations.iter().any(|d| d.bucket == bucket) {
+            return Err(RequestError::new(
+                "delivery.bucket",
+                format!(
+                    "`{bucket}` is not a destination of project {}: a project delivers only into the buckets its settings list (ask the platform to add yours)",
+                    requested.project.id
+                ),
+            ));
+        }
+        let path = match text("path")? {
+            Some(path) => path.trim_end_matches('/').to_owned(),
+            // The destination's own folder, when there is one bucket entry to take it from.
+            None => settings
+                .destinations
+                .iter()
+                .find(|d| d.bucket == bucket)
+                .map(|d| d.path.trim_matches('/').to_owned())
+                .unwrap_or_default(),
+        };
+        if let Some(why) = path_problem(&path) {
             return Err(RequestError::new("delivery.path", why));
         }
+        let Some(destination) = settings.destination(bucket, &path) else {
+            let allowed: Vec<String> = settings
+                .destinations
+                .iter()
+                .filter(|d| d.bucket == bucket)
+                .map(|d| format!("`{}`", d.path))
+                .collect();
+            return Err(RequestError::new(
+                "delivery.path",
+                format!(
+                    "`{path}` is outside the folders project {} may deliver to in {bucket}: {}",
+                    requested.project.id,
+                    allowed.join(", ")
+                ),
+            ));
+        };
         if let Some(region) = text("region")? {
             let ok = region.len() <= 32
                 && region.split('-').count() >= 3
@@ -96,43 +141,27 @@ impl DeliveryMethod for ExternalStorage {
                 ));
             }
         }
-        let role = text("roleArn")?;
-        let external_id = text("externalId")?;
-        match (role, external_id) {
-            (Some(role), Some(id)) => {
-                if !is_role_arn(role) {
-                    return Err(RequestError::new(
-                        "delivery.roleArn",
-                        "must be an IAM role ARN: arn:aws:iam::123456789012:role/name",
-                    ));
-                }
-                let ok = (2..=1224).contains(&id.len())
-                    && id
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"+=,.@:/-_".contains(&b));
-                if !ok {
-                    return Err(RequestError::new(
-                        "delivery.externalId",
-                        "must be 2 to 1224 characters of letters, digits and +=,.@:/-_",
-                    ));
-                }
-            }
-            (Some(_), None) => {
-                // Without it, anyone who learns the role's ARN could have the platform
-                // write into that bucket for them (the confused deputy).
+        let role = match (text("roleArn")?, destination.role_arn.as_deref()) {
+            (Some(asked), _) if !is_role_arn(asked) => {
                 return Err(RequestError::new(
-                    "delivery.externalId",
-                    "is required with roleArn: give the external id your role's trust policy requires",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(RequestError::new(
-                    "delivery.externalId",
-                    "only goes with roleArn",
+                    "delivery.roleArn",
+                    "must be an IAM role ARN: arn:aws:iam::123456789012:role/name",
                 ))
             }
-            (None, None) => {}
-        }
+            (Some(asked), Some(granted)) if asked != granted => {
+                return Err(RequestError::new(
+                    "delivery.roleArn",
+                    format!("is not the role project {} delivers to {bucket} with", requested.project.id),
+                ))
+            }
+            (Some(_), None) => {
+                return Err(RequestError::new(
+                    "delivery.roleArn",
+                    format!("project {} delivers to {bucket} through the bucket's policy, without a role; leave roleArn out", requested.project.id),
+                ))
+            }
+            (_, granted) => granted,
+        };
         if let Some(key) = text("kmsKeyId")? {
             let ok = !key.is_empty()
                 && key.len() <= 2048
@@ -148,14 +177,24 @@ impl DeliveryMethod for ExternalStorage {
         }
         let mut accepted = params.clone();
         accepted.insert("path".into(), Value::from(path));
+        match role {
+            Some(role) => accepted.insert("roleArn".into(), Value::from(role)),
+            None => accepted.remove("roleArn"),
+        };
         Ok(accepted)
     }
 
     async fn prepare(
         &self,
-        params: Map<String, Value>,
+        mut params: Map<String, Value>,
         prepare: &Prepare<'_>,
     ) -> Result<Map<String, Value>, RequestError> {
+        if params.contains_key("roleArn") {
+            let external_id = prepare.external_id().await.map_err(|why| {
+                RequestError::new("delivery.roleArn", format!("cannot be assumed: {why}"))
+            })?;
+            params.insert("externalId".into(), Value::from(external_id));
+        }
         let Some((target, path)) = self.target(&params) else {
             return Ok(params);
         };
@@ -167,9 +206,9 @@ impl DeliveryMethod for ExternalStorage {
             )
         })?;
         let probe = if path.is_empty() {
-            ".labelport-access-check".to_owned()
+            super::ACCESS_PROBE.to_owned()
         } else {
-            format!("{path}/.labelport-access-check")
+            format!("{path}/{}", super::ACCESS_PROBE)
         };
         let written = store
             .put(
@@ -199,15 +238,17 @@ impl DeliveryMethod for ExternalStorage {
 
     fn target(&self, params: &Map<String, Value>) -> Option<(BucketTarget, String)> {
         let text = |name: &str| params.get(name).and_then(Value::as_str).map(str::to_owned);
+        let path = text("path").unwrap_or_default();
         Some((
             BucketTarget {
                 bucket: text("bucket")?,
+                path: path.clone(),
                 region: text("region"),
                 role_arn: text("roleArn"),
                 external_id: text("externalId"),
                 kms_key_id: text("kmsKeyId"),
             },
-            text("path").unwrap_or_default(),
+            path,
         ))
     }
 
@@ -339,15 +380,30 @@ fn is_role_arn(arn: &str) -> bool {
 mod tests {
     use super::*;
     use crate::delivery::DeliveryPolicy;
+    use labelport_model::Destination;
     use serde_json::json;
 
+    const ROLE: &str = "arn:aws:iam::123456789012:role/labelport-writer";
+
     fn check(params: Value) -> Result<Map<String, Value>, RequestError> {
-        let project = labelport_generate::project(&labelport_generate::Config::new(
+        let mut project = labelport_generate::project(&labelport_generate::Config::new(
             "p1",
             labelport_model::Mode::Classification,
             1,
             1,
         ));
+        project.exports.destinations = vec![
+            Destination {
+                bucket: "acme-ml".into(),
+                path: "exports".into(),
+                role_arn: Some(ROLE.into()),
+            },
+            Destination {
+                bucket: "acme-drop".into(),
+                path: String::new(),
+                role_arn: None,
+            },
+        ];
         let policy = DeliveryPolicy {
             own_buckets: vec!["stack-platform-1".into()],
             ..DeliveryPolicy::default()
@@ -364,7 +420,6 @@ mod tests {
 
     #[test]
     fn bucket_path_role_and_key_are_checked_by_field() {
-        let role = "arn:aws:iam::123456789012:role/labelport-writer";
         for (params, field, why) in [
             (json!({}), "delivery.bucket", "is required"),
             (
@@ -384,6 +439,11 @@ mod tests {
                 "platform's own",
             ),
             (
+                json!({"bucket": "globex-ml"}),
+                "delivery.bucket",
+                "not a destination of project p1",
+            ),
+            (
                 json!({"bucket": "acme-ml", "path": "/exports"}),
                 "delivery.path",
                 "must not start",
@@ -394,24 +454,39 @@ mod tests {
                 "`..`",
             ),
             (
-                json!({"bucket": "acme-ml", "path": "a b"}),
+                json!({"bucket": "acme-ml", "path": "exports/a b"}),
                 "delivery.path",
                 "not ' '",
             ),
             (
-                json!({"bucket": "acme-ml", "roleArn": role}),
-                "delivery.externalId",
-                "is required with roleArn",
+                json!({"bucket": "acme-ml", "path": "ingest"}),
+                "delivery.path",
+                "outside the folders",
             ),
             (
-                json!({"bucket": "acme-ml", "roleArn": "arn:aws:iam::1234:role/x", "externalId": "abc"}),
+                json!({"bucket": "acme-ml", "path": "exportsx/2026"}),
+                "delivery.path",
+                "outside the folders",
+            ),
+            (
+                json!({"bucket": "acme-ml", "roleArn": ROLE, "externalId": "theirs"}),
+                "delivery.externalId",
+                "issued by the platform",
+            ),
+            (
+                json!({"bucket": "acme-ml", "roleArn": "arn:aws:iam::1234:role/x"}),
                 "delivery.roleArn",
                 "IAM role ARN",
             ),
             (
-                json!({"bucket": "acme-ml", "externalId": "abc"}),
-                "delivery.externalId",
-                "only goes with roleArn",
+                json!({"bucket": "acme-ml", "roleArn": "arn:aws:iam::999999999999:role/other"}),
+                "delivery.roleArn",
+                "not the role",
+            ),
+            (
+                json!({"bucket": "acme-drop", "roleArn": ROLE}),
+                "delivery.roleArn",
+                "without a role",
             ),
             (
                 json!({"bucket": "acme-ml", "kmsKeyId": "key id"}),
@@ -434,10 +509,19 @@ mod tests {
             assert!(e.message.contains(why), "{params}: {}", e.message);
         }
         let ok = check(json!({
-            "bucket": "acme-ml.exports", "path": "exports/2026/", "roleArn": role,
-            "externalId": "labelport-acme", "kmsKeyId": "alias/exports", "region": "eu-west-1"
+            "bucket": "acme-ml", "path": "exports/2026/", "roleArn": ROLE,
+            "kmsKeyId": "alias/exports", "region": "eu-west-1"
         }))
         .unwrap();
         assert_eq!(ok["path"], "exports/2026", "a trailing slash is dropped");
+        assert!(ok.get("externalId").is_none(), "prepare adds the tenant's");
+        let defaulted = check(json!({"bucket": "acme-ml"})).unwrap();
+        assert_eq!(
+            (defaulted["path"].as_str(), defaulted["roleArn"].as_str()),
+            (Some("exports"), Some(ROLE)),
+            "the destination's folder and role"
+        );
+        let by_policy = check(json!({"bucket": "acme-drop", "path": "in"})).unwrap();
+        assert!(by_policy.get("roleArn").is_none(), "{by_policy:?}");
     }
 }

@@ -14,6 +14,7 @@ use crate::job::{DeliveryAttempt, Job};
 use crate::outbound::OutboundPolicy;
 use crate::ports::{BoxError, BucketTarget, Buckets, Mailer};
 use crate::seal::Sealer;
+use crate::tenancy::ExternalIds;
 use async_trait::async_trait;
 use labelport_model::Project;
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,10 @@ register! {
     webhook::Webhook,
     external_storage::ExternalStorage,
 }
+
+/// The object written and deleted in a customer's folder to check that an export may be
+/// written there.
+pub const ACCESS_PROBE: &str = ".labelport-access-check";
 
 /// The request's `delivery` object: the method, and the method's own fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,12 +78,29 @@ pub struct DeliveryPolicy {
 pub struct Prepare<'a> {
     /// The project exported.
     pub project: &'a str,
+    /// The tenant it belongs to.
+    pub tenant: &'a str,
     /// The platform's rules.
     pub policy: &'a DeliveryPolicy,
     /// Seals secrets the job must not hold in clear.
     pub sealer: &'a Sealer,
     /// Opens customers' buckets (to check access).
     pub buckets: &'a dyn Buckets,
+    /// Issues tenants' external ids; `None` where customer roles are not set up.
+    pub external_ids: Option<&'a ExternalIds>,
+}
+
+impl Prepare<'_> {
+    /// The tenant's external id, or why there is none (said to the requester).
+    pub async fn external_id(&self) -> Result<String, String> {
+        let Some(ids) = self.external_ids else {
+            return Err("customer roles are not set up on this deployment".into());
+        };
+        ids.of(self.tenant).await.map_err(|e| {
+            tracing::error!(error = %crate::error::chain(e.as_ref()), "reading the external id key");
+            "the platform could not read its external id key; try again later".to_owned()
+        })
+    }
 }
 
 /// What a method checks a request against.
@@ -160,6 +182,8 @@ pub struct DeliveryError {
     pub permanent: bool,
     /// Attempts made, for the job record.
     pub attempts: Vec<DeliveryAttempt>,
+    /// Recipients reached before it failed, recorded so that a retry skips them.
+    pub reached: Vec<String>,
     /// The backend's error, for the log.
     #[source]
     pub source: Option<BoxError>,

@@ -51,7 +51,7 @@ impl DeliveryMethod for Webhook {
             "properties": {
                 "url": {
                     "type": "string", "format": "uri", "pattern": "^https://", "maxLength": 2048,
-                    "description": "Where the event is POSTed: https, on a public address, no redirects.",
+                    "description": "Where the event is POSTed: https, port 443, on a public address, no redirects.",
                 },
                 "secret": {
                     "type": "string", "minLength": MIN_SECRET, "maxLength": 256, "writeOnly": true,
@@ -148,6 +148,7 @@ impl DeliveryMethod for Webhook {
             .open(sealed, &job.project)
             .await
             .map_err(|e| DeliveryError {
+                reached: Vec::new(),
                 what: "the webhook's secret could not be opened".into(),
                 permanent: matches!(e, crate::seal::SealError::Unopenable),
                 attempts: Vec::new(),
@@ -163,6 +164,7 @@ impl DeliveryMethod for Webhook {
                     duration_ms: 0,
                 });
                 return Err(DeliveryError {
+                    reached: Vec::new(),
                     what: format!("the webhook URL was refused: {refused}"),
                     permanent: true,
                     attempts,
@@ -202,6 +204,7 @@ impl DeliveryMethod for Webhook {
                 }
                 Posted::Status(code @ 300..=499) => {
                     return Err(DeliveryError {
+                        reached: Vec::new(),
                         what: format!(
                             "the webhook receiver answered {code}{}; it is not called again",
                             if code < 400 {
@@ -225,6 +228,7 @@ impl DeliveryMethod for Webhook {
         }
         let last = attempts.last().map_or(String::new(), |a| a.outcome.clone());
         Err(DeliveryError {
+            reached: Vec::new(),
             what: format!(
                 "the webhook receiver did not accept the event ({last}); it will be tried again"
             ),
