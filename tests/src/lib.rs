@@ -417,6 +417,39 @@ impl Stack {
         message.body().map(str::to_owned)
     }
 
+    /// Sends `body` to `queue` and receives it again as the SQS event Lambda would hand
+    /// a consumer on its `receive_count`th delivery, receipt handle included.
+    pub async fn deliver_as_event(
+        &self,
+        queue: &str,
+        body: &str,
+        receive_count: u32,
+    ) -> aws_lambda_events::event::sqs::SqsEvent {
+        self.sqs
+            .send_message()
+            .queue_url(queue)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+        let received = self
+            .sqs
+            .receive_message()
+            .queue_url(queue)
+            .wait_time_seconds(2)
+            .send()
+            .await
+            .unwrap();
+        let message = &received.messages()[0];
+        serde_json::from_value(serde_json::json!({"Records": [{
+            "messageId": message.message_id().unwrap(),
+            "receiptHandle": message.receipt_handle().unwrap(),
+            "body": message.body().unwrap(),
+            "attributes": {"ApproximateReceiveCount": receive_count.to_string()}
+        }]}))
+        .unwrap()
+    }
+
     /// Sends a request through the router as API Gateway would, with `email` in the JWT claims.
     pub async fn call(
         &self,

@@ -1269,31 +1269,7 @@ async fn a_failed_message_comes_back_after_a_backoff_not_the_visibility_timeout(
     };
     let fail = |_body: String| async { Err::<(), _>(std::io::Error::other("503 Slow Down")) };
     for (with_backoff, body) in [(false, "control"), (true, "retried")] {
-        stack
-            .sqs
-            .send_message()
-            .queue_url(&url)
-            .message_body(body)
-            .send()
-            .await
-            .unwrap();
-        let received = stack
-            .sqs
-            .receive_message()
-            .queue_url(&url)
-            .wait_time_seconds(2)
-            .send()
-            .await
-            .unwrap();
-        let message = &received.messages()[0];
-        let event: aws_lambda_events::event::sqs::SqsEvent =
-            serde_json::from_value(serde_json::json!({"Records": [{
-                "messageId": message.message_id().unwrap(),
-                "receiptHandle": message.receipt_handle().unwrap(),
-                "body": message.body().unwrap(),
-                "attributes": {"ApproximateReceiveCount": "1"}
-            }]}))
-            .unwrap();
+        let event = stack.deliver_as_event(&url, body, 1).await;
         let response =
             labelport_aws::lambda::sqs_batch(event, with_backoff.then_some(&backoff), fail).await;
         assert_eq!(response.batch_item_failures.len(), 1);

@@ -18,34 +18,52 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncRead;
 
-/// Which half of the write that ends a job goes missing, once.
+/// A fault, met once, in front of the real S3 store.
 #[derive(Clone, Copy, Debug)]
-enum Lost {
-    /// The request never reaches S3.
-    Request,
-    /// S3 stores the record, but its answer never comes back.
-    Answer,
+enum Fault {
+    /// The write that records SUCCEEDED never reaches S3.
+    FinalWriteLost,
+    /// S3 stores the record SUCCEEDED, but its answer never comes back.
+    FinalAnswerLost,
+    /// The first read of a job record is from before the export ended: RUNNING.
+    StaleFirstRead,
 }
 
-/// The real S3 store, with the first job-record write that records SUCCEEDED failing.
-struct FinalWriteFails {
+/// The real S3 store, with `fault` met the first time it can be.
+struct Faulty {
     s3: Arc<labelport_aws::S3Store>,
-    lost: Lost,
+    fault: Fault,
     tripped: AtomicBool,
 }
 
-fn injected(key: &str) -> StoreError {
-    StoreError::Backend {
-        operation: "put",
-        key: key.to_owned(),
-        source: "503 Service Unavailable (injected)".into(),
+impl Faulty {
+    fn over(stack: &Stack, fault: Fault) -> Arc<Faulty> {
+        Arc::new(Faulty {
+            s3: Arc::new(labelport_aws::S3Store::new(stack.s3.clone(), &stack.bucket)),
+            fault,
+            tripped: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether this is the first time the fault can be met.
+    fn trips(&self, now: bool) -> bool {
+        now && !self.tripped.swap(true, Ordering::SeqCst)
     }
 }
 
+const SUCCEEDED: &[u8] = br#""state": "SUCCEEDED""#;
+
 #[async_trait::async_trait]
-impl ObjectStore for FinalWriteFails {
+impl ObjectStore for Faulty {
     async fn get(&self, key: &str) -> Result<Object, StoreError> {
-        self.s3.get(key).await
+        let mut object = self.s3.get(key).await?;
+        let stale = matches!(self.fault, Fault::StaleFirstRead) && key.starts_with("jobs/");
+        if self.trips(stale) {
+            let text = String::from_utf8_lossy(&object.body)
+                .replace(r#""state": "SUCCEEDED""#, r#""state": "RUNNING""#);
+            object.body = Bytes::from(text);
+        }
+        Ok(object)
     }
     async fn put(
         &self,
@@ -54,15 +72,24 @@ impl ObjectStore for FinalWriteFails {
         content_type: &str,
         condition: Condition,
     ) -> Result<String, StoreError> {
-        let ends_the_job = key.starts_with("jobs/")
-            && body
-                .windows(br#""SUCCEEDED""#.len())
-                .any(|w| w == br#""SUCCEEDED""#);
-        if ends_the_job && !self.tripped.swap(true, Ordering::SeqCst) {
-            if let Lost::Answer = self.lost {
-                self.s3.put(key, body, content_type, condition).await?;
+        let final_write =
+            key.starts_with("jobs/") && body.windows(SUCCEEDED.len()).any(|w| w == SUCCEEDED);
+        let lost = match self.fault {
+            Fault::FinalWriteLost => self.trips(final_write),
+            Fault::FinalAnswerLost if self.trips(final_write) => {
+                self.s3
+                    .put(key, body.clone(), content_type, condition.clone())
+                    .await?;
+                true
             }
-            return Err(injected(key));
+            _ => false,
+        };
+        if lost {
+            return Err(StoreError::Backend {
+                operation: "put",
+                key: key.to_owned(),
+                source: "503 Service Unavailable (injected)".into(),
+            });
         }
         self.s3.put(key, body, content_type, condition).await
     }
@@ -103,7 +130,7 @@ fn worker_over(stack: &Stack, store: Arc<dyn ObjectStore>, lease: Duration) -> W
 #[tokio::test(flavor = "multi_thread")]
 async fn the_final_write_failing_once_or_losing_its_answer_still_ends_the_export_and_tells_the_customer(
 ) {
-    for lost in [Lost::Request, Lost::Answer] {
+    for lost in [Fault::FinalWriteLost, Fault::FinalAnswerLost] {
         let stack = Stack::new().await;
         let project = format!("final-{lost:?}").to_lowercase();
         stack
@@ -111,11 +138,7 @@ async fn the_final_write_failing_once_or_losing_its_answer_still_ends_the_export
             .await;
         let id = request(&stack, &project, r#"{"format":"CSV"}"#).await;
         let body = stack.receive(&stack.export_queue).await.unwrap();
-        let store = Arc::new(FinalWriteFails {
-            s3: Arc::new(labelport_aws::S3Store::new(stack.s3.clone(), &stack.bucket)),
-            lost,
-            tripped: AtomicBool::new(false),
-        });
+        let store = Faulty::over(&stack, lost);
         let worker = worker_over(&stack, store.clone(), Duration::from_secs(960));
         assert_eq!(
             worker.handle(&body).await.unwrap(),
@@ -186,31 +209,7 @@ async fn a_redelivery_that_meets_a_live_lease_comes_back_when_the_lease_ends() {
 
     // Through the Lambda glue, on the real queue: the message is not acknowledged, and is
     // hidden until the lease ends, not for the (here zero) backoff.
-    stack
-        .sqs
-        .send_message()
-        .queue_url(&stack.export_queue)
-        .message_body(&body)
-        .send()
-        .await
-        .unwrap();
-    let received = stack
-        .sqs
-        .receive_message()
-        .queue_url(&stack.export_queue)
-        .wait_time_seconds(2)
-        .send()
-        .await
-        .unwrap();
-    let message = &received.messages()[0];
-    let event: aws_lambda_events::event::sqs::SqsEvent =
-        serde_json::from_value(serde_json::json!({"Records": [{
-            "messageId": message.message_id().unwrap(),
-            "receiptHandle": message.receipt_handle().unwrap(),
-            "body": message.body().unwrap(),
-            "attributes": {"ApproximateReceiveCount": "2"}
-        }]}))
-        .unwrap();
+    let event = stack.deliver_as_event(&stack.export_queue, &body, 2).await;
     let backoff = labelport_aws::lambda::Backoff {
         sqs: stack.sqs.clone(),
         queue_url: stack.export_queue.clone(),
@@ -251,51 +250,6 @@ async fn a_redelivery_that_meets_a_live_lease_comes_back_when_the_lease_ends() {
     assert_eq!((job.state, job.attempts), (JobState::Succeeded, 2));
 }
 
-/// The real S3 store, whose first read of a job record is from before the export ended:
-/// the record then says RUNNING, as it did a moment earlier.
-struct FirstReadIsStale {
-    s3: Arc<labelport_aws::S3Store>,
-    tripped: AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl ObjectStore for FirstReadIsStale {
-    async fn get(&self, key: &str) -> Result<Object, StoreError> {
-        let mut object = self.s3.get(key).await?;
-        if key.starts_with("jobs/") && !self.tripped.swap(true, Ordering::SeqCst) {
-            let text = String::from_utf8_lossy(&object.body)
-                .replace(r#""state": "SUCCEEDED""#, r#""state": "RUNNING""#);
-            object.body = Bytes::from(text);
-        }
-        Ok(object)
-    }
-    async fn put(
-        &self,
-        key: &str,
-        body: Bytes,
-        content_type: &str,
-        condition: Condition,
-    ) -> Result<String, StoreError> {
-        self.s3.put(key, body, content_type, condition).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.s3.delete(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
-        self.s3.list(prefix).await
-    }
-    async fn open(&self, key: &str) -> Result<Box<dyn AsyncRead + Send + Unpin>, StoreError> {
-        self.s3.open(key).await
-    }
-    async fn create_upload(
-        &self,
-        key: &str,
-        content_type: &str,
-    ) -> Result<Box<dyn Upload>, StoreError> {
-        self.s3.create_upload(key, content_type).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cancel_that_races_the_end_is_told_the_export_ended() {
     let stack = Stack::new().await;
@@ -306,10 +260,7 @@ async fn a_cancel_that_races_the_end_is_told_the_export_ended() {
     labelport_tests::run_worker(&stack).await;
     // The cancel reads the export while it still runs; it ends before the cancel is
     // recorded.
-    let api = stack.api_over(Arc::new(FirstReadIsStale {
-        s3: Arc::new(labelport_aws::S3Store::new(stack.s3.clone(), &stack.bucket)),
-        tripped: AtomicBool::new(false),
-    }));
+    let api = stack.api_over(Faulty::over(&stack, Fault::StaleFirstRead));
     let router = labelport_core::api::router(api);
     let (status, _, json) = labelport_tests::call_router(
         &router,
