@@ -643,6 +643,17 @@ impl BlockEncoder<'_> {
             }
             Err(refused) => refused,
         };
+        // The format's own bound, not this line's fault: skipping would not help.
+        if let Some(why) = self.out.take_stop() {
+            return Err(PipelineError::Output(format!(
+                "{file}, line {line}: {}{why}",
+                refused
+                    .task_id
+                    .as_deref()
+                    .map(|id| format!("task {id}: "))
+                    .unwrap_or_default()
+            )));
+        }
         match self.options.invalid_lines {
             InvalidLines::Skip => {
                 self.progress.tasks_read -= 1;

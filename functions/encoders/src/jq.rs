@@ -7,50 +7,58 @@
 //! - no modules or data files (`import`, `include`);
 //! - no `input`/`inputs`: each record is run alone.
 //!
-//! Each run is bounded: by time (checked as the program evaluates, not only between
-//! outputs), by the stack it may use (so a runaway recursion ends the run rather than
-//! the process), and by the bytes it outputs. A run that breaks a bound fails like a
-//! program error, for that record only.
+//! Each run is bounded ([`Limits`]), and a run that breaks a bound fails like a program
+//! error, for that record only, whether or not the program `try`s:
+//! - time, read as the program evaluates and as it builds, compares or scans values;
+//! - the stack it may use, so a runaway recursion ends the run rather than the process;
+//! - the memory its values take, each string, array and object charged before it is
+//!   built, the length of a string and how deeply a value nests (`value`).
+//!
+//! What it outputs is the caller's to bound: [`write_json`] writes a value within a
+//! number of bytes.
+
+mod bounds;
+mod natives;
+mod value;
 
 use jaq_core::compile::Undefined;
 use jaq_core::data::HasLut;
 use jaq_core::load::{self, Arena, File, Loader};
 use jaq_core::{Compiler, Ctx, DataT, Exn, Vars};
 use jaq_json::Val;
-use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use value::Value;
+
+pub(crate) use bounds::size;
+pub(crate) use value::shortened;
+pub use value::{write_json, TooLong};
 
 /// A compiled program, shared by every encoder thread.
 pub struct Program {
     filter: jaq_core::Filter<Sandboxed>,
 }
 
-/// The data jaq evaluates with: its lookup table, wrapped in the run's bounds.
+/// The data jaq evaluates with: bounded values, and its lookup table behind the stack
+/// check.
 pub struct Sandboxed;
 
 impl DataT for Sandboxed {
-    type V<'a> = Val;
+    type V<'a> = Value;
     type Data<'a> = &'a Guard<'a>;
 }
 
-/// Checks a run's bounds each time jaq looks up a term (every evaluation step).
+/// Checks the run's stack and counts a step each time jaq looks up a term (every
+/// evaluation step).
 pub struct Guard<'a> {
     lut: &'a jaq_core::Lut<Sandboxed>,
-    deadline: Instant,
-    steps: Cell<u32>,
     /// The stack address when the run began; the stack grows down from it.
     stack_top: usize,
 }
 
-/// Why a run was stopped from inside jaq (an unwinding payload, never a crash).
-enum Stopped {
-    Time,
-    Stack,
-}
-
 /// The stack a run may use. Encoder threads have 2 MiB; the pipeline's own frames
-/// above the run use a few KiB.
+/// above the run use a few KiB, and what jaq's natives recurse on below it (printing,
+/// comparing, freeing a value) is bounded by [`Limits::depth`].
 const STACK_BUDGET: usize = 1 << 20;
 
 impl<'a> HasLut<'a, Sandboxed> for &'a Guard<'a> {
@@ -60,13 +68,9 @@ impl<'a> HasLut<'a, Sandboxed> for &'a Guard<'a> {
             .stack_top
             .saturating_sub(std::ptr::addr_of!(here) as usize);
         if depth > STACK_BUDGET {
-            panic::resume_unwind(Box::new(Stopped::Stack));
+            bounds::stop("the program recursed too deeply (stack limit)".to_owned());
         }
-        let steps = self.steps.get().wrapping_add(1);
-        self.steps.set(steps);
-        if steps.is_multiple_of(1024) && Instant::now() >= self.deadline {
-            panic::resume_unwind(Box::new(Stopped::Time));
-        }
+        bounds::work(1);
         self.lut
     }
 }
@@ -126,8 +130,13 @@ pub struct RunError(pub String);
 pub struct Limits {
     /// Wall-clock time per record.
     pub time: Duration,
-    /// Bytes of output per record.
-    pub output_bytes: usize,
+    /// Bytes of values the program may build per record: every string, array and
+    /// object it makes, grows or copies counts, freed or not.
+    pub memory_bytes: usize,
+    /// The longest string it may build.
+    pub string_bytes: usize,
+    /// How deeply a value it builds may nest.
+    pub depth: usize,
 }
 
 impl Program {
@@ -140,7 +149,7 @@ impl Program {
             .chain(extra);
         let natives = jaq_core::funs::<Sandboxed>()
             .chain(jaq_std::funs::<Sandboxed>())
-            .chain(jaq_json::funs::<Sandboxed>())
+            .chain(natives::natives())
             .filter(|(name, _, _)| !BLOCKED_NATIVES.contains(name));
         let arena = Arena::default();
         // `Loader::new` reads no module files: `include` and `import` fail to load.
@@ -177,72 +186,56 @@ impl Program {
         Ok(Program { filter })
     }
 
-    /// Runs the program on `input` (JSON text), handing each output to `output`.
-    /// `Ok(n)`: it gave `n` outputs; `Err`: the program failed or broke a bound (what
-    /// it output before is for the caller to discard).
+    /// Runs the program on `input` (JSON text) within `limits`, handing each output to
+    /// `output` (which may refuse it). `Ok(n)`: it gave `n` outputs; `Err`: the program
+    /// failed, broke a bound or had an output refused (what it output before is for the
+    /// caller to discard).
     pub fn run(
         &self,
         input: &[u8],
         limits: Limits,
-        mut output: impl FnMut(&Val) -> Result<usize, RunError>,
+        mut output: impl FnMut(&Val) -> Result<(), RunError>,
     ) -> Result<usize, RunError> {
         let input = jaq_json::read::parse_single(input)
             .map_err(|e| RunError(format!("the record is not JSON jq reads: {e}")))?;
         let here = 0u8;
         let guard = Guard {
             lut: &self.filter.lut,
-            deadline: Instant::now() + limits.time,
-            steps: Cell::new(0),
             stack_top: std::ptr::addr_of!(here) as usize,
         };
+        let _in_force = bounds::enforce(limits);
         let run = panic::catch_unwind(AssertUnwindSafe(|| {
             let context = Ctx::<Sandboxed>::new(&guard, Vars::new([]));
             let mut outputs = 0;
-            let mut bytes = 0;
-            for value in self.filter.id.run((context, input)) {
+            for value in self.filter.id.run((context, Value::measured(input))) {
                 let value = value.map_err(|e| RunError(exception(e)))?;
-                bytes += output(&value)?;
+                output(value.as_val())?;
                 outputs += 1;
-                if bytes > limits.output_bytes {
-                    return Err(RunError(format!(
-                        "the program output more than {} bytes for one record",
-                        limits.output_bytes
-                    )));
-                }
-                if Instant::now() >= guard.deadline {
-                    return Err(time_limit(limits));
-                }
             }
             Ok(outputs)
         }));
         match run {
             Ok(result) => result,
-            Err(payload) => match payload.downcast_ref::<Stopped>() {
-                Some(Stopped::Time) => Err(time_limit(limits)),
-                Some(Stopped::Stack) => Err(RunError(
-                    "the program recursed too deeply (stack limit)".to_owned(),
-                )),
-                None => panic::resume_unwind(payload),
+            Err(payload) => match payload.downcast::<bounds::Stopped>() {
+                Ok(stopped) => Err(RunError(stopped.0)),
+                Err(payload) => panic::resume_unwind(payload),
             },
         }
     }
 }
 
-fn time_limit(limits: Limits) -> RunError {
-    RunError(format!(
-        "the program ran longer than {} ms on one record",
-        limits.time.as_millis()
-    ))
-}
-
-/// A runtime error's message: `error("x")` gives `x`.
-fn exception(e: Exn<'_, Val>) -> String {
-    match e.get_err() {
-        Ok(error) => match error.into_val() {
-            Val::TStr(s) | Val::BStr(s) => String::from_utf8_lossy(&s).into_owned(),
-            other => other.to_string(),
+/// A runtime error's message: `error("x")` gives `x`, cut to a readable length.
+fn exception(e: Exn<'_, Value>) -> String {
+    let message = match e.get_err() {
+        Ok(error) => match error.into_val().as_val() {
+            Val::TStr(s) | Val::BStr(s) => String::from_utf8_lossy(s).into_owned(),
+            other => value::shortened(other, value::MESSAGE_BYTES),
         },
         Err(_) => "the program stopped without a value".to_owned(),
+    };
+    match message.char_indices().nth(value::MESSAGE_BYTES) {
+        Some((end, _)) => format!("{}…", &message[..end]),
+        None => message,
     }
 }
 
@@ -317,20 +310,31 @@ mod tests {
     use super::*;
 
     const LIMITS: Limits = Limits {
-        time: Duration::from_millis(200),
-        output_bytes: 1 << 20,
+        time: Duration::from_millis(500),
+        memory_bytes: 64 << 20,
+        string_bytes: 1 << 20,
+        depth: 64,
     };
 
     fn outputs(program: &str, input: &str) -> Result<Vec<String>, RunError> {
         let program = Program::compile(program).unwrap();
         let mut texts = Vec::new();
         program.run(input.as_bytes(), LIMITS, |v| {
-            let text = v.to_string();
-            let n = text.len();
-            texts.push(text);
-            Ok(n)
+            let mut text = Vec::new();
+            write_json(v, &mut text, usize::MAX).unwrap();
+            texts.push(String::from_utf8(text).unwrap());
+            Ok(())
         })?;
         Ok(texts)
+    }
+
+    /// The reason `program` was stopped on `{}`, and how long it took.
+    fn stopped(program: &str) -> (String, Duration) {
+        let started = std::time::Instant::now();
+        let Err(error) = outputs(program, "{}") else {
+            panic!("{program} ran to its end");
+        };
+        (error.0, started.elapsed())
     }
 
     #[test]
@@ -389,10 +393,103 @@ mod tests {
     #[test]
     fn runaway_programs_stop_with_a_reason() {
         let e = outputs("def f: f; f", "{}").unwrap_err();
-        assert!(e.0.contains("longer than 200 ms"), "{e:?}");
+        assert!(e.0.contains("longer than 500 ms"), "{e:?}");
         let e = outputs("def f: 1 + f; f", "{}").unwrap_err();
         assert!(e.0.contains("stack"), "{e:?}");
         let e = outputs(r#"error("no \(.a)")"#, r#"{"a":1}"#).unwrap_err();
         assert_eq!(e.0, "no 1");
+    }
+
+    #[test]
+    fn values_are_bounded_as_they_are_built() {
+        for (program, says) in [
+            // One step doubles the string: checked before the copy, not after.
+            (
+                r#"reduce range(40) as $i ("x"; . + .)"#,
+                "a string longer than 1 MiB",
+            ),
+            (r#""x" * 100000000"#, "a string longer than 1 MiB"),
+            (
+                r#"[range(3e4) | "\(.) is a number in a list of numbers"] | tojson"#,
+                "a string longer than 1 MiB",
+            ),
+            // `[.]` nests one more each step.
+            (
+                "reduce range(1e6) as $i (0; [.])",
+                "nested more than 64 deep",
+            ),
+            (
+                "reduce range(1e6) as $i (0; {a: .})",
+                "nested more than 64 deep",
+            ),
+            (
+                "reduce range(1e6) as $i ({}; .a = .)",
+                "nested more than 64 deep",
+            ),
+            (r#""[" * 100000 | fromjson"#, "nested more than 64 deep"),
+            // One step, as jaq counts them, holding many values.
+            (r#"[range(1e9) | "x" * 100000]"#, "more than 64 MiB of values"),
+            (
+                r#"[limit(1e9; repeat("x" * 100000))]"#,
+                "more than 64 MiB of values",
+            ),
+            (
+                r#"reduce range(1e9) as $i ([]; . + ["x" * 100000])"#,
+                "more than 64 MiB of values",
+            ),
+            // Neither a bound nor the time can be caught.
+            (
+                r#"try ("x" * 100000000) catch "caught""#,
+                "a string longer than 1 MiB",
+            ),
+            (
+                "reduce range(40) as $i (3; . * .)",
+                "an integer wider than 4096 bits",
+            ),
+            // Loops inside one native read the clock too: jaq's comparison of a value
+            // that shares its parts takes exponential time.
+            ("last(range(1e12))", "longer than 500 ms"),
+            (
+                "(reduce range(60) as $i (0; [., .])) as $a | reduce range(60) as $i (0; [., .]) | . == $a",
+                "longer than 500 ms",
+            ),
+            (
+                "(reduce range(60) as $i (0; [., .])) as $a | reduce range(60) as $i (0; [., .]) | [., $a] | sort | length",
+                "longer than 500 ms",
+            ),
+            (r#"try (def f: f; f) catch "caught""#, "longer than 500 ms"),
+        ] {
+            let (reason, took) = stopped(program);
+            assert!(reason.contains(says), "{program}: {reason}");
+            assert!(took < Duration::from_secs(2), "{program} took {took:?}");
+        }
+    }
+
+    #[test]
+    fn programs_within_the_bounds_run_as_jq() {
+        let input = r#"{"a":[3,1,2],"b":{"x":1},"s":"héllo, world"}"#;
+        for (program, gives) in [
+            (".a | sort", "[1,2,3]"),
+            (".a - [1]", "[3,2]"),
+            (".b * {y: {z: 1}}", r#"{"x":1,"y":{"z":1}}"#),
+            (".s | length", "12"),
+            (r#".s | indices("o")"#, "[4,8]"),
+            (".s / \", \"", r#"["héllo","world"]"#),
+            (".a | contains([1])", "true"),
+            (".b | has(\"x\")", "true"),
+            (".a | has(-1)", "false"),
+            (".a | sort | bsearch(2)", "1"),
+            ("(tojson | fromjson) == .", "true"),
+            (".a | .[1:] |= map(. * 10)", "[3,10,20]"),
+            (".b | .x |= [.]", r#"{"x":[1]}"#),
+            (".a | .[[1, 2]]", "[1]"),
+            (r#"[.a[] | tostring] | join("-")"#, r#""3-1-2""#),
+            ("[limit(3; repeat(1))] | group_by(.) | length", "1"),
+        ] {
+            assert_eq!(outputs(program, input).unwrap(), [gives], "{program}");
+        }
+        // A value nested to the bound is built; printing it does not recurse.
+        let deep = outputs("reduce range(63) as $i (0; [.]) | tojson | length", "{}").unwrap();
+        assert_eq!(deep, ["127"]);
     }
 }

@@ -48,6 +48,8 @@ pub struct Out {
     omitted: Vec<&'static str>,
     /// `omitted`'s length when the record began.
     omitted_mark: usize,
+    /// Why the format stopped the export ([`Out::stop_export`]).
+    stopped: Option<String>,
 }
 
 /// One held-back section's bytes in a block, and how many elements they hold.
@@ -233,6 +235,19 @@ impl Out {
     /// Whether the current record was left out ([`Out::leave_out`]).
     pub fn record_left_out(&self) -> bool {
         self.left_out
+    }
+
+    /// Stops the export, with the error the encoder returns alongside: the format met
+    /// one of its own output bounds, which no fault of this task's data caused, so
+    /// skipping the task (`"invalidLines": "skip"`) would not help. The pipeline ends the
+    /// export `OUTPUT_LIMIT` with `why`.
+    pub fn stop_export(&mut self, why: String) {
+        self.stopped = Some(why);
+    }
+
+    /// Why the format stopped the export, if it did ([`Out::stop_export`]).
+    pub fn take_stop(&mut self) -> Option<String> {
+        self.stopped.take()
     }
 
     /// The refusals of the current record, as JSON object members (one per line of

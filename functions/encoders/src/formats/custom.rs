@@ -5,23 +5,26 @@
 //! - `"output": "ndjson"` (the default): each output value on its own line;
 //! - `"output": "csv"` with `"columns": [..]`: each output must be an object of
 //!   strings, numbers, booleans or nulls whose keys are among the columns; it is one
-//!   row, the columns in the order given, a missing key an empty cell.
+//!   row, the columns in the order given, a missing key an empty cell. Text cells are
+//!   safe from spreadsheet formulas as in the other tabular formats (`"cells": "raw"`
+//!   turns that off; see `crate::tabular`).
 //!
 //! `"program"` is compiled when the export is requested: one that does not compile is
 //! refused with its line, column and the compiler's message. A task the program fails
-//! on (an error, a value CSV cannot hold, or a broken bound: 1 s, 4 MiB of output per
-//! task) is left out with the program's message in the errors report; a task it
-//! outputs nothing for is left out and only counted (`progress.tasksLeftOut`), as a
-//! program that filters means to. What the program can reach is in `crate::jq`:
-//! its input, nothing else.
+//! on (an error, a value CSV cannot hold, or a broken bound: [`LIMITS`],
+//! [`OUTPUT_BYTES_PER_TASK`]) is left out with the program's message in the errors
+//! report; a task it outputs nothing for is left out and only counted
+//! (`progress.tasksLeftOut`), as a program that filters means to. Outputs passing
+//! [`OUTPUT_BYTES_PER_BLOCK`] in one block fail the export. What the program can reach
+//! is in `crate::jq`: its input, nothing else.
 
 use super::ndjson::NdjsonEncoder;
-use crate::csv_text::write_cell;
-use crate::jq::{Limits, Program, RunError};
+use crate::jq::{self, write_json, Limits, Program, RunError, TooLong};
+use crate::tabular::{Cells, TableStyle, CELLS};
 use crate::{ConfigError, Container, EncodeError, Encoder, FormatOption, FormatSpec, Out, Record};
 use jaq_json::Val;
 use serde::Deserialize;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::time::Duration;
 
@@ -33,7 +36,7 @@ pub static FORMAT: FormatSpec = FormatSpec {
     default_states: None,
     allowed_states: None,
     default_stages: Some(&["Complete"]),
-    options: &[&PROGRAM, &OUTPUT, &COLUMNS, &crate::STRUCTURE],
+    options: &[&PROGRAM, &OUTPUT, &COLUMNS, &CELLS, &crate::STRUCTURE],
     build,
 };
 
@@ -79,11 +82,22 @@ pub struct Columns(pub Vec<String>);
 
 /// The longest program taken.
 const MAX_PROGRAM_BYTES: usize = 65536;
-/// Bounds of one task's run.
+/// The most of a value a message shows.
+const SHOWN_BYTES: usize = 80;
+/// Bounds of one task's run. The memory is per encoder thread (two on the worker's
+/// Lambda); a string is at most four times what one task may output.
 const LIMITS: Limits = Limits {
     time: Duration::from_secs(1),
-    output_bytes: 4 << 20,
+    memory_bytes: 256 << 20,
+    string_bytes: 16 << 20,
+    depth: 256,
 };
+/// Bytes the program may output for one task.
+const OUTPUT_BYTES_PER_TASK: usize = 4 << 20;
+/// Bytes the program's outputs may take in one block (about 1 MiB of tasks): a block's
+/// output is held in memory until it is written, so past this the export fails rather
+/// than hold more.
+const OUTPUT_BYTES_PER_BLOCK: usize = 32 << 20;
 
 fn build(settings: &crate::Settings<'_>) -> Result<Box<dyn Encoder>, ConfigError> {
     let Some(JqProgram(text)) = settings.options.get::<JqProgram>("program")? else {
@@ -119,10 +133,14 @@ fn build(settings: &crate::Settings<'_>) -> Result<Box<dyn Encoder>, ConfigError
             return Err(ConfigError::new("columns", "only with \"output\": \"csv\""))
         }
     };
+    if output == Output::Ndjson && settings.options.get::<Cells>(CELLS.key)?.is_some() {
+        return Err(ConfigError::new(CELLS.key, "only with \"output\": \"csv\""));
+    }
     Ok(Box::new(CustomEncoder {
         input: NdjsonEncoder::from_settings(settings)?,
         program,
         columns,
+        style: TableStyle::from_settings(settings, b',')?,
     }))
 }
 
@@ -132,11 +150,27 @@ struct CustomEncoder {
     program: Program,
     /// CSV columns; empty for NDJSON.
     columns: Vec<String>,
+    /// How CSV cells are written.
+    style: TableStyle,
 }
 
 thread_local! {
     /// The task as NDJSON writes it: reused, record after record.
     static INPUT: RefCell<Out> = RefCell::new(Out::new(b""));
+}
+
+/// Why an output was not written.
+enum Refused {
+    /// The program's: a value CSV cannot hold.
+    Program(RunError),
+    /// It would pass the bytes left for the task or the block.
+    TooLong,
+}
+
+impl From<TooLong> for Refused {
+    fn from(_: TooLong) -> Self {
+        Refused::TooLong
+    }
 }
 
 impl Encoder for CustomEncoder {
@@ -155,15 +189,17 @@ impl Encoder for CustomEncoder {
     }
 
     fn header(&self, out: &mut Vec<u8>) {
+        if self.columns.is_empty() {
+            return;
+        }
+        self.style.start(out);
         for (i, column) in self.columns.iter().enumerate() {
             if i > 0 {
-                out.push(b',');
+                self.style.next(out);
             }
-            write_cell(out, column, b',');
+            self.style.text(out, column);
         }
-        if !self.columns.is_empty() {
-            out.push(b'\n');
-        }
+        self.style.end_line(out);
     }
 
     fn encode(&self, record: &Record<'_, '_>, out: &mut Out) -> Result<(), EncodeError> {
@@ -172,21 +208,47 @@ impl Encoder for CustomEncoder {
             input.clear();
             input.begin_record();
             self.input.encode(record, &mut input)?;
+            let task_start = out.bytes().len();
+            let block_full = Cell::new(false);
             let run = self.program.run(input.bytes(), LIMITS, |value| {
                 let line = out.record();
+                let task_left = OUTPUT_BYTES_PER_TASK.saturating_sub(line.len() - task_start);
+                let block_left = OUTPUT_BYTES_PER_BLOCK.saturating_sub(line.len());
+                let left = task_left.min(block_left);
                 let start = line.len();
-                if self.columns.is_empty() {
-                    // Writing into a Vec cannot fail.
-                    let _ = write!(line, "{value}");
+                let written = if self.columns.is_empty() {
+                    write_json(value, line, left).map_err(Refused::from)
                 } else {
-                    write_row(line, value, &self.columns)?;
-                }
+                    write_row(line, value, &self.columns, &self.style, left)
+                };
                 line.push(b'\n');
-                Ok(line.len() - start)
+                match written {
+                    Ok(()) if line.len() - start <= left => Ok(()),
+                    Err(Refused::Program(e)) => Err(e),
+                    Ok(()) | Err(Refused::TooLong) if block_left < task_left => {
+                        // Ends the run; the export fails below, with the reason.
+                        block_full.set(true);
+                        Err(RunError("the block is full".to_owned()))
+                    }
+                    Ok(()) | Err(Refused::TooLong) => Err(RunError(format!(
+                        "the program output more than {} for one task",
+                        jq::size(OUTPUT_BYTES_PER_TASK)
+                    ))),
+                }
             });
             match run {
                 Ok(0) => out.leave_out(None),
                 Ok(_) => {}
+                Err(_) if block_full.get() => {
+                    let why = format!(
+                        "the program's outputs passed {} for one block of tasks (about 1 MiB \
+                         of input), which CUSTOM holds in memory until it is written: output \
+                         less per task",
+                        jq::size(OUTPUT_BYTES_PER_BLOCK)
+                    );
+                    out.stop_export(why.clone());
+                    return Err(EncodeError(why));
+                }
                 Err(RunError(message)) => {
                     out.leave_out(Some(&format!("the program failed on this task: {message}")))
                 }
@@ -196,26 +258,33 @@ impl Encoder for CustomEncoder {
     }
 }
 
-/// Writes an output object as a CSV row of `columns`.
-fn write_row(line: &mut Vec<u8>, value: &Val, columns: &[String]) -> Result<(), RunError> {
+/// Writes an output object as a CSV row of `columns`, in at most `limit` bytes.
+fn write_row(
+    line: &mut Vec<u8>,
+    value: &Val,
+    columns: &[String],
+    style: &TableStyle,
+    limit: usize,
+) -> Result<(), Refused> {
     let Val::Obj(object) = value else {
-        return Err(RunError(format!(
+        return Err(Refused::Program(RunError(format!(
             "CSV output takes objects, and the program output {}",
-            shorten(value)
-        )));
+            jq::shortened(value, SHOWN_BYTES)
+        ))));
     };
     for (key, _) in object.iter() {
         let known = matches!(key, Val::TStr(k) if columns.iter().any(|c| c.as_bytes() == &k[..]));
         if !known {
-            return Err(RunError(format!(
+            return Err(Refused::Program(RunError(format!(
                 "the key {} is not one of `columns`",
-                shorten(key)
-            )));
+                jq::shortened(key, SHOWN_BYTES)
+            ))));
         }
     }
+    let start = line.len();
     for (i, column) in columns.iter().enumerate() {
         if i > 0 {
-            line.push(b',');
+            style.next(line);
         }
         let cell = object
             .iter()
@@ -223,35 +292,35 @@ fn write_row(line: &mut Vec<u8>, value: &Val, columns: &[String]) -> Result<(), 
             .map(|(_, v)| v);
         match cell {
             None | Some(Val::Null) => {}
-            Some(Val::TStr(s)) => write_cell(line, &String::from_utf8_lossy(s), b','),
+            // A cell's text may take twice its bytes, quoted: the bound is checked first.
+            Some(Val::TStr(s)) if line.len() - start + s.len() > limit => {
+                return Err(Refused::TooLong)
+            }
+            Some(Val::TStr(s)) => style.text(line, &String::from_utf8_lossy(s)),
             Some(v @ (Val::Num(_) | Val::Bool(_))) => {
                 let _ = write!(line, "{v}");
             }
             Some(other) => {
-                return Err(RunError(format!(
+                return Err(Refused::Program(RunError(format!(
                     "`{column}` holds {}: a CSV cell holds a string, number, boolean or null",
-                    shorten(other)
-                )))
+                    jq::shortened(other, SHOWN_BYTES)
+                ))))
             }
+        }
+        if line.len() - start > limit {
+            return Err(Refused::TooLong);
         }
     }
     Ok(())
-}
-
-/// A value for a message, cut to a readable length.
-fn shorten(value: &Val) -> String {
-    let text = value.to_string();
-    match text.char_indices().nth(80) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text,
-    }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use crate::formats::testing;
+    use crate::{EncodeError, Encoder, Out, Record};
     use serde_json::json;
+    use std::time::{Duration, Instant};
 
     const TASK: &str = r#"{"id":"t1","asset":{"url":"s3://b/1.jpg"},"state":"validated","stage":"Complete","createdAt":"x",
         "submissions":[{"id":"s","stage":"L","origin":"human","completedAt":"x","annotations":[
@@ -326,5 +395,112 @@ mod tests {
         )
         .unwrap();
         assert_eq!(testing::file(erroring.as_ref(), &[TASK, EMPTY]), "\"t1\"\n");
+    }
+
+    /// Encodes `tasks` as one block, as the pipeline does: the block's output, and the
+    /// encoder's error with the task it stopped at, if it stopped the export.
+    fn encode_block(encoder: &dyn Encoder, tasks: &[&str]) -> (Out, Option<(usize, EncodeError)>) {
+        let mut out = Out::new(encoder.separator());
+        for (i, task) in tasks.iter().enumerate() {
+            let task: labelport_model::Task<'_> = serde_json::from_str(task).unwrap();
+            out.begin_record();
+            let record = Record {
+                task: &task,
+                raw: None,
+                ordinal: i as u64,
+            };
+            match encoder.encode(&record, &mut out) {
+                Ok(()) => out.end_record(),
+                Err(e) => {
+                    out.abort_record();
+                    return (out, Some((i, e)));
+                }
+            }
+        }
+        (out, None)
+    }
+
+    /// What the errors report gets for `task` under `program`, and how long it took.
+    fn refusal(program: &str, task: &str) -> (String, Duration) {
+        let project = testing::project("element", json!({}));
+        let encoder = testing::build("CUSTOM", &project, json!({"program": program})).unwrap();
+        let started = Instant::now();
+        let (out, error) = encode_block(encoder.as_ref(), &[task]);
+        let took = started.elapsed();
+        assert!(error.is_none(), "{program}: {error:?}");
+        assert!(out.record_left_out() && out.bytes().is_empty(), "{program}");
+        (String::from_utf8(out.record_refusals().to_vec()).unwrap(), took)
+    }
+
+    #[test]
+    fn a_program_that_grows_a_value_without_end_is_refused_for_the_task() {
+        for (program, says) in [
+            // The string doubles each step: 2^31 bytes at the end.
+            (
+                r#"reduce range(31) as $i ("x"; . + .)"#,
+                "the program built a string longer than 16 MiB",
+            ),
+            // Nested a million deep, which freeing would recurse on a level at a time.
+            (
+                "reduce range(1e6) as $i (0; [.])",
+                "the program built a value nested more than 256 deep",
+            ),
+            (r#""x" * 5000000"#, "the program output more than 4 MiB for one task"),
+        ] {
+            let (reason, took) = refusal(program, TASK);
+            assert_eq!(
+                reason,
+                format!("\"reason\":\"the program failed on this task: {says}\"\n"),
+                "{program}"
+            );
+            assert!(took < Duration::from_secs(1), "{program} took {took:?}");
+            eprintln!("{program}: refused in {took:?}");
+        }
+    }
+
+    #[test]
+    fn outputs_past_the_block_bound_fail_the_export() {
+        // 1 MB per task stays within a task's 4 MiB; a thousand of them in one block do
+        // not stay within 32 MiB.
+        let project = testing::project("element", json!({}));
+        let program = json!({"program": r#""x" * 1000000"#});
+        let encoder = testing::build("CUSTOM", &project, program).unwrap();
+        let started = Instant::now();
+        let (out, error) = encode_block(encoder.as_ref(), &[TASK; 1000]);
+        let took = started.elapsed();
+        let (at, error) = error.expect("the export stops");
+        assert_eq!(at, 33, "the 34th task passes 32 MiB");
+        assert!(
+            error.0.starts_with("the program's outputs passed 32 MiB for one block of tasks"),
+            "{error}"
+        );
+        assert_eq!(out.bytes().len(), 33 * 1_000_003);
+        assert!(took < Duration::from_secs(5), "took {took:?}");
+        eprintln!("1 MB per task over 1000 tasks: stopped at task {at} in {took:?}");
+    }
+
+    #[test]
+    fn csv_cells_are_safe_from_formulas_unless_raw() {
+        let project = testing::project("element", json!({}));
+        let program = r#"{id: .task.taskId, label: "=HYPERLINK(\"http://x\")", "-n": -1}"#;
+        let csv = |cells: Option<&str>| {
+            let mut options = json!({"program": program, "output": "csv", "columns": ["id", "label", "-n"]});
+            if let Some(cells) = cells {
+                options["cells"] = cells.into();
+            }
+            let encoder = testing::build("CUSTOM", &project, options).unwrap();
+            testing::file(encoder.as_ref(), &[TASK])
+        };
+        let safe = "id,label,'-n\nt1,\"'=HYPERLINK(\"\"http://x\"\")\",-1\n";
+        assert_eq!(csv(None), safe);
+        assert_eq!(csv(Some("safe")), safe);
+        assert_eq!(
+            csv(Some("raw")),
+            "id,label,-n\nt1,\"=HYPERLINK(\"\"http://x\"\")\",-1\n"
+        );
+        let Err(e) = testing::build("CUSTOM", &project, json!({"program": ".", "cells": "raw"})) else {
+            panic!("cells with NDJSON output builds");
+        };
+        assert_eq!((e.field.as_str(), e.message.as_str()), ("cells", "only with \"output\": \"csv\""));
     }
 }
