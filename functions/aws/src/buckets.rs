@@ -49,8 +49,8 @@ impl Buckets for CustomerBuckets {
 }
 
 /// The session policy of an assumed customer role: objects under the target's folder may
-/// be written and their uploads aborted, the access probe deleted, and the customer's KMS
-/// key used through S3; nothing else, in any bucket.
+/// be written and their uploads aborted, the access probe deleted, and KMS keys used
+/// through S3; nothing else, in any bucket.
 fn session_policy(target: &BucketTarget, role_arn: &str) -> String {
     // The role's partition (aws, aws-cn, aws-us-gov) is the bucket's.
     let partition = role_arn.split(':').nth(1).unwrap_or("aws");
@@ -72,15 +72,15 @@ fn session_policy(target: &BucketTarget, role_arn: &str) -> String {
             "Resource": format!("{folder}{}", labelport_core::delivery::ACCESS_PROBE),
         }),
     ];
-    if target.kms_key_id.is_some() {
-        statements.push(serde_json::json!({
-            "Sid": "EncryptThroughS3",
-            "Effect": "Allow",
-            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-            "Resource": "*",
-            "Condition": { "StringLike": { "kms:ViaService": "s3.*" } },
-        }));
-    }
+    // With or without `kmsKeyId`: a bucket whose default encryption is SSE-KMS needs it
+    // too. The customer's role decides which keys; this only keeps their use to S3.
+    statements.push(serde_json::json!({
+        "Sid": "EncryptThroughS3",
+        "Effect": "Allow",
+        "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+        "Resource": "*",
+        "Condition": { "StringLike": { "kms:ViaService": "s3.*" } },
+    }));
     serde_json::json!({ "Version": "2012-10-17", "Statement": statements }).to_string()
 }
 
@@ -108,7 +108,7 @@ mod tests {
         ))
         .unwrap();
         let statements = policy["Statement"].as_array().unwrap();
-        assert_eq!(statements.len(), 2, "{policy}");
+        assert_eq!(statements.len(), 3, "{policy}");
         assert_eq!(
             statements[0]["Action"],
             serde_json::json!(["s3:PutObject", "s3:AbortMultipartUpload"])
