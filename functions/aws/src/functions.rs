@@ -326,6 +326,24 @@ mod tests {
                 "template.yaml lacks {what}: `{text}`"
             );
         }
+        // An alarm nobody hears is no alarm: each tells the stack's own topic (created
+        // unless AlarmTopicArn names one), so a deployment with every default has one.
+        assert!(
+            TEMPLATE.contains("CreatesAlarmTopic: !Equals [!Ref AlarmTopicArn, \"\"]")
+                && TEMPLATE.contains(
+                    "  AlarmTopic:\n    Type: AWS::SNS::Topic\n    Condition: CreatesAlarmTopic\n"
+                ),
+            "the stack creates an alarm topic unless AlarmTopicArn names one"
+        );
+        assert_eq!(
+            TEMPLATE
+                .matches(
+                    "AlarmActions: [!If [CreatesAlarmTopic, !Ref AlarmTopic, !Ref AlarmTopicArn]]"
+                )
+                .count(),
+            TEMPLATE.matches("Type: AWS::CloudWatch::Alarm").count(),
+            "every alarm tells the alarm topic"
+        );
         for function in [
             "ExportApiFunction",
             "ExportWorkerFunction",
