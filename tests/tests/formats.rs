@@ -366,9 +366,9 @@ async fn tables_of_row_and_document_projects_read_back_by_csv_json_pandas_datase
         (
             "rows",
             rows,
-            r#"{"format":"HUGGINGFACE_CSV","cells":"raw"}"#,
+            r#"{"format":"HUGGINGFACE_CSV"}"#,
             "huggingface-csv",
-            &["--raw"][..],
+            &[][..],
             "text/csv; charset=utf-8",
         ),
         (
@@ -430,6 +430,14 @@ async fn tables_of_row_and_document_projects_read_back_by_csv_json_pandas_datase
     let text = String::from_utf8(stack.get(&key).await.unwrap()).unwrap();
     assert!(text.contains("\t'=SUM(A1:A3) stars, no less\t"), "{id}");
     assert!(!text.contains("\t=SUM("));
+    // HUGGINGFACE_CSV is training data: the same texts as they are (the reader check
+    // above compared them byte for byte through pandas and datasets).
+    let (id, status) = export(&stack, "rows", r#"{"format":"HUGGINGFACE_CSV"}"#).await;
+    let key = files(&status)[0]["key"].as_str().unwrap().to_owned();
+    let text = String::from_utf8(stack.get(&key).await.unwrap()).unwrap();
+    assert!(text.contains(",\"=SUM(A1:A3) stars, no less\","), "{id}");
+    assert!(text.contains("-\t5% off | next time"), "{id}");
+    assert!(!text.contains("'=") && !text.contains("'-\t5%"), "{id}");
 
     // An XLSX compresses itself: asking for compression is a 400 on it.
     let (code, _, json) = stack
@@ -476,7 +484,7 @@ async fn tables_of_row_and_document_projects_read_back_by_csv_json_pandas_datase
         .drop_request(
             "requests/docs/table.json",
             MANAGER,
-            br#"{"format":"HUGGINGFACE_CSV","cells":"raw"}"#,
+            br#"{"format":"HUGGINGFACE_CSV"}"#,
             "00B1",
         )
         .await;

@@ -2,13 +2,14 @@
 //! that Hugging Face `datasets.load_dataset("csv", ...)` and pandas load as is: one
 //! header line, comma-separated, RFC 4180 quoting, UTF-8 without a byte order mark
 //! (so the first column is `id`, not `\u{feff}id`). Several labels share the `label`
-//! cell as the tabular formats write them (`a|b`). Cells are made safe for spreadsheets
-//! as in every CSV; ask `"cells": "raw"` for the exact values a model trains on.
+//! cell as the tabular formats write them (`a|b`). It is training data, not a
+//! spreadsheet: every text is written as it is, a leading `=` or `-` included (the
+//! spreadsheet formats' formula guard would change what a model trains on).
 
 use crate::formats::tsv::DelimitedTable;
 use crate::table::{Table, MODES};
-use crate::tabular::{TableStyle, CELLS};
-use crate::{FormatSpec};
+use crate::tabular::TableStyle;
+use crate::FormatSpec;
 
 /// The table as a dataset CSV.
 pub static FORMAT: FormatSpec = FormatSpec {
@@ -18,12 +19,16 @@ pub static FORMAT: FormatSpec = FormatSpec {
     default_states: None,
     allowed_states: None,
     default_stages: Some(&["Complete"]),
-    options: &[&CELLS],
+    options: &[],
     build: |settings| {
         settings.fields.refuse_all(FORMAT.name)?;
         Ok(Box::new(DelimitedTable {
             table: Table::new(settings.project, FORMAT.name)?,
-            style: TableStyle::from_settings(settings, b',')?,
+            style: TableStyle {
+                delimiter: b',',
+                safe: false,
+                excel: false,
+            },
             extension: "csv",
             content_type: "text/csv; charset=utf-8",
         }))
@@ -44,9 +49,9 @@ mod tests {
     }
 
     #[test]
-    fn a_comma_separated_table_without_a_byte_order_mark() {
+    fn a_comma_separated_table_without_a_byte_order_mark_its_texts_as_they_are() {
         assert_eq!(
-            build(serde_json::json!({"cells": "raw"}), "row").unwrap(),
+            build(serde_json::json!({}), "row").unwrap(),
             "id,product,review,label\n\
              t1,\"Crème, \"\"fraîche\"\"\tx\",\"=HYPERLINK(\"\"http://x\"\")\nبسيط\",spam\\|ham|-neutral\n"
         );
@@ -54,7 +59,9 @@ mod tests {
             build(serde_json::json!({}), "document").unwrap(),
             "id,text,label\nt1,\"Dear Sir,\nتحية\",spam\\|ham|-neutral\n"
         );
-        let refused = build(serde_json::json!({"excel": true}), "row").unwrap_err();
-        assert_eq!(refused.field, "excel");
+        for option in ["excel", "cells"] {
+            let refused = build(serde_json::json!({option: true}), "row").unwrap_err();
+            assert_eq!(refused.field, option);
+        }
     }
 }
