@@ -102,6 +102,11 @@ def area(points):
                    for i in range(n))) / 2
 
 
+# Each expected image's asset URI, by image name: COCO's coco_url and VOC's <path> must
+# name it, so a training script finds the pixels.
+ASSET_URL = {}
+
+
 def expected(project_dir, args, fmt):
     """[(name, width, height, [(label, outline, area, annotation)])], refused (task, id)."""
     project = json.load(open(os.path.join(project_dir, "project.json")))
@@ -144,8 +149,10 @@ def expected(project_dir, args, fmt):
         if video:
             for frame in sorted(frames):
                 images.append((f"{task['id']}_{frame:06d}.jpg", w, h, frames[frame]))
+                ASSET_URL[images[-1][0]] = asset["url"]
         else:
             images.append((task["id"] + ext, w, h, frames.get(None, [])))
+            ASSET_URL[images[-1][0]] = asset["url"]
     return project, images, refused
 
 
@@ -183,6 +190,8 @@ def check_coco(data, project, images):
         image = coco.loadImgs(image_id)[0]
         if (image["file_name"], image["width"], image["height"]) != (name, w, h):
             fail(f"image {image_id}: {image}, expected {name} {w}x{h}")
+        if image.get("coco_url") != ASSET_URL[name]:
+            fail(f"image {image_id}: coco_url {image.get('coco_url')!r}, expected the asset {ASSET_URL[name]!r}")
         anns = coco.loadAnns(coco.getAnnIds(imgIds=[image_id]))
         if len(anns) != len(shapes):
             fail(f"{name}: {len(anns)} annotations, expected {len(shapes)}")
@@ -269,8 +278,11 @@ def check_voc(data, project, images):
         listed = open(os.path.join(folder, "ImageSets", "Main", "default.txt"), encoding="utf-8").read().split()
         if listed != [name.rsplit(".", 1)[0] for name, *_ in images]:
             fail("ImageSets/Main/default.txt does not list the images in order")
-        for n in xmls:
-            et.parse(os.path.join(folder, n))
+        for name, *_ in images:
+            stem = name.rsplit(".", 1)[0]
+            path = et.parse(os.path.join(folder, "Annotations", stem + ".xml")).findtext("path")
+            if path != ASSET_URL[name]:
+                fail(f"{stem}.xml: <path> {path!r}, expected the asset {ASSET_URL[name]!r}")
         read = globox.AnnotationSet.from_pascal_voc(os.path.join(folder, "Annotations"))
         count = 0
         for name, w, h, shapes in images:

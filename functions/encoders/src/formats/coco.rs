@@ -156,6 +156,10 @@ impl Encoder for Coco {
                         write_str(line, image.url);
                     } else {
                         write_name(line, image.stem, image.extension);
+                        // Where the pixels are: COCO's own field for an image's URL,
+                        // which readers keep, so a training script can fetch the image.
+                        line.extend_from_slice(b",\"coco_url\":");
+                        write_str(line, image.url);
                     }
                     line.extend_from_slice(b",\"width\":");
                     write_int(line, image.width);
@@ -332,8 +336,8 @@ mod tests {
                 r#"{"id":1,"name":"car","supercategory":""},"#, "\n",
                 r#"{"id":2,"name":"café \"terrace\"","supercategory":""}],"#, "\n",
                 r#""images":["#, "\n",
-                r#"{"id":1,"file_name":"t1.jpg","width":100,"height":50},"#, "\n",
-                r#"{"id":2,"file_name":"t2.png","width":100,"height":50}],"#, "\n",
+                r#"{"id":1,"file_name":"t1.jpg","coco_url":"s3://b/cam/IMG_1.jpg?x=1","width":100,"height":50},"#, "\n",
+                r#"{"id":2,"file_name":"t2.png","coco_url":"s3://b/cam-b/IMG_1.png","width":100,"height":50}],"#, "\n",
                 r#""annotations":["#, "\n",
                 r#"{"id":1,"image_id":1,"category_id":2,"bbox":[10.5,5.0,20.0,10.0],"area":200.0,"segmentation":[[10.5,5.0,30.5,5.0,30.5,15.0,10.5,15.0]],"iscrowd":0,"attributes":{"occluded":"no"}},"#, "\n",
                 r#"{"id":2,"image_id":1,"category_id":1,"bbox":[90.0,40.0,10.0,10.0],"area":100.0,"segmentation":[[90.0,50.0,90.0,40.0,100.0,40.0,100.0,50.0]],"iscrowd":0},"#, "\n",
@@ -362,7 +366,7 @@ mod tests {
         assert!(encoder.renumber_section(IMAGES, out.held_bytes(IMAGES).0, &[10, 30], &mut images));
         assert_eq!(
             String::from_utf8(images).unwrap(),
-            "{\"id\":11,\"file_name\":\"t9.jpg\",\"width\":100,\"height\":50},\n{\"id\":12,\"file_name\":\"t9.jpg\",\"width\":100,\"height\":50}"
+            "{\"id\":11,\"file_name\":\"t9.jpg\",\"coco_url\":\"u.jpg\",\"width\":100,\"height\":50},\n{\"id\":12,\"file_name\":\"t9.jpg\",\"coco_url\":\"u.jpg\",\"width\":100,\"height\":50}"
         );
         let mut annotations = Vec::new();
         assert!(encoder.renumber_section(ANNOTATIONS, out.held_bytes(ANNOTATIONS).0, &[10, 30], &mut annotations));

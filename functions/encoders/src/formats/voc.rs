@@ -109,13 +109,19 @@ impl Encoder for Voc {
                     if self.compat {
                         xml.extend_from_slice(b"<annotation>\n\t<folder>images</folder>\n\t<filename>");
                         write_xml(xml, file_name(image.url));
+                        xml.extend_from_slice(b"</filename>\n");
                     } else {
                         xml.extend_from_slice(b"<annotation>\n\t<folder>JPEGImages</folder>\n\t<filename>");
                         // Stems and extensions are file-name-safe ASCII: nothing to escape.
                         xml.extend_from_slice(image.stem.as_bytes());
                         xml.extend_from_slice(image.extension.as_bytes());
+                        // Where the pixels are, in the field LabelImg writes and VOC
+                        // readers keep, so a training script can fetch the image.
+                        xml.extend_from_slice(b"</filename>\n\t<path>");
+                        write_xml(xml, image.url);
+                        xml.extend_from_slice(b"</path>\n");
                     }
-                    xml.extend_from_slice(b"</filename>\n\t<source>\n\t\t<database>labelport</database>\n\t\t<annotation>");
+                    xml.extend_from_slice(b"\t<source>\n\t\t<database>labelport</database>\n\t\t<annotation>");
                     xml.extend_from_slice(&self.project_name);
                     xml.extend_from_slice(b"</annotation>\n\t</source>\n\t<size>\n\t\t<width>");
                     crate::json_text::write_int(xml, image.width);
@@ -208,6 +214,7 @@ mod tests {
         assert_eq!(
             xml,
             "<annotation>\n\t<folder>JPEGImages</folder>\n\t<filename>t1.jpeg</filename>\n\
+             \t<path>s3://b/a.jpeg</path>\n\
              \t<source>\n\t\t<database>labelport</database>\n\t\t<annotation>Rue &amp; Co &lt;1&gt;</annotation>\n\t</source>\n\
              \t<size>\n\t\t<width>200</width>\n\t\t<height>100</height>\n\t\t<depth>3</depth>\n\t</size>\n\t<segmented>0</segmented>\n\
              \t<object>\n\t\t<name>café &lt;&quot;x&quot;&gt;</name>\n\t\t<pose>Unspecified</pose>\n\t\t<truncated>0</truncated>\n\t\t<difficult>1</difficult>\n\
