@@ -41,7 +41,7 @@ for tasks in "${sizes[@]}"; do
   config="$work/label-studio/ls$tasks.xml"
   n=$(grep -oE "wrote [0-9]+ finished" "$work/gen" | grep -oE "[0-9]+")
   mb=$(du -m --apparent-size "$export_file" | cut -f1)
-  /usr/bin/time -f "%e %M" -o "$work/time" "$bin" convert --from label-studio --config "$config" \
+  /usr/bin/time -f "%e %M" -o "$work/time" "$bin" convert --allow-loss --from label-studio --config "$config" \
     --in "$export_file" --format "$format" --options "$options" --out "$work/out.$format" 2> /dev/null
   read -r secs kb < "$work/time"
   awk -v t="$n" -v mb="$mb" -v s="$secs" -v kb="$kb" \

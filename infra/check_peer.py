@@ -182,7 +182,12 @@ def check_yolo(ours, tasks, peer, compat):
             name = stem(file_name(task))
             with open(os.path.join(peer, "labels", name + ".txt"), encoding="utf-8") as f:
                 theirs = read(f, peer_classes)
-            mine = read(z.read(f"labels/{name if compat else task['id']}.txt").decode().splitlines(), our_classes)
+            if compat:
+                label_file = f"labels/{name}.txt"
+            else:
+                split = [n for n in z.namelist() if n in (f"labels/train/{task['id']}.txt", f"labels/val/{task['id']}.txt")]
+                label_file = split[0] if split else f"labels/train/{task['id']}.txt"
+            mine = read(z.read(label_file).decode().splitlines(), our_classes)
             boxes += same_shapes(task, theirs, mine,
                                  lambda a, b: all(abs(x - y) < 1e-5 for x, y in zip(a, b)))
             images += 1

@@ -228,6 +228,10 @@ def unzip(data, folder):
 
 
 def check_yolo(data, project, images, segment):
+    """Label files under labels/train and labels/val, each task's images in one split,
+    data.yaml naming both (PyYAML, its documented keys), every box read back by globox,
+    and the unzipped dataset, with placeholder images, loaded split by split by
+    supervision's DetectionDataset.from_yolo as users load it."""
     import globox
     import yaml
     classes = project["labels"]["classes"]
@@ -236,17 +240,31 @@ def check_yolo(data, project, images, segment):
         spec = yaml.safe_load(open(os.path.join(folder, "data.yaml"), encoding="utf-8"))
         if spec["names"] != dict(enumerate(classes)) or spec["nc"] != len(classes):
             fail(f"data.yaml names {spec['names']}, expected {classes}")
+        if (spec["path"], spec["train"], spec["val"]) != (".", "images/train", "images/val"):
+            fail(f"data.yaml: path {spec['path']!r}, train {spec['train']!r}, val {spec['val']!r}")
         if open(os.path.join(folder, "classes.txt"), encoding="utf-8").read().splitlines() != classes:
             fail("classes.txt does not list the schema's classes")
-        labels = sorted(n for n in names if n.startswith("labels/"))
-        want = sorted("labels/" + name.rsplit(".", 1)[0] + ".txt" if "." in name else "labels/" + name + ".txt"
-                      for name, *_ in images)
-        if labels != want:
-            fail(f"{len(labels)} label files, expected {len(want)}: {sorted(set(labels) ^ set(want))[:3]}")
+        split_of = {}
+        for n in names:
+            parts = n.split("/")
+            if parts[0] == "labels":
+                if len(parts) != 3 or parts[1] not in ("train", "val"):
+                    fail(f"{n} is not under labels/train or labels/val")
+                split_of[parts[2][:-len(".txt")]] = parts[1]
+        stems = [name.rsplit(".", 1)[0] if "." in name else name for name, *_ in images]
+        if sorted(split_of) != sorted(stems):
+            fail(f"{len(split_of)} label files, expected {len(stems)}: {sorted(set(split_of) ^ set(stems))[:3]}")
+        task_split = {}
+        for stem in stems:
+            task = stem.rsplit("_", 1)[0] if project["mode"] == "video" else stem
+            if task_split.setdefault(task, split_of[stem]) != split_of[stem]:
+                fail(f"task {task} has images in both train and val")
+        val = sum(1 for s in task_split.values() if s == "val")
+        if len(task_split) >= 200 and not 0.05 <= val / len(task_split) <= 0.15:
+            fail(f"{val} of {len(task_split)} tasks in val, expected about a tenth")
         count = 0
-        for name, w, h, shapes in images:
-            stem = name.rsplit(".", 1)[0] if "." in name else name
-            path = os.path.join(folder, "labels", stem + ".txt")
+        for (name, w, h, shapes), stem in zip(images, stems):
+            path = os.path.join(folder, "labels", split_of[stem], stem + ".txt")
             if segment:
                 read = globox.Annotation.from_yolo_seg(path, image_id=name, image_size=(w, h))
             else:
@@ -265,7 +283,49 @@ def check_yolo(data, project, images, segment):
                     if abs(area(points) - want_area) > max(0.5, 0.01 * want_area):
                         fail(f"{name} {source['id']}: outline area {area(points):.1f}, expected {want_area:.1f}")
                 count += 1
+        if len(images) <= SUPERVISION_IMAGES:
+            load_with_supervision(folder, images, stems, split_of, classes, segment)
         return count
+
+
+# Placeholder images cost time to write: supervision reads the exports of up to this
+# many images (the API tests'); the CLI's large export is read by globox alone.
+SUPERVISION_IMAGES = 3000
+
+
+def load_with_supervision(folder, images, stems, split_of, classes, segment):
+    """Each split, with an image of the right size beside every label file, loads in
+    supervision as the data.yaml says, every box where labelport put it."""
+    import supervision
+    from PIL import Image
+
+    for (name, w, h, _), stem in zip(images, stems):
+        target = os.path.join(folder, "images", split_of[stem], name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        Image.new("RGB", (w, h)).save(target)
+    expected = {name: shapes for name, _, _, shapes in images}
+    for split in ("train", "val"):
+        if not os.path.isdir(os.path.join(folder, "labels", split)):
+            continue
+        dataset = supervision.DetectionDataset.from_yolo(
+            images_directory_path=os.path.join(folder, "images", split),
+            annotations_directory_path=os.path.join(folder, "labels", split),
+            data_yaml_path=os.path.join(folder, "data.yaml"),
+            force_masks=segment,
+        )
+        if dataset.classes != classes:
+            fail(f"supervision reads classes {dataset.classes}, expected {classes}")
+        want = sorted(stem for stem in stems if split_of[stem] == split)
+        if len(dataset) != len(want):
+            fail(f"supervision loads {len(dataset)} {split} images, expected {len(want)}")
+        for path, _, detections in dataset:
+            shapes = expected[os.path.basename(path)]
+            if len(detections) != len(shapes):
+                fail(f"supervision: {path} has {len(detections)} boxes, expected {len(shapes)}")
+            for xyxy, class_id, (label, outline, _, source) in zip(detections.xyxy, detections.class_id, shapes):
+                if classes[int(class_id)] != label:
+                    fail(f"supervision: {path} {source['id']} class {class_id}, expected {label}")
+                near(xyxy, bounds(outline), 1.0, f"supervision {path} {source['id']}")
 
 
 def check_voc(data, project, images):

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `labelport export` and `labelport formats` as a user runs them: the JSON family and a
-# ZIP written to local files, checked by Python's json, libjq and zipfile.
+# ZIP written to local files, checked by Python's json, libjq and zipfile; every ZIP also
+# by unzip, bsdtar and Java's ZipInputStream.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source infra/system_tools.sh
 PYTHON=${LABELPORT_PYTHON:-python3}
 cargo build --quiet --locked --bin labelport
 bin=${CARGO_TARGET_DIR:-target}/debug/labelport
@@ -22,50 +24,66 @@ for name in CSV NDJSON JSON NDJSON_SPLIT NATIVE JSON_SIMPLE TSV JSON_TABULAR HUG
 done
 ok "labelport formats lists every format with its modes"
 
-"$bin" export --project "$ents" --format json --options '{"structure":"legacy"}' --stage-history --out "$data/ents.json" 2> "$data/log"
+# An export the format cannot hold whole is written, says so, and exits 3 (documented),
+# unless --allow-loss; --out's folder is created.
+"$bin" generate --tasks 200 --mode element --seed 5 --project lossy --out "$data" > /dev/null
+status=0
+# YOLO has no place for a point: the generated points are refused.
+"$bin" export --project "$data/projects/lossy" --format yolo --out "$data/new/folder/lossy.zip" 2> "$data/log" || status=$?
+[ "$status" = 3 ] || fail "an export that refused annotations exited $status, not 3: $(tail -2 "$data/log")"
+[ -s "$data/new/folder/lossy.zip" ] && [ -s "$data/new/folder/lossy.errors.ndjson" ] || fail "the lossy export or its report is missing"
+grep -q "annotations refused.*new/folder/lossy.errors.ndjson; pass --allow-loss" "$data/log" || fail "the exit does not name the report: $(tail -1 "$data/log")"
+"$bin" export --allow-loss --project "$data/projects/lossy" --format yolo --out "$data/new/folder/lossy.zip" 2> "$data/log" || fail "--allow-loss exited non-zero"
+"$bin" export --project "$data/projects/lossy" --format ndjson --out "$data/new/lossy.ndjson" 2> "$data/log" || fail "a lossless export exited non-zero"
+ok "a lossy export exits 3 naming its errors report, 0 with --allow-loss; --out creates its folder"
+
+"$bin" export --allow-loss --project "$ents" --format json --options '{"structure":"legacy"}' --stage-history --out "$data/ents.json" 2> "$data/log"
 "$PYTHON" infra/check_formats.py json "$data/ents.json" "$ents" --legacy --stage-history || fail "json"
 ok "JSON (legacy, stage history) loads whole in Python's json"
 
-"$bin" export --project "$ents" --format ndjson_split --options '{"split":{"maxFileBytes":1000000}}' --out "$data/split.ndjson" 2> "$data/log"
+"$bin" export --allow-loss --project "$ents" --format ndjson_split --options '{"split":{"maxFileBytes":1000000}}' --out "$data/split.ndjson" 2> "$data/log"
 parts=("$data"/split-*.ndjson)
 [ "${#parts[@]}" -gt 1 ] || fail "one part"
 "$PYTHON" infra/check_formats.py ndjson-parts "$ents" --max-bytes 1000000 "${parts[@]}" || fail "parts"
-"$bin" export --project "$ents" --format ndjson --out "$data/whole.ndjson" 2> "$data/log"
+"$bin" export --allow-loss --project "$ents" --format ndjson --out "$data/whole.ndjson" 2> "$data/log"
 cat "${parts[@]}" | cmp -s - "$data/whole.ndjson" || fail "the parts are not the NDJSON export"
 ok "NDJSON_SPLIT: ${#parts[@]} parts, re-joined by jq, equal to NDJSON byte for byte"
 
-"$bin" export --project "$data/projects/docs" --format json_simple --out "$data/docs.zip" 2> "$data/log"
+"$bin" export --allow-loss --project "$data/projects/docs" --format json_simple --out "$data/docs.zip" 2> "$data/log"
 "$PYTHON" infra/check_formats.py json-simple "$data/docs.zip" "$data/projects/docs" || fail "zip"
 [ ! -e "$data/docs.errors.ndjson" ] || fail "a report with nothing to report"
 ok "JSON_SIMPLE: the ZIP tests clean in zipfile and holds every document"
 
-"$bin" export --project "$data/projects/docs" --format xlsx --options '{"maxRowsPerSheet":400}' --out "$data/docs.xlsx" 2> "$data/log"
+"$bin" export --allow-loss --project "$data/projects/docs" --format xlsx --options '{"maxRowsPerSheet":400}' --out "$data/docs.xlsx" 2> "$data/log"
 "$PYTHON" infra/check_tables.py xlsx "$data/docs.xlsx" "$data/projects/docs" --max-rows 400 || fail "xlsx"
-"$bin" export --project "$data/projects/docs" --format tsv --options '{"excel":true}' --out "$data/docs.tsv" 2> "$data/log"
+"$bin" export --allow-loss --project "$data/projects/docs" --format tsv --options '{"excel":true}' --out "$data/docs.tsv" 2> "$data/log"
 "$PYTHON" infra/check_tables.py tsv "$data/docs.tsv" "$data/projects/docs" --excel || fail "tsv"
 ok "XLSX (several sheets, read by openpyxl) and TSV for Excel from the CLI"
 
 "$bin" generate --tasks 500 --mode element --seed 3 --project imgs --out "$data" > /dev/null
-"$bin" export --project "$data/projects/imgs" --format long_csv --options '{"assessments":"latest"}' --data-sources upload --out "$data/long.csv" 2> "$data/log"
+"$bin" export --allow-loss --project "$data/projects/imgs" --format long_csv --options '{"assessments":"latest"}' --data-sources upload --out "$data/long.csv" 2> "$data/log"
 "$PYTHON" infra/check_tables.py long-csv "$data/long.csv" "$data/projects/imgs" --latest --data-sources upload || fail "long csv"
 ok "LONG_CSV, latest assessments of one data source, from the CLI"
 
-"$bin" export --project "$ents" --format conll2003 --options '{"tagging":"iob1"}' --out "$data/ents.conll" 2> "$data/log"
+"$bin" export --allow-loss --project "$ents" --format conll2003 --options '{"tagging":"iob1"}' --out "$data/ents.conll" 2> "$data/log"
 "$PYTHON" infra/check_tokens.py conll2003 "$data/ents.conll" "$ents" --iob1 || fail "conll2003"
 ok "CONLL2003 (IOB1) from the CLI: seqeval recovers every span"
 
 # Seven 1 MB blocks encoded in parallel: each block's annotation rows are renumbered
 # after the documents of the blocks before it.
-"$bin" export --project "$ents" --format amazon_comprehend_csv --out "$data/ents-comprehend.zip" 2> "$data/log"
+"$bin" export --allow-loss --project "$ents" --format amazon_comprehend_csv --out "$data/ents-comprehend.zip" 2> "$data/log"
 "$PYTHON" infra/check_cloud_ml.py comprehend-entities "$data/ents-comprehend.zip" "$ents" || fail "comprehend"
-"$bin" export --project "$data/projects/docs" --format gcp_vertex_ai_jsonl --options '{"classification":"single-label"}' --out "$data/docs.jsonl" 2> "$data/log"
+"$bin" generate --tasks 1000 --mode token --seed 3 --project toks --out "$data" --tasks-per-file 500 > /dev/null
+"$bin" export --allow-loss --project "$data/projects/toks" --format amazon_comprehend_csv --out "$data/toks-comprehend.zip" 2> "$data/log"
+"$PYTHON" infra/check_cloud_ml.py comprehend-entities "$data/toks-comprehend.zip" "$data/projects/toks" || fail "comprehend tokens"
+"$bin" export --allow-loss --project "$data/projects/docs" --format gcp_vertex_ai_jsonl --options '{"classification":"single-label"}' --out "$data/docs.jsonl" 2> "$data/log"
 "$PYTHON" infra/check_cloud_ml.py vertex-jsonl "$data/docs.jsonl" "$data/projects/docs" --single-label || fail "vertex"
 grep -q "left out by the format" "$data/log" || fail "the command does not count the tasks left out"
-ok "AMAZON_COMPREHEND_CSV (documents and annotations over many blocks) and GCP_VERTEX_AI_JSONL from the CLI"
+ok "AMAZON_COMPREHEND_CSV (documents and annotations over many blocks; a token project) and GCP_VERTEX_AI_JSONL from the CLI"
 
 program='.task.tools[] | {id: .objectId, label: .title}'
-"$bin" export --project "$ents" --format ndjson --out "$data/ents.ndjson" 2> "$data/log"
-"$bin" export --project "$ents" --format custom --options "{\"program\":\"$program\",\"output\":\"csv\",\"columns\":[\"id\",\"label\"]}" --out "$data/custom.csv" 2> "$data/log"
+"$bin" export --allow-loss --project "$ents" --format ndjson --out "$data/ents.ndjson" 2> "$data/log"
+"$bin" export --allow-loss --project "$ents" --format custom --options "{\"program\":\"$program\",\"output\":\"csv\",\"columns\":[\"id\",\"label\"]}" --out "$data/custom.csv" 2> "$data/log"
 "$PYTHON" infra/check_custom.py "$data/custom.csv" "$data/ents.ndjson" "$program" --csv id,label || fail "custom"
 if "$bin" export --project "$ents" --format custom --options '{"program":"map("}' --out "$data/bad.ndjson" 2> "$data/log"; then
   fail "a program that does not compile is taken"
@@ -79,12 +97,12 @@ ok "CUSTOM from the CLI: a jq program's CSV rows equal libjq's; a bad program na
 for format in tsv huggingface_csv json_tabular xlsx long_csv wide_csv; do
   project="$data/projects/empty-rows"
   case $format in long_csv|wide_csv) project="$data/projects/empty-imgs" ;; esac
-  "$bin" export --project "$project" --format "$format" --out "$data/empty.$format" 2> "$data/log" || fail "empty $format"
+  "$bin" export --allow-loss --project "$project" --format "$format" --out "$data/empty.$format" 2> "$data/log" || fail "empty $format"
   "$PYTHON" infra/check_tables.py "${format//_/-}" "$data/empty.$format" "$project" | grep -q "^0 rows match" || fail "empty $format"
 done
 ok "an empty project exports every table layout as its header alone"
 
-"$bin" export --project "$ents" --format json_simple --out "$data/ents.zip" 2> "$data/log"
+"$bin" export --allow-loss --project "$ents" --format json_simple --out "$data/ents.zip" 2> "$data/log"
 [ -s "$data/ents.errors.ndjson" ] || fail "no errors report for the relations JSON_SIMPLE cannot hold"
 grep -q "errors report" "$data/log" || fail "the command does not point at the report"
 ok "relations JSON_SIMPLE cannot hold are listed in ents.errors.ndjson"
@@ -100,7 +118,7 @@ tasks = [json.loads(line) for name in sorted(os.listdir(folder)) for line in ope
 with gzip.open(out, "wt") as f:
     json.dump(tasks, f, indent=2)
 PY
-"$bin" export --project "$arr" --format ndjson --out "$data/from-array.ndjson" 2> "$data/log"
+"$bin" export --allow-loss --project "$arr" --format ndjson --out "$data/from-array.ndjson" 2> "$data/log"
 cmp -s "$data/from-array.ndjson" "$data/whole.ndjson" || fail "a JSON array source exports differently from its lines"
 ok "a task file that is one JSON array (all.json.gz) exports like the same tasks as lines"
 
@@ -115,26 +133,29 @@ ok "a refused option names its flag and leaves no file"
 all_states=pending,annotated,validated,rejected,skipped
 all_stages=Label,Review,Complete
 "$bin" generate --tasks 103000 --mode element --seed 4 --project many --out "$data" --tasks-per-file 34400 > /dev/null
-"$bin" export --project "$data/projects/many" --format yolo --states "$all_states" --stages "$all_stages" --out "$data/many.zip" 2> "$data/log"
+"$bin" export --allow-loss --project "$data/projects/many" --format yolo --states "$all_states" --stages "$all_stages" --out "$data/many.zip" 2> "$data/log"
 out=$("$PYTHON" infra/check_vision.py yolo "$data/many.zip" "$data/projects/many" --report "$data/many.errors.ndjson" --states "$all_states" --stages "$all_stages") || fail "yolo: $out"
 images=${out%% images*}
 [ "$images" -gt 100000 ] || fail "only $images images"
 ok "YOLO from the CLI: $out, in one ZIP"
 "$bin" generate --tasks 6000 --mode element --seed 5 --project pics --out "$data" --tasks-per-file 2000 > /dev/null
-"$bin" export --project "$data/projects/pics" --format coco --compression zstd --out "$data/pics.json" 2> "$data/log"
+"$bin" export --allow-loss --project "$data/projects/pics" --format coco --compression zstd --out "$data/pics.json" 2> "$data/log"
 "$PYTHON" infra/check_vision.py coco "$data/pics.json" "$data/projects/pics" --report "$data/pics.errors.ndjson" > "$data/log" || fail "coco: $(tail -1 "$data/log")"
 ok "COCO (zstd) from the CLI: $(tail -1 "$data/log")"
+"$bin" export --allow-loss --project "$data/projects/pics" --format voc --out "$data/pics-voc.zip" 2> "$data/log"
+"$PYTHON" infra/check_vision.py voc "$data/pics-voc.zip" "$data/projects/pics" --report "$data/pics-voc.errors.ndjson" > "$data/log" || fail "voc: $(tail -1 "$data/log")"
+ok "VOC from the CLI: $(tail -1 "$data/log")"
 # A Label Studio export of the same kind of project, converted: read back like the
 # project's own COCO and YOLO, every bad task reported with its line and id.
 "$bin" generate --tasks 3000 --mode element --seed 6 --project lsimg --out "$data" --tasks-per-file 1000 --label-studio > /dev/null
 ls_dir="$data/label-studio"
-"$bin" convert --from label-studio --config "$ls_dir/lsimg.xml" --in "$ls_dir/lsimg.json" --format coco --out "$data/ls-coco.json" 2> "$data/log"
+"$bin" convert --allow-loss --from label-studio --config "$ls_dir/lsimg.xml" --in "$ls_dir/lsimg.json" --format coco --out "$data/ls-coco.json" 2> "$data/log"
 "$PYTHON" infra/check_vision.py coco "$data/ls-coco.json" "$data/projects/lsimg" --label-studio --report "$data/ls-coco.errors.ndjson" > "$data/log" || fail "convert coco: $(tail -1 "$data/log")"
 gzip -k "$ls_dir/lsimg.json"
-"$bin" convert --from label-studio --config "$ls_dir/lsimg.xml" --in "$ls_dir/lsimg.json.gz" --format yolo --options '{"yolo":{"task":"segment"}}' --out "$data/ls-yolo.zip" 2> "$data/log"
+"$bin" convert --allow-loss --from label-studio --config "$ls_dir/lsimg.xml" --in "$ls_dir/lsimg.json.gz" --format yolo --options '{"yolo":{"task":"segment"}}' --out "$data/ls-yolo.zip" 2> "$data/log"
 "$PYTHON" infra/check_vision.py yolo-segment "$data/ls-yolo.zip" "$data/projects/lsimg" --label-studio --report "$data/ls-yolo.errors.ndjson" > "$data/log" || fail "convert yolo: $(tail -1 "$data/log")"
 ok "labelport convert --from label-studio: COCO and YOLO (from .json.gz) read back as the project's own"
-"$bin" convert --from label-studio --config "$ls_dir/lsimg.xml" --in "$ls_dir/lsimg.json" --format yolo --out "$data/ls-detect.zip" 2> "$data/log"
+"$bin" convert --allow-loss --from label-studio --config "$ls_dir/lsimg.xml" --in "$ls_dir/lsimg.json" --format yolo --out "$data/ls-detect.zip" 2> "$data/log"
 out=$("$PYTHON" infra/check_peer.py yolo "$data/ls-detect.zip" "$ls_dir/lsimg.json" "$ls_dir/lsimg.xml" 2> "$data/peer.log") || fail "peer: $out $(tail -3 "$data/peer.log")"
 ok "YOLO converted from Label Studio: $out"
 # Converts Label Studio export $2 with "compat": "label-studio" to format $1 at $3 and
@@ -142,7 +163,7 @@ ok "YOLO converted from Label Studio: $out"
 compat_peer() {
   local format=$1 export=$2 out=$3
   shift 3
-  "$bin" convert --from label-studio --config "$ls_dir/$export.xml" --in "$ls_dir/$export.json" --format "$format" --options '{"compat":"label-studio"}' --out "$out" 2> "$data/log" || fail "convert compat $format: $(tail -3 "$data/log")"
+  "$bin" convert --allow-loss --from label-studio --config "$ls_dir/$export.xml" --in "$ls_dir/$export.json" --format "$format" --options '{"compat":"label-studio"}' --out "$out" 2> "$data/log" || fail "convert compat $format: $(tail -3 "$data/log")"
   peer=$("$PYTHON" infra/check_peer.py "$format" "$out" "$ls_dir/$export.json" "$ls_dir/$export.xml" "$@" 2> "$data/peer.log") || fail "peer compat $format: $peer $(tail -3 "$data/peer.log")"
 }
 compat_peer yolo lsimg "$data/ls-compat.zip" --compat
@@ -176,8 +197,14 @@ if "$bin" convert --from label-studio --config "$ls_dir/lsimg.xml" --in "$data/b
 fi
 grep -q "bad.json, line [0-9]*: task $("$PYTHON" -c "import json,sys; print(json.load(open(sys.argv[1]))[3]['id'])" "$ls_dir/lsimg.json"): result .*from_name \`nope\`" "$data/log" || fail "the refusal does not say where and why: $(grep -v '^ ' "$data/log" | head -3)"
 [ ! -e "$data/bad-coco.json" ] || fail "a failed conversion left a file"
-"$bin" convert --from label-studio --config "$ls_dir/lsimg.xml" --in "$data/bad.json" --format coco --skip-invalid-lines --out "$data/bad-coco.json" 2> "$data/log"
+"$bin" convert --allow-loss --from label-studio --config "$ls_dir/lsimg.xml" --in "$data/bad.json" --format coco --skip-invalid-lines --out "$data/bad-coco.json" 2> "$data/log"
 [ "$(grep -c '"line"' "$data/bad-coco.errors.ndjson")" -ge 2 ] || fail "the skipped tasks are not in the report"
 grep -q "a task must be a JSON object" "$data/bad-coco.errors.ndjson" || fail "the non-object task is not reported"
 ok "a Label Studio task with an unknown from_name or that is no object is refused with its line and id, or skipped and reported"
+# Every ZIP written above (JSON_SIMPLE, AMAZON_COMPREHEND_CSV, YOLO, VOC; XLSX workbooks
+# are ZIPs too) in three more readers beside zipfile, among them Java's forward-only
+# ZipInputStream, which refuses what readers of the central directory forgive.
+archives=("$data"/*.zip "$data"/*.xlsx)
+"$PYTHON" infra/check_zip_readers.py "${archives[@]}" > "$data/log" 2>&1 || fail "ZIP readers: $(tail -3 "$data/log")"
+ok "${#archives[@]} ZIP archives read whole and list alike in zipfile, unzip, bsdtar and ZipInputStream"
 echo "$passed passed, 0 failed"

@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source infra/tools.sh
+source infra/system_tools.sh
 source infra/emulator.sh
 logs=$(mktemp -d)
 # Adds the "N passed" counts a step printed, so the run ends with one total.
@@ -31,10 +32,13 @@ bash infra/serve_test.sh 2>&1 | tee "$logs/serve.log"
 echo "== the API against its OpenAPI document (schemathesis on labelport serve)"
 bash infra/contract_test.sh 2>&1 | tee "$logs/contract.log"
 
+echo "== clients generated from the OpenAPI document (openapi-python-client, openapi-typescript)"
+bash infra/client_test.sh 2>&1 | tee "$logs/client.log"
+
 echo "== labelport export and formats, as a user runs them"
 bash infra/cli_test.sh 2>&1 | tee "$logs/cli.log"
 
-total=$(( $(count "$logs/cargo.log") + $(count "$logs/lambda.log") + $(count "$logs/serve.log") + $(count "$logs/contract.log") + $(count "$logs/cli.log") ))
+total=$(( $(count "$logs/cargo.log") + $(count "$logs/lambda.log") + $(count "$logs/serve.log") + $(count "$logs/contract.log") + $(count "$logs/client.log") + $(count "$logs/cli.log") ))
 echo
 echo "all tests: $total passed, 0 failed"
 rm -rf "$logs"

@@ -472,6 +472,27 @@ pub async fn call_router(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, http::HeaderMap, serde_json::Value) {
+    call_router_as(
+        router,
+        method,
+        path,
+        email.map(claims_context),
+        headers,
+        body,
+    )
+    .await
+}
+
+/// [`call_router`] with the request context the JWT authorizer attaches (`None`: a
+/// route without the authorizer), any claims.
+pub async fn call_router_as(
+    router: &axum::Router,
+    method: &str,
+    path: &str,
+    context: Option<lambda_http::request::RequestContext>,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, http::HeaderMap, serde_json::Value) {
     use tower::ServiceExt;
     let mut request = http::Request::builder().method(method).uri(path);
     // A JSON body goes with its media type, as clients send it, unless the test sets one.
@@ -487,8 +508,8 @@ pub async fn call_router(
     let mut request = request
         .body(axum::body::Body::from(body.to_owned()))
         .unwrap();
-    if let Some(email) = email {
-        request.extensions_mut().insert(claims_context(email));
+    if let Some(context) = context {
+        request.extensions_mut().insert(context);
     }
     let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status().as_u16();

@@ -26,6 +26,7 @@
 //! | `EXTERNAL_ID_SECRET` | api | Secrets Manager secret (name or ARN) whose AWSCURRENT key derives each tenant's external id; never rotate it |
 //! | `DELIVERY_PRINCIPALS` | api | comma-separated ARNs of the roles that write into customers' buckets, shown for their trust and bucket policies |
 //! | `REQUEST_WRITER_IDS` | api | comma-separated unique ids (`AROA...`) of the roles that may drop request files; a file anyone else put is refused (empty: no drops) |
+//! | `SERVICE_CLAIM` | api | claim naming the OAuth client of a client-credentials token (`client_id`); a token without an e-mail whose `sub` is that client is the project's `services` entry (empty: no services) |
 //! | `EMAIL_VERIFIED_CLAIM` | api | claim that must be `true` for the e-mail to count (`email_verified`; empty: the IdP only issues verified addresses) |
 
 use crate::buckets::CustomerBuckets;
@@ -69,9 +70,11 @@ pub async fn api() -> Result<Arc<Api>, ConfigError> {
     let store = platform_store(&aws)?;
     let queue = queue_at(&aws, "EXPORT_QUEUE_URL")?;
     let verified_claim = optional("EMAIL_VERIFIED_CLAIM", "email_verified");
+    let service_claim = optional("SERVICE_CLAIM", "client_id");
     let auth = Arc::new(ApiGatewayClaims {
         email_claim: optional("EMAIL_CLAIM", "email"),
         verified_claim: (!verified_claim.is_empty()).then_some(verified_claim),
+        service_claim: (!service_claim.is_empty()).then_some(service_claim),
     });
     let settings = ApiSettings {
         public_url: required("PUBLIC_API_URL")?,
@@ -303,6 +306,10 @@ mod tests {
             (
                 "KMS use only with the customers' listed keys",
                 "Resource: !Ref CustomerKmsKeyArns",
+            ),
+            (
+                "the API knows which claim names a service",
+                "SERVICE_CLAIM: !Ref ServiceClaim",
             ),
             (
                 "a tenant's cap on running exports",

@@ -13,6 +13,11 @@ pub struct ApiGatewayClaims {
     /// Connect standard claim; `"true"` as API Gateway passes it). `None` for an identity
     /// provider that only ever issues verified addresses and sends no such claim.
     pub verified_claim: Option<String>,
+    /// The claim that names the OAuth client of a client-credentials token
+    /// (`client_id`: Cognito's and RFC 9068's). A token without an e-mail whose `sub` is
+    /// that client is a service calling as itself, and counts as the project's
+    /// `services` entry with that client id. `None`: services are not accepted.
+    pub service_claim: Option<String>,
 }
 
 impl Default for ApiGatewayClaims {
@@ -20,6 +25,7 @@ impl Default for ApiGatewayClaims {
         ApiGatewayClaims {
             email_claim: "email".into(),
             verified_claim: Some("email_verified".into()),
+            service_claim: Some("client_id".into()),
         }
     }
 }
@@ -41,20 +47,33 @@ impl Authenticator for ApiGatewayClaims {
             })?;
         let email = claims
             .get(&self.email_claim)
-            .filter(|e| labelport_core::request::is_email(e))
-            .ok_or_else(|| {
-                AuthError(format!(
-                    "the token has no `{}` claim with an e-mail address",
-                    self.email_claim
-                ))
-            })?;
+            .filter(|e| labelport_core::request::is_email(e));
+        let Some(email) = email else {
+            // A client-credentials token is the client's own: its subject is the client.
+            // A person's access token names the app they signed in with as its client,
+            // but its subject is the person, so it never passes for the app.
+            let service = self
+                .service_claim
+                .as_ref()
+                .and_then(|claim| claims.get(claim))
+                .filter(|client| !client.is_empty() && claims.get("sub") == Some(*client));
+            return match service {
+                Some(client_id) => Ok(Caller::service(client_id.clone())),
+                None => Err(AuthError(format!(
+                    "the token has no `{}` claim with an e-mail address{}",
+                    self.email_claim,
+                    match &self.service_claim {
+                        Some(claim) =>
+                            format!(", and is not a service's (its `sub` is not its `{claim}`)"),
+                        None => String::new(),
+                    }
+                ))),
+            };
+        };
         let email_verified = match &self.verified_claim {
             None => true,
             Some(claim) => claims.get(claim).is_some_and(|v| v == "true"),
         };
-        Ok(Caller {
-            email: email.clone(),
-            email_verified,
-        })
+        Ok(Caller::person(email.clone(), email_verified))
     }
 }

@@ -513,10 +513,14 @@ impl Assembler<'_> {
         for (section, (spool, _)) in self.held.iter_mut().enumerate() {
             let mut opening = Vec::new();
             self.encoder.section_opening(section, &mut opening);
+            // The spool holds the section plain (a ZIP takes no compression), so its size
+            // is known. With it the entry gets Zip64 sizes only if it may need them: JDK
+            // 17's ZipInputStream misreads a Zip64 data descriptor under 4 GiB.
+            let size = opening.len() as u64 + spool.as_ref().map_or(0, Spool::len);
             zip.start_entry(
                 self.encoder.section_entry(section),
                 Method::Deflated,
-                None,
+                Some(size),
                 &mut sink,
             )?;
             let mut deflater = EntryDeflater::new();

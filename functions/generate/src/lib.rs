@@ -156,6 +156,7 @@ pub fn project(config: &Config) -> Project {
         mode: config.mode,
         state: ProjectState::Running,
         members,
+        services: Vec::new(),
         labels: LabelSchema {
             classes: strings(spec.classes),
             relations: strings(spec.relations),

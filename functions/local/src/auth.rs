@@ -107,10 +107,7 @@ impl Authenticator for LocalJwt {
         let data = decode::<Claims>(token, &DecodingKey::from_secret(&self.secret), &validation)
             .map_err(|e| AuthError(format!("invalid token: {e}")))?;
         // Tokens are issued by whoever runs this instance, for addresses they chose.
-        Ok(Caller {
-            email: data.claims.email,
-            email_verified: true,
-        })
+        Ok(Caller::person(data.claims.email, true))
     }
 }
 

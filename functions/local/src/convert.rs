@@ -57,11 +57,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Framing::JsonArray
     };
     let file = std::fs::File::open(&args.input).with_context(|| format!("opening {name}"))?;
+    let total = match export::is_compressed(&name) {
+        true => None,
+        false => Some(
+            file.metadata()
+                .with_context(|| format!("reading {name}"))?
+                .len(),
+        ),
+    };
     let reader = decompress(&name, Box::new(file)).with_context(|| format!("opening {name}"))?;
     let source = Source {
         name,
         reader,
         decoder: Arc::new(LabelStudioDecoder::new(config, framing)),
     };
-    export::write(&project, std::iter::once(Ok(source)), args.output)
+    export::write(&project, std::iter::once(Ok(source)), total, args.output)
 }

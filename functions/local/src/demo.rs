@@ -53,10 +53,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     let mut embedded = Embedded::open(&args.data, "http://127.0.0.1:8080")?;
-    let caller = Caller {
-        email: MANAGER.into(),
-        email_verified: true,
-    };
+    let caller = Caller::person(MANAGER, true);
     let requests = [
         r#"{"format":"CSV","delivery":{"method":"EMAIL"}}"#,
         r#"{"format":"NDJSON","fields":{"stageHistory":true},"filters":{"stages":["Complete"]}}"#,

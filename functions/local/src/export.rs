@@ -72,6 +72,25 @@ pub struct OutputArgs {
     /// Encoder threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Exit 0 even when the format refused annotations or left tasks out (they are in
+    /// the errors report either way). Without it such an export exits with
+    /// [`EXIT_LOSS`], so a script cannot miss that the file holds less than the project.
+    #[arg(long)]
+    allow_loss: bool,
+}
+
+/// The exit status of an export or conversion that was written whole but holds less
+/// than its source: annotations the format refused, or tasks it left out.
+pub const EXIT_LOSS: u8 = 3;
+
+/// An export written whole that lost annotations or tasks (see [`EXIT_LOSS`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{refused} annotations refused and {left_out} tasks left out by {format}, each listed in {report}; pass --allow-loss to accept that")]
+pub struct Lossy {
+    refused: u64,
+    left_out: u64,
+    format: &'static str,
+    report: String,
 }
 
 fn parse_compression(s: &str) -> Result<Compression, String> {
@@ -105,14 +124,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let sources = runtime
         .block_on(source::list_sources(store.as_ref(), "tasks/"))
         .with_context(|| format!("listing {}", args.project.join("tasks").display()))?;
+    // Decompressed sizes are not known beforehand: a compressed source shows no total.
+    let total = sources
+        .iter()
+        .all(|f| !is_compressed(&f.key))
+        .then(|| sources.iter().map(|f| f.size).sum());
     let sources = source::open_all(store, sources, runtime.handle().clone());
-    write(&project, sources, args.output)
+    write(&project, sources, total, args.output)
 }
 
-/// Writes `sources`, tasks of `project`, as `args` asks.
+/// Whether a source's name says it is compressed (its bytes on disk are not the bytes
+/// the progress counts).
+pub fn is_compressed(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.ends_with(".gz") || lower.ends_with(".zst")
+}
+
+/// Writes `sources`, tasks of `project`, as `args` asks; `total_bytes`, when known, is
+/// what the sources hold, for the progress bar's total and ETA.
 pub fn write(
     project: &Project,
     sources: impl Iterator<Item = Result<Source, PipelineError>> + Send,
+    total_bytes: Option<u64>,
     args: OutputArgs,
 ) -> anyhow::Result<()> {
     let request = ExportRequest {
@@ -148,22 +181,20 @@ pub fn write(
     let plan = Plan::new(&request, project, threads)
         .map_err(|e| anyhow::anyhow!("--{}: {}", flag_of(&e.field), e.message))?;
 
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--out: creating {}", dir.display()))?;
+    }
     let mut files = FolderFiles::new(&args.out);
     let base = files.base.clone();
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
+    let bar = progress_bar(total_bytes);
     let started = Instant::now();
     let mut on_progress = |p: &labelport_core::job::Progress| {
         bar.set_message(format!(
-            "{} tasks read, {} exported, {:.0} MB",
-            p.tasks_read,
-            p.tasks_exported,
-            p.bytes_read as f64 / 1e6
+            "{} tasks read, {} exported",
+            p.tasks_read, p.tasks_exported
         ));
-        bar.tick();
+        bar.set_position(p.bytes_read);
     };
     let modified = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -201,14 +232,47 @@ pub fn write(
         p.bytes_read as f64 / 1e6 / secs,
         p.tasks_read as f64 / secs,
     );
+    let mut report = None;
     for ((path, bytes), file) in written.iter().zip(&summary.written.files) {
         let what = match file.role {
             FileRole::Export => "",
-            FileRole::Errors => " (errors report: what was skipped or left out, one line each)",
+            FileRole::Errors => {
+                report = Some(path.display().to_string());
+                " (errors report: what was skipped or left out, one line each)"
+            }
         };
         eprintln!("→ {} ({bytes} bytes){what}", path.display());
     }
+    if (p.annotations_refused > 0 || p.tasks_left_out > 0) && !args.allow_loss {
+        return Err(Lossy {
+            refused: p.annotations_refused,
+            left_out: p.tasks_left_out,
+            format: request.format.as_str(),
+            report: report.unwrap_or_else(|| "the errors report".to_owned()),
+        }
+        .into());
+    }
     Ok(())
+}
+
+/// A bar with bytes, rate and ETA when the sources' size is known; a spinner otherwise.
+fn progress_bar(total_bytes: Option<u64>) -> indicatif::ProgressBar {
+    let (bar, template) = match total_bytes {
+        Some(total) => (
+            indicatif::ProgressBar::new(total),
+            "{bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec}, {eta} left: {msg}",
+        ),
+        None => (
+            indicatif::ProgressBar::new_spinner(),
+            "{spinner} {elapsed} {bytes} read: {msg}",
+        ),
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
 }
 
 /// The export's files in a folder: each written as `.partial` beside its final name and

@@ -73,9 +73,11 @@ enum Command {
         label_studio: bool,
     },
     /// Export a project folder to a file, in one shot: no queue, same encoders and filters.
+    /// Exits 3 when the format refused annotations or left tasks out (listed in the
+    /// errors report), unless --allow-loss; 1 on any other error.
     Export(export::Args),
     /// Convert another tool's export (Label Studio's JSON and its labeling config) to
-    /// any format, in flat memory.
+    /// any format, in flat memory. Exits as `export` does.
     Convert(convert::Args),
     /// List every format: its name, the project modes it fits, its options.
     Formats,
@@ -87,7 +89,22 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            // A complete export that holds less than its source has its own status, so
+            // a script can tell it from a failure.
+            match e.downcast_ref::<export::Lossy>() {
+                Some(_) => std::process::ExitCode::from(export::EXIT_LOSS),
+                None => std::process::ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

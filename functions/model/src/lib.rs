@@ -13,7 +13,8 @@ mod project;
 mod task;
 
 pub use project::{
-    Destination, ExportSettings, LabelSchema, Member, Mode, Project, ProjectState, Role, Tool,
+    Destination, ExportSettings, LabelSchema, Member, Mode, Project, ProjectState, Role, Service,
+    Tool,
 };
 pub use task::{
     Annotation, AnnotationKind, Asset, Attribute, BoundingBox, Cell, Links, Origin, Relation,

@@ -19,6 +19,9 @@ pub struct Project {
     /// The project's members and their roles.
     #[serde(default)]
     pub members: Vec<Member>,
+    /// Services (OAuth clients calling with client-credentials tokens) and their roles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<Service>,
     /// The label schema.
     #[serde(default)]
     pub labels: LabelSchema,
@@ -94,6 +97,14 @@ impl Project {
     /// The tenant the project belongs to: its `exports.tenant`, or the project itself.
     pub fn tenant(&self) -> &str {
         self.exports.tenant.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The role of the service with this client id, compared exactly.
+    pub fn role_of_service(&self, client_id: &str) -> Option<Role> {
+        self.services
+            .iter()
+            .find(|s| s.client_id == client_id)
+            .map(|s| s.role)
     }
 
     /// The role of the member with this e-mail, compared without case.
@@ -204,6 +215,17 @@ pub struct Member {
     /// The member's e-mail, as the identity provider states it.
     pub email: String,
     /// What the member may do.
+    pub role: Role,
+}
+
+/// A service that calls the API with its own token (OAuth client credentials): a
+/// platform's scheduler, a customer's pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Service {
+    /// The OAuth client id its tokens carry (`client_id`, which is also their `sub`).
+    pub client_id: String,
+    /// What it may do, as a member.
     pub role: Role,
 }
 

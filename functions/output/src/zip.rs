@@ -1,11 +1,15 @@
 //! A streaming ZIP writer (PKWARE APPNOTE 6.3.x, with Zip64) whose output only ever
 //! grows at the end.
 //!
-//! The destination is an S3 multipart upload, which cannot seek back to patch a header,
-//! so every entry carries a data descriptor after its data (general purpose flag bit 3)
-//! instead of sizes in its local header. The central directory, which must come last,
-//! is kept in a [`Spool`] (a temporary file) until [`ZipWriter::finish`], so memory stays
-//! constant however many entries an archive has.
+//! The destination is an S3 multipart upload, which cannot seek back to patch a header.
+//! An entry added whole ([`ZipWriter::add`]) has its CRC and sizes known before its first
+//! byte goes out, so its local header carries them. Only a streamed entry
+//! ([`ZipWriter::start_entry`]), whose CRC and sizes are known at its end, carries them in
+//! a data descriptor after its data (general purpose flag bit 3). Forward-only readers
+//! need the first kind: Java's `ZipInputStream` refuses a stored entry with a data
+//! descriptor, since nothing tells it where the data ends. The central directory, which
+//! must come last, is kept in a [`Spool`] (a temporary file) until [`ZipWriter::finish`],
+//! so memory stays constant however many entries an archive has.
 
 use std::io;
 
@@ -26,8 +30,10 @@ const MAX_32: u64 = 0xFFFF_FFFF;
 /// Likewise for the 2-byte entry counts of the end of central directory record.
 const MAX_16: u64 = 0xFFFF;
 
-/// Bit 3: CRC and sizes follow the data in a data descriptor. Bit 11: names are UTF-8.
-const FLAGS: u16 = (1 << 3) | (1 << 11);
+/// General purpose flag bit 3: CRC and sizes follow the data, in a data descriptor.
+const FLAG_DATA_DESCRIPTOR: u16 = 1 << 3;
+/// General purpose flag bit 11: the name is UTF-8. Set on every entry.
+const FLAG_UTF8_NAME: u16 = 1 << 11;
 
 const VERSION_DEFAULT: u16 = 20;
 const VERSION_ZIP64: u16 = 45;
@@ -382,7 +388,7 @@ struct OpenEntry {
     compressed_size: u64,
 }
 
-/// Everything the central directory records about one written entry.
+/// Everything the local header and the central directory record about one entry.
 struct Written<'a> {
     name: &'a str,
     method: Method,
@@ -391,6 +397,20 @@ struct Written<'a> {
     uncompressed_size: u64,
     header_offset: u64,
     zip64_local: bool,
+    /// Streamed: CRC and sizes came after the data, in a data descriptor (flag bit 3),
+    /// not in the local header.
+    data_descriptor: bool,
+}
+
+impl Written<'_> {
+    /// The general purpose flags, the same in the local header and the central record.
+    fn flags(&self) -> u16 {
+        if self.data_descriptor {
+            FLAG_UTF8_NAME | FLAG_DATA_DESCRIPTOR
+        } else {
+            FLAG_UTF8_NAME
+        }
+    }
 }
 
 type Sink<'a> = &'a mut dyn FnMut(&[u8]) -> io::Result<()>;
@@ -414,9 +434,9 @@ impl ZipWriter {
         }
     }
 
-    /// Writes one entry whose data was prepared by [`prepare`]: local file header, the
-    /// data, a data descriptor. A name ending in `/` makes a directory entry, which must
-    /// have no data.
+    /// Writes one entry whose data was prepared by [`prepare`]: the local file header,
+    /// which carries the CRC and sizes, then the data. A name ending in `/` makes a
+    /// directory entry, which must have no data.
     pub fn add(
         &mut self,
         name: &str,
@@ -451,6 +471,7 @@ impl ZipWriter {
             uncompressed_size,
             header_offset: self.offset,
             zip64_local: compressed_size >= MAX_32 || uncompressed_size >= MAX_32,
+            data_descriptor: false,
         };
         // Checked before the first byte goes out, so a full spool leaves no half entry.
         self.reserve_central_record(central_record_len(&written))?;
@@ -461,11 +482,19 @@ impl ZipWriter {
     /// Starts an entry too big to prepare in memory (a multi-GB original file). Its
     /// already-compressed (or stored) bytes follow through [`write_data`](Self::write_data),
     /// and [`end_entry`](Self::end_entry) closes it with the CRC-32 and uncompressed size
-    /// the caller computed while compressing.
+    /// the caller computed while compressing. Those go in a data descriptor after the
+    /// data, as nothing before it can be rewritten.
+    ///
+    /// Stream [`Method::Deflated`] entries where readers may read the archive front to
+    /// back: deflate marks its own end, but a stored entry with a data descriptor does not,
+    /// and Java's `ZipInputStream` refuses it.
     ///
     /// `size_hint`: the uncompressed size if known, else None. None, or a size that may
     /// reach 4 GiB once compressed, gives the entry Zip64 sizes; a hint that turns out far
     /// too small makes `end_entry` fail, since the sizes can then no longer be recorded.
+    /// Pass the size whenever it is known: a data descriptor follows the local header in
+    /// having Zip64 sizes (APPNOTE 4.3.9), but JDK 17's `ZipInputStream` sizes it by the
+    /// values, and misreads the Zip64 descriptor of an entry under 4 GiB.
     pub fn start_entry(
         &mut self,
         name: &str,
@@ -492,13 +521,22 @@ impl ZipWriter {
             CENTRAL_HEADER_LEN + name.len() as u64 + MAX_CENTRAL_ZIP64_EXTRA_LEN,
         )?;
         let header_offset = self.offset;
+        // CRC and sizes are not known yet: the local header has zeros (or the Zip64
+        // sentinel) where they go, and the data descriptor has them.
+        let unknown_yet = Written {
+            name,
+            method,
+            crc32: 0,
+            compressed_size: 0,
+            uncompressed_size: 0,
+            header_offset,
+            zip64_local,
+            data_descriptor: true,
+        };
         self.scratch.clear();
         local_header(
             &mut self.scratch,
-            name,
-            method,
-            version_needed(zip64_local, header_offset),
-            zip64_local,
+            &unknown_yet,
             self.dos_time,
             self.dos_date,
         );
@@ -672,18 +710,10 @@ impl ZipWriter {
     ) -> Result<(), ZipError> {
         let buf = &mut self.scratch;
         buf.clear();
-        local_header(
-            buf,
-            entry.name,
-            entry.method,
-            version_needed(entry.zip64_local, entry.header_offset),
-            entry.zip64_local,
-            self.dos_time,
-            self.dos_date,
-        );
+        local_header(buf, entry, self.dos_time, self.dos_date);
         emit(&mut self.offset, sink, buf)?;
         emit(&mut self.offset, sink, data)?;
-        self.write_descriptor_and_record(entry, sink)
+        self.record(entry)
     }
 
     fn write_end_of_entry(
@@ -719,15 +749,13 @@ impl ZipWriter {
             uncompressed_size,
             header_offset: open.header_offset,
             zip64_local: open.zip64_local,
+            data_descriptor: true,
         };
-        self.write_descriptor_and_record(&entry, sink)
+        self.write_data_descriptor(&entry, sink)?;
+        self.record(&entry)
     }
 
-    fn write_descriptor_and_record(
-        &mut self,
-        entry: &Written<'_>,
-        sink: Sink<'_>,
-    ) -> Result<(), ZipError> {
+    fn write_data_descriptor(&mut self, entry: &Written<'_>, sink: Sink<'_>) -> io::Result<()> {
         let buf = &mut self.scratch;
         buf.clear();
         put32(buf, DATA_DESCRIPTOR_SIGNATURE);
@@ -741,8 +769,12 @@ impl ZipWriter {
             put32(buf, entry.compressed_size as u32);
             put32(buf, entry.uncompressed_size as u32);
         }
-        emit(&mut self.offset, sink, buf)?;
+        emit(&mut self.offset, sink, buf)
+    }
 
+    /// Spools the entry's central directory record, once all of the entry is out.
+    fn record(&mut self, entry: &Written<'_>) -> Result<(), ZipError> {
+        let buf = &mut self.scratch;
         buf.clear();
         central_record(buf, entry, self.dos_time, self.dos_date);
         self.central_directory.write(buf)?;
@@ -782,36 +814,36 @@ fn version_needed(zip64_local: bool, header_offset: u64) -> u16 {
     }
 }
 
-fn local_header(
-    buf: &mut Vec<u8>,
-    name: &str,
-    method: Method,
-    version: u16,
-    zip64: bool,
-    dos_time: u16,
-    dos_date: u16,
-) {
+/// An entry's local file header. A streamed entry's CRC and sizes are still zero here:
+/// with bit 3 set, readers take them from the data descriptor.
+fn local_header(buf: &mut Vec<u8>, entry: &Written<'_>, dos_time: u16, dos_date: u16) {
+    let zip64 = entry.zip64_local;
     put32(buf, LOCAL_HEADER_SIGNATURE);
-    put16(buf, version);
-    put16(buf, FLAGS);
-    put16(buf, method.code());
+    put16(buf, version_needed(zip64, entry.header_offset));
+    put16(buf, entry.flags());
+    put16(buf, entry.method.code());
     put16(buf, dos_time);
     put16(buf, dos_date);
-    // With bit 3, CRC and sizes are zero here and come in the data descriptor. A Zip64
-    // entry instead has the sentinel here and zeros in its extra field (APPNOTE 4.5.3),
-    // which is also what Python's zipfile writes for unseekable output.
-    let sizes = if zip64 { MAX_32 as u32 } else { 0 };
-    put32(buf, 0);
-    put32(buf, sizes);
-    put32(buf, sizes);
-    put16(buf, name.len() as u16);
+    put32(buf, entry.crc32);
+    // A Zip64 entry has the sentinel here and both sizes in its extra field (APPNOTE
+    // 4.5.3); streamed, that field holds zeros until the data descriptor, which is also
+    // what Python's zipfile writes for unseekable output.
+    if zip64 {
+        put32(buf, MAX_32 as u32);
+        put32(buf, MAX_32 as u32);
+    } else {
+        // Below 4 GiB, checked by `zip64_local`, so the casts cannot truncate.
+        put32(buf, entry.compressed_size as u32);
+        put32(buf, entry.uncompressed_size as u32);
+    }
+    put16(buf, entry.name.len() as u16);
     put16(buf, if zip64 { 4 + 16 } else { 0 });
-    buf.extend_from_slice(name.as_bytes());
+    buf.extend_from_slice(entry.name.as_bytes());
     if zip64 {
         put16(buf, ZIP64_EXTRA_ID);
         put16(buf, 16);
-        put64(buf, 0); // uncompressed size
-        put64(buf, 0); // compressed size
+        put64(buf, entry.uncompressed_size);
+        put64(buf, entry.compressed_size);
     }
 }
 
@@ -862,7 +894,7 @@ fn central_record(buf: &mut Vec<u8>, entry: &Written<'_>, dos_time: u16, dos_dat
     put32(buf, CENTRAL_HEADER_SIGNATURE);
     put16(buf, VERSION_MADE_BY);
     put16(buf, version_needed(entry.zip64_local, entry.header_offset));
-    put16(buf, FLAGS);
+    put16(buf, entry.flags());
     put16(buf, entry.method.code());
     put16(buf, dos_time);
     put16(buf, dos_date);
@@ -1200,39 +1232,32 @@ mod tests {
         let mut zip = writer();
         let mut out = Vec::new();
         add(&mut zip, &mut out, "a.txt", b"hello", Method::Stored);
-        assert_eq!(zip.bytes_written(), 30 + 5 + 5 + 16);
+        assert_eq!(zip.bytes_written(), 30 + 5 + 5);
         assert_eq!(zip.spooled_bytes(), 46 + 5);
         let size = finish(zip, &mut out);
-        assert_eq!(size, 30 + 5 + 5 + 16 + 46 + 5 + 22);
+        assert_eq!(size, 30 + 5 + 5 + 46 + 5 + 22);
         assert_eq!(out.len() as u64, size);
 
-        // Local file header.
+        // Local file header, with CRC and sizes: the data follows, and no descriptor.
         assert_eq!(u32_at(&out, 0), LOCAL_HEADER_SIGNATURE);
         assert_eq!(u16_at(&out, 4), 20, "version needed");
-        assert_eq!(u16_at(&out, 6), 0x0808, "flags: data descriptor, UTF-8");
+        assert_eq!(u16_at(&out, 6), 0x0800, "flags: UTF-8, no data descriptor");
         assert_eq!(u16_at(&out, 8), 0, "stored");
         assert_eq!(u16_at(&out, 10), DOS_TIME);
         assert_eq!(u16_at(&out, 12), DOS_DATE);
-        assert_eq!(
-            &out[14..26],
-            &[0; 12],
-            "CRC and sizes wait for the descriptor"
-        );
+        assert_eq!(u32_at(&out, 14), 0x3610_a686, "CRC-32");
+        assert_eq!(u32_at(&out, 18), 5, "compressed size");
+        assert_eq!(u32_at(&out, 22), 5, "uncompressed size");
         assert_eq!(u16_at(&out, 26), 5);
         assert_eq!(u16_at(&out, 28), 0, "no extra field");
         assert_eq!(&out[30..35], b"a.txt");
         assert_eq!(&out[35..40], b"hello");
-        // Data descriptor.
-        assert_eq!(u32_at(&out, 40), DATA_DESCRIPTOR_SIGNATURE);
-        assert_eq!(u32_at(&out, 44), 0x3610_a686);
-        assert_eq!(u32_at(&out, 48), 5);
-        assert_eq!(u32_at(&out, 52), 5);
         // Central directory header.
-        let c = &out[56..];
+        let c = &out[40..];
         assert_eq!(u32_at(c, 0), CENTRAL_HEADER_SIGNATURE);
         assert_eq!(u16_at(c, 4), 0x032D, "made by Unix, spec 4.5");
         assert_eq!(u16_at(c, 6), 20);
-        assert_eq!(u16_at(c, 8), 0x0808);
+        assert_eq!(u16_at(c, 8), 0x0800, "the local header's flags");
         assert_eq!(u16_at(c, 10), 0);
         assert_eq!(u16_at(c, 12), DOS_TIME);
         assert_eq!(u16_at(c, 14), DOS_DATE);
@@ -1248,7 +1273,7 @@ mod tests {
         assert_eq!(u32_at(c, 42), 0, "local header offset");
         assert_eq!(&c[46..51], b"a.txt");
         // End of central directory.
-        assert_eq!(eocd(&out), (1, 1, 51, 56));
+        assert_eq!(eocd(&out), (1, 1, 51, 40));
         assert_eq!(zip64_end(&out), None);
     }
 
@@ -1327,6 +1352,8 @@ mod tests {
 
         let (version, csize, usize_, extra) = local_fields(&out, 5);
         assert_eq!(version, 45);
+        assert_eq!(u16_at(&out, 6), 0x0808, "flags: data descriptor, UTF-8");
+        assert_eq!(u32_at(&out, 14), 0, "the CRC waits for the descriptor");
         assert_eq!((csize, usize_), (0xFFFF_FFFF, 0xFFFF_FFFF));
         let mut expected_extra = vec![1, 0, 16, 0];
         expected_extra.extend_from_slice(&[0; 16]);
@@ -1342,6 +1369,8 @@ mod tests {
         // The central directory has real sizes, which fit, so no Zip64 field there.
         let c = &out[before_central..];
         assert_eq!(u16_at(c, 6), 45, "same version as the local header");
+        assert_eq!(u16_at(c, 8), 0x0808, "same flags as the local header");
+        assert_eq!(u32_at(c, 16), crc32fast::hash(b"abcde"));
         assert_eq!(u32_at(c, 20), 5);
         assert_eq!(u32_at(c, 24), 5);
         assert_eq!(u16_at(c, 30), 0);
@@ -1390,11 +1419,56 @@ mod tests {
         zip.end_entry(prepared.crc32, 13, &mut sink).unwrap();
         assert_eq!(zip.bytes_written(), (30 + 5 + data.len() + 16) as u64);
         zip.finish(&mut sink).unwrap();
+        assert_eq!(u16_at(&out, 6), 0x0808, "flags: data descriptor, UTF-8");
+        assert_eq!(
+            &out[14..26],
+            &[0; 12],
+            "CRC and sizes wait for the descriptor"
+        );
         let d = &out[35 + data.len()..];
         assert_eq!(u32_at(d, 0), DATA_DESCRIPTOR_SIGNATURE);
         assert_eq!(u32_at(d, 8), data.len() as u32);
         assert_eq!(u32_at(d, 12), 13);
         assert_eq!(u32_at(d, 16), CENTRAL_HEADER_SIGNATURE);
+    }
+
+    #[test]
+    fn whole_entry_past_four_gib_has_zip64_sizes_in_its_local_header() {
+        // 5 GiB of zeros deflate to a few MB; ten bytes stand in for them here.
+        let big: u64 = 5 << 30;
+        let prepared = Prepared {
+            method: Method::Deflated,
+            crc32: 0x1234_5678,
+            uncompressed_size: big,
+        };
+        let mut zip = writer();
+        let mut out = Vec::new();
+        let mut sink = |b: &[u8]| {
+            out.extend_from_slice(b);
+            Ok(())
+        };
+        zip.add("z.bin", &prepared, b"0123456789", &mut sink)
+            .unwrap();
+        assert_eq!(zip.bytes_written(), 30 + 5 + 20 + 10, "no data descriptor");
+        zip.finish(&mut sink).unwrap();
+
+        let (version, csize, usize_, extra) = local_fields(&out, 5);
+        assert_eq!(version, 45);
+        assert_eq!(u16_at(&out, 6), 0x0800, "flags: UTF-8, no data descriptor");
+        assert_eq!(u32_at(&out, 14), 0x1234_5678);
+        assert_eq!((csize, usize_), (0xFFFF_FFFF, 0xFFFF_FFFF));
+        assert_eq!((u16_at(&extra, 0), u16_at(&extra, 2)), (1, 16));
+        assert_eq!(u64_at(&extra, 4), big, "uncompressed first");
+        assert_eq!(u64_at(&extra, 12), 10);
+        assert_eq!(&out[55..65], b"0123456789");
+        // Only the uncompressed size overflows in the central record.
+        let c = &out[65..];
+        assert_eq!(u32_at(c, 0), CENTRAL_HEADER_SIGNATURE);
+        assert_eq!(u16_at(c, 8), 0x0800);
+        assert_eq!(u32_at(c, 20), 10);
+        assert_eq!(u32_at(c, 24), 0xFFFF_FFFF);
+        assert_eq!(u16_at(c, 30), 4 + 8);
+        assert_eq!(u64_at(c, 46 + 5 + 4), big);
     }
 
     /// Streams `size` bytes of a stored entry without keeping them: the sink keeps only
@@ -1443,7 +1517,7 @@ mod tests {
         let after_offset = 30 + 7 + 20 + big + 24;
         assert_eq!(zip.entries(), 2);
         let directory_offset = zip.bytes_written();
-        assert_eq!(directory_offset, after_offset + 30 + 9 + 1 + 16);
+        assert_eq!(directory_offset, after_offset + 30 + 9 + 1);
         let mut end = Vec::new();
         let size = finish(zip, &mut end);
         assert_eq!(tail.skipped, big);

@@ -39,11 +39,35 @@ pub use problem::{json_pointer, ApiError, At, Problem, PROBLEM_JSON};
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    /// The caller's e-mail, as the identity provider asserts it.
+    /// The caller's e-mail, as the identity provider asserts it; for a service,
+    /// `service:{client id}` (what its exports record as their requester).
     pub email: String,
     /// Whether the identity provider verified that the caller owns that address.
     /// Membership keys on the address, so an unverified one is refused (403).
     pub email_verified: bool,
+    /// The OAuth client id of a service calling with its own token; `None` for a person.
+    pub service: Option<String>,
+}
+
+impl Caller {
+    /// A person, by e-mail.
+    pub fn person(email: impl Into<String>, email_verified: bool) -> Self {
+        Caller {
+            email: email.into(),
+            email_verified,
+            service: None,
+        }
+    }
+
+    /// A service, by the client id its client-credentials token carries.
+    pub fn service(client_id: impl Into<String>) -> Self {
+        let client_id = client_id.into();
+        Caller {
+            email: format!("service:{client_id}"),
+            email_verified: true,
+            service: Some(client_id),
+        }
+    }
 }
 
 /// Why a caller could not be identified.
@@ -1237,7 +1261,11 @@ impl Api {
                 ProjectError::Invalid { .. } => ApiError::internal("reading the project", &e),
                 ProjectError::Store(ref s) => ApiError::internal("reading the project", s),
             })?;
-        match manifest.role_of(&caller.email) {
+        let role = match &caller.service {
+            Some(client_id) => manifest.role_of_service(client_id),
+            None => manifest.role_of(&caller.email),
+        };
+        match role {
             Some(Role::Manager) => Ok(manifest),
             // A project is not disclosed to anyone outside it: the same answer as for a
             // project that does not exist.
@@ -1652,10 +1680,7 @@ impl Api {
             });
         };
         // A request writer put the file: it vouches for the address.
-        let caller = Caller {
-            email: email.clone(),
-            email_verified: true,
-        };
+        let caller = Caller::person(email.clone(), true);
         // One put is one export, however often S3 reports it.
         let key_for_object = format!("s3-drop:{key}:{event_id}");
         self.create(&caller, project, &object.body, Some(&key_for_object))

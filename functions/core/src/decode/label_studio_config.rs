@@ -270,6 +270,7 @@ impl LabelingConfig {
             mode: self.mode,
             state: ProjectState::Completed,
             members: Vec::new(),
+            services: Vec::new(),
             labels: LabelSchema {
                 classes,
                 relations: self.relations.clone(),

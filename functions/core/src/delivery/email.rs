@@ -70,6 +70,12 @@ impl DeliveryMethod for Email {
             }
         };
         if recipients.is_empty() {
+            if !is_email(requested.requester) {
+                return Err(RequestError::new(
+                    "delivery.recipients",
+                    "is required when a service asks for the export: a service has no address of its own",
+                ));
+            }
             recipients.push(requested.requester.to_owned());
         }
         if recipients.len() > MAX_RECIPIENTS {

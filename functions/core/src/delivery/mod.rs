@@ -18,7 +18,7 @@ use crate::tenancy::ExternalIds;
 use async_trait::async_trait;
 use labelport_model::Project;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::sync::Arc;
 
 pub use email::compose as compose_email;
@@ -321,11 +321,12 @@ fn only_fields(
 impl utoipa::PartialSchema for Delivery {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
-        let mut one_of = OneOfBuilder::new()
-            .description(Some(
-                "How the result reaches the customer. Default: `{\"method\": \"FILE_STORAGE\"}`.",
-            ))
-            .default(Some(json!({ "method": "FILE_STORAGE" })));
+        // The default is told in words, not as `default`: openapi-python-client refuses
+        // an object default (and so drops the create operation), and openapi-typescript
+        // makes a property with a default required.
+        let mut one_of = OneOfBuilder::new().description(Some(
+            "How the result reaches the customer. Default: `{\"method\": \"FILE_STORAGE\"}`.",
+        ));
         for method in METHODS {
             let fields = method.fields();
             let mut object = ObjectBuilder::new()

@@ -2,12 +2,18 @@
 //! of label files and the class list:
 //!
 //! ```text
-//! labels/{image}.txt   one object per line: `class cx cy w h` (detect), or
-//!                      `class x1 y1 x2 y2 ...` (`"yolo": {"task": "segment"}`),
-//!                      coordinates normalised to 0..1, six decimals
-//! data.yaml            names: {0: car, ..} in class order, nc, and where images go
-//! classes.txt          the same names, one per line (darknet's obj.names)
+//! labels/train/{image}.txt   one object per line: `class cx cy w h` (detect), or
+//! labels/val/{image}.txt     `class x1 y1 x2 y2 ...` (`"yolo": {"task": "segment"}`),
+//!                            coordinates normalised to 0..1, six decimals
+//! data.yaml                  names: {0: car, ..} in class order, nc, and the train and
+//!                            val image folders (images/train, images/val)
+//! classes.txt                the same names, one per line (darknet's obj.names)
 //! ```
+//!
+//! - Each task's images go to train or val by a hash of the seed and the task id
+//!   (`"yolo": {"val": 0.1, "seed": 0}`, the defaults): deterministic, the same in every
+//!   export and on every core, and a video's frames stay together, so no scene is in
+//!   both. `"val": 0` puts everything in train, and data.yaml's val names it too.
 //!
 //! - Every image gets a label file, an empty one when it has no objects, so a
 //!   negative sample stays a negative sample. Image names follow `crate::vision`.
@@ -35,7 +41,7 @@ pub static YOLO: FormatOption = FormatOption {
 };
 
 /// YOLO's options.
-#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct YoloOptions {
     /// `detect` (boxes, the default) or `segment` (outlines: polygons, and boxes as
@@ -43,6 +49,47 @@ pub struct YoloOptions {
     #[serde(default)]
     #[schema(inline)]
     pub task: YoloTask,
+    /// The share of tasks whose images go to val (the rest to train), at least 0 and
+    /// below 1; by default 0.1 (said here, not as a schema default: generators make a
+    /// property with one required).
+    #[serde(default = "default_val")]
+    #[schema(minimum = 0.0, exclusive_maximum = 1.0)]
+    pub val: f64,
+    /// Another seed draws another split of the same share. Default 0.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_val() -> f64 {
+    0.1
+}
+
+impl Default for YoloOptions {
+    fn default() -> Self {
+        YoloOptions {
+            task: YoloTask::default(),
+            val: default_val(),
+            seed: 0,
+        }
+    }
+}
+
+/// Where a task's images go: val when the task's place in `[0, 1)`, a hash of the seed
+/// and its id, is below the val share. FNV-1a, then MurmurHash3's finaliser so that ids
+/// differing in their last character spread over the whole range: stable across
+/// builds and platforms, unlike the standard library's hasher.
+fn in_val(task_id: &str, seed: u64, val: f64) -> bool {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in seed.to_le_bytes().iter().chain(task_id.as_bytes()) {
+        hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^= hash >> 33;
+    // The top 53 bits, as a double in [0, 1).
+    ((hash >> 11) as f64 / (1u64 << 53) as f64) < val
 }
 
 /// The YOLO task the labels are for.
@@ -69,6 +116,12 @@ pub static FORMAT: FormatSpec = FormatSpec {
         let fields = settings.fields;
         fields.refuse_all_but_key_frames(FORMAT.name)?;
         let options: YoloOptions = settings.options.get("yolo")?.unwrap_or_default();
+        if !(0.0..1.0).contains(&options.val) {
+            return Err(crate::ConfigError::new(
+                "yolo.val",
+                "must be at least 0 and below 1: the share of tasks whose images go to val",
+            ));
+        }
         let compat = Compat::of(settings.options)?;
         let numbering = if compat.is_some() { Numbering::ByName } else { Numbering::Schema };
         Ok(Box::new(Yolo {
@@ -76,6 +129,8 @@ pub static FORMAT: FormatSpec = FormatSpec {
             names: ImageNames::for_compat(compat),
             notes: compat.is_some(),
             segment: options.task == YoloTask::Segment,
+            // Label Studio's converter writes one flat folder; compat keeps it.
+            split: compat.is_none().then_some((options.val, options.seed)),
             mode: settings.project.mode,
             only_key_frames: fields.only_key_frames,
         }))
@@ -103,6 +158,8 @@ pub struct Yolo {
     /// Label Studio's `notes.json` (the categories) beside data.yaml.
     notes: bool,
     segment: bool,
+    /// The val share and the seed; `None`: one flat `labels/` folder.
+    split: Option<(f64, u64)>,
     mode: Mode,
     only_key_frames: bool,
 }
@@ -113,6 +170,11 @@ impl Encoder for Yolo {
     }
 
     fn encode(&self, record: &Record<'_, '_>, out: &mut Out) -> Result<(), EncodeError> {
+        let folder = match self.split {
+            None => "labels/",
+            Some((val, seed)) if in_val(&record.task.id, seed, val) => "labels/val/",
+            Some(_) => "labels/train/",
+        };
         for_each_image(
                 record,
                 self.mode,
@@ -121,7 +183,7 @@ impl Encoder for Yolo {
                 &REASONS,
                 out,
                 |image, annotations, geometry, out| {
-                    out.entry_of(&["labels/", image.stem, ".txt"]);
+                    out.entry_of(&[folder, image.stem, ".txt"]);
                     let (w, h) = (f64::from(image.width), f64::from(image.height));
                     for a in annotations {
                         let Some(class) = self.classes.id(a.label.as_deref().unwrap_or("")) else {
@@ -163,11 +225,25 @@ impl Encoder for Yolo {
 
     fn closing_entries(&self, out: &mut Out) {
         let yaml = out.entry("data.yaml");
-        yaml.extend_from_slice(
-            b"# A YOLO dataset written by labelport: labels/{image}.txt, one object per line.\n\
-              # Put each image in images/, named as its label file (labels/t-1.txt: images/t-1.jpg).\n\
-              path: .\ntrain: images\nval: images\nnc: ",
-        );
+        yaml.extend_from_slice(match self.split {
+            None => {
+                b"# A YOLO dataset written by labelport: labels/{image}.txt, one object per line.\n\
+                  # Put each image in images/, named as its label file (labels/t-1.txt: images/t-1.jpg).\n\
+                  path: .\ntrain: images\nval: images\nnc: "
+            }
+            Some((0.0, _)) => {
+                b"# A YOLO dataset written by labelport: labels/train/{image}.txt, one object per line.\n\
+                  # Put each image in images/train, named as its label file (labels/train/t-1.txt:\n\
+                  # images/train/t-1.jpg). No val share was asked for: val is train.\n\
+                  path: .\ntrain: images/train\nval: images/train\nnc: "
+            }
+            Some(_) => {
+                b"# A YOLO dataset written by labelport: labels/{train,val}/{image}.txt, one object per line.\n\
+                  # Put each image beside its split, named as its label file (labels/val/t-1.txt:\n\
+                  # images/val/t-1.jpg).\n\
+                  path: .\ntrain: images/train\nval: images/val\nnc: "
+            }
+        });
         crate::json_text::write_int(yaml, self.classes.listed().count());
         yaml.extend_from_slice(b"\nnames:\n");
         for (id, name) in self.classes.listed() {
@@ -245,11 +321,12 @@ mod tests {
     #[test]
     fn detection_labels_data_yaml_and_an_empty_file_for_an_image_without_objects() {
         let project = testing::project("element", json!({"classes": ["car", "bus"]}));
-        let encoder = testing::build("YOLO", &project, json!({})).unwrap();
+        let encoder = testing::build("YOLO", &project, json!({"yolo": {"val": 0}})).unwrap();
         let (t1, t2) = (task("t1", annotations()), task("t2", json!([])));
         let files = entries(encoder.as_ref(), &[&t1, &t2]);
         let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["labels/t1.txt", "labels/t2.txt", "data.yaml", "classes.txt"]);
+        assert_eq!(names, ["labels/train/t1.txt", "labels/train/t2.txt", "data.yaml", "classes.txt"]);
+        assert!(files[2].1.contains("train: images/train\nval: images/train\n"), "{}", files[2].1);
         assert_eq!(
             files[0].1,
             "1 0.200000 0.200000 0.200000 0.200000\n\
@@ -261,6 +338,32 @@ mod tests {
         assert_eq!(files[3].1, "car\nbus\n");
         let refused: Vec<String> = testing::refusals(encoder.as_ref(), &t1).into_iter().map(|(id, _)| id).collect();
         assert_eq!(refused, ["c", "e"]);
+    }
+
+    #[test]
+    fn tasks_split_into_train_and_val_by_a_seeded_hash_of_their_id() {
+        let project = testing::project("element", json!({"classes": ["car", "bus"]}));
+        let tasks: Vec<String> = (0..2000).map(|i| task(&format!("t{i:05}"), json!([]))).collect();
+        let refs: Vec<&str> = tasks.iter().map(String::as_str).collect();
+        let split = |options: Value| -> Vec<String> {
+            let encoder = testing::build("YOLO", &project, options).unwrap();
+            let files = entries(encoder.as_ref(), &refs);
+            let yaml = &files.iter().find(|(n, _)| n == "data.yaml").unwrap().1;
+            assert!(yaml.contains("train: images/train\nval: images/val\n"), "{yaml}");
+            files.into_iter().filter(|(n, _)| n.starts_with("labels/val/")).map(|(n, _)| n).collect()
+        };
+        let by_default = split(json!({}));
+        assert!((160..=240).contains(&by_default.len()), "{} of 2000 in val", by_default.len());
+        assert_eq!(split(json!({"yolo": {"val": 0.1, "seed": 0}})), by_default, "the same every time");
+        let reseeded = split(json!({"yolo": {"seed": 7}}));
+        assert_ne!(reseeded, by_default, "another seed, another draw");
+        let half = split(json!({"yolo": {"val": 0.5}}));
+        assert!((900..=1100).contains(&half.len()), "{}", half.len());
+        assert!(by_default.iter().all(|n| half.contains(n)), "a larger share keeps the smaller's val");
+        for bad in [json!(1), json!(-0.1), json!(1.5)] {
+            let refused = testing::build("YOLO", &project, json!({"yolo": {"val": bad}})).err().unwrap();
+            assert_eq!(refused.field, "yolo.val", "{bad}");
+        }
     }
 
     #[test]
