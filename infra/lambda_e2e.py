@@ -60,7 +60,7 @@ S3_TEMPLATE = None
 SCHEDULE_TEMPLATE = None
 
 
-def http_event(method, path, route, params, email, body=None, verified="true", query=None):
+def http_event(method, path, route, params, email, body=None, verified="true", query=None, headers=None):
     """An HTTP API event; `email` None is a route without the JWT authorizer."""
     event = json.loads(json.dumps(HTTP_TEMPLATE))
     event["routeKey"] = f"{method} {route}"
@@ -71,9 +71,12 @@ def http_event(method, path, route, params, email, body=None, verified="true", q
     else:
         event.pop("queryStringParameters", None)
     event.pop("cookies", None)
-    event["headers"] = {"content-type": "application/json", "authorization": "Bearer (verified by API Gateway)"}
+    event["headers"] = {"content-type": "application/json", "authorization": "Bearer (verified by API Gateway)",
+                        **(headers or {})}
     event["pathParameters"] = params
     context = event["requestContext"]
+    # Each request has its own id, as API Gateway gives it.
+    context["requestId"] = base64.b64encode(uuid.uuid4().bytes[:11]).decode()
     context["routeKey"] = event["routeKey"]
     context["http"]["method"] = method
     context["http"]["path"] = path
@@ -200,8 +203,8 @@ def main():
                 time.sleep(0.5)
         else:
             check(False, "cargo lambda watch started", open(log.name).read())
-        run(s3, sqs, bucket, export_queue, notify_queue, project_dir, port, workdir)
-        check_logs(log.name)
+        export_id, correlation_id = run(s3, sqs, bucket, export_queue, notify_queue, project_dir, port, workdir)
+        check_logs(log.name, export_id, correlation_id)
     finally:
         watch.terminate()
         try:
@@ -224,13 +227,18 @@ def run(s3, sqs, bucket, export_queue, notify_queue, project_dir, port, workdir)
     check(response["statusCode"] == 403 and "EMAIL_NOT_VERIFIED" in response["body"],
           "export-api: an unverified e-mail gets 403", response)
 
+    # The caller names the correlation id the export's log lines carry in all three functions.
+    correlation_id = f"e2e-{uuid.uuid4().hex[:12]}"
     response = invoke("export-api", http_event("POST", f"/v1/projects/{PROJECT}/exports", route, {"project": PROJECT},
-                                               MANAGER, '{"format":"CSV","delivery":{"method":"EMAIL"}}'), port, workdir)
+                                               MANAGER, '{"format":"CSV","delivery":{"method":"EMAIL"}}',
+                                               headers={"x-correlation-id": correlation_id}), port, workdir)
     check(response["statusCode"] == 202, "export-api: the manager's request is accepted (202)", response)
     body = json.loads(base64.b64decode(response["body"]) if response.get("isBase64Encoded") else response["body"])
     export_id = body["id"]
     location = {k.lower(): v for k, v in response["headers"].items()}.get("location")
     check(location == f"/v1/exports/{export_id}", "export-api: Location names the export", response)
+    job = json.loads(s3.get_object(Bucket=bucket, Key=f"jobs/{export_id}.json")["Body"].read())
+    check(job.get("correlationId") == correlation_id, "the job records the request's x-correlation-id", job)
 
     message = receive(sqs, export_queue)
     result = invoke("export-worker", sqs_event([("m-1", message)]), port, workdir)
@@ -312,14 +320,21 @@ def run(s3, sqs, bucket, export_queue, notify_queue, project_dir, port, workdir)
     swept = invoke("export-worker", SCHEDULE_TEMPLATE, port, workdir)
     check(swept.get("ended") == [dropped], "export-worker: the schedule event sweeps the abandoned export", swept)
     announced = json.loads(receive(sqs, notify_queue))
-    check(announced == {"exportId": dropped}, "the sweep announces the ended export to the notifier", announced)
     state = json.loads(s3.get_object(Bucket=bucket, Key=f"jobs/{dropped}.json")["Body"].read())
+    check(announced == {"exportId": dropped, "correlationId": state.get("correlationId")} and state.get("correlationId"),
+          "the sweep announces the ended export to the notifier, with its correlation id", (announced, state))
     check(state["state"] == "FAILED" and state["error"]["code"] == "NOT_STARTED",
           "the swept export is FAILED NOT_STARTED", state)
+    return export_id, correlation_id
 
 
-def check_logs(path):
-    """Every function's lines are JSON objects with the invocation at the top level."""
+POWERTOOLS_KEYS = ("level", "message", "timestamp", "service", "cold_start", "function_name",
+                   "function_request_id", "xray_trace_id")
+
+
+def check_logs(path, export_id, correlation_id):
+    """Every function's lines are JSON objects with Powertools' keys at the top level, and
+    one export's lines carry the same correlation_id in the API, the worker and the notifier."""
     lines = []
     for line in open(path):
         start = line.find("{")
@@ -329,11 +344,23 @@ def check_logs(path):
             lines.append(json.loads(line[start:]))
         except ValueError:
             continue
-    started = [l for l in lines if l.get("message") == "export started"]
+    started = [l for l in lines if l.get("message") == "export started" and l.get("export_id") == export_id]
     check(started, "the worker logged the export's start as JSON", open(path).read()[-4000:])
     line = started[0]
-    check(all(k in line for k in ("level", "timestamp", "service", "requestId", "coldStart", "exportId", "project")),
-          "log lines carry level, service, requestId, coldStart, exportId and project at the top level", line)
+    check(all(k in line for k in POWERTOOLS_KEYS + ("correlation_id", "export_id", "project")),
+          f"log lines carry {', '.join(POWERTOOLS_KEYS)}, correlation_id, export_id and project at the top level",
+          line)
+    camel = ("coldStart", "requestId", "xrayTraceId", "functionName", "exportId", "correlationId")
+    # (The embedded-metric-format lines, `_aws`, are metrics with their own names.)
+    records = [l for l in lines if "_aws" not in l]
+    check(not any(k in l for l in records for k in camel), "no log line has camelCase keys",
+          [l for l in records if any(k in l for k in camel)][:3])
+    ours = {l.get("message"): l for l in lines if l.get("correlation_id") == correlation_id}
+    told = [ours.get(m) for m in ("export queued", "export started", "export succeeded", "notified", "message handled")]
+    check(all(told) and all(l.get("export_id", export_id) == export_id for l in told)
+          and len({l.get("function_name") for l in told}) == 3,
+          "the API's, the worker's and the notifier's lines for the export carry the request's correlation_id",
+          [l for l in lines if l.get("export_id") == export_id or l.get("correlation_id") == correlation_id])
     check(not any("X-Amz-Signature" in json.dumps(l) or "sig=" in json.dumps(l) for l in lines),
           "no presigned URL or signed link is ever logged")
 

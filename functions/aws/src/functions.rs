@@ -7,7 +7,7 @@
 //! | `NOTIFY_QUEUE_URL` | worker | where ended exports are announced |
 //! | `PUBLIC_API_URL` | api, notifier | base of links in responses and e-mails |
 //! | `SENDER_EMAIL` | notifier | the SES-verified sender |
-//! | `METRICS_NAMESPACE` | worker | CloudWatch namespace of the export metrics (`labelport`) |
+//! | `METRICS_NAMESPACE` | all | CloudWatch namespace of the embedded-metric-format metrics (`labelport`) |
 //! | `SOURCE_QUEUE_URL` | worker, notifier | the queue the function consumes: failed messages come back after a backoff (30 s doubling to 15 min) |
 //! | `EXPORTS_PREFIX` | worker, api | folder of exports in the bucket (`exports`) |
 //! | `DOWNLOAD_TTL_SECONDS` | api | life of a presigned download URL (300) |
@@ -158,6 +158,14 @@ pub async fn backoff() -> Option<crate::lambda::Backoff> {
     })
 }
 
+/// The functions' metrics: embedded-metric-format lines under `METRICS_NAMESPACE`.
+pub fn metrics() -> Arc<crate::metrics::EmfMetrics> {
+    Arc::new(crate::metrics::EmfMetrics::new(optional(
+        "METRICS_NAMESPACE",
+        "labelport",
+    )))
+}
+
 /// The export-worker function's worker.
 pub async fn worker() -> Result<Worker, ConfigError> {
     let aws = config::aws().await;
@@ -168,12 +176,8 @@ pub async fn worker() -> Result<Worker, ConfigError> {
         lease: seconds("WORKER_LEASE_SECONDS", 960)?,
         ..WorkerSettings::default()
     };
-    let metrics = Arc::new(crate::metrics::EmfMetrics::new(optional(
-        "METRICS_NAMESPACE",
-        "labelport",
-    )));
     Ok(Worker::new(store.clone(), store, notify, settings)
-        .with_metrics(metrics)
+        .with_metrics(metrics())
         .with_buckets(Arc::new(CustomerBuckets::new(aws.clone()))))
 }
 
@@ -214,7 +218,7 @@ pub async fn notifier() -> Result<Notifier, ConfigError> {
         sealer: Arc::new(Sealer::new(links.keys())),
         outbound: outbound(),
     };
-    Ok(Notifier::new(store, backends, links, settings))
+    Ok(Notifier::new(store, backends, links, settings).with_metrics(metrics()))
 }
 
 #[cfg(test)]
@@ -364,6 +368,30 @@ mod tests {
                 assert!(
                     TEMPLATE.contains(&alarm),
                     "no {metric} alarm for {function}"
+                );
+            }
+        }
+        // A dashboard charts the three functions' metrics and shows every alarm.
+        let dashboard = TEMPLATE
+            .split_once("\n    Type: AWS::CloudWatch::Dashboard\n")
+            .expect("a CloudWatch dashboard")
+            .1;
+        for metric in [
+            r#"MetricName=\"Exports\""#,
+            r#"MetricName=\"Duration\""#,
+            r#""Requests", "Status""#,
+            r#"MetricName=\"Deliveries\""#,
+            "ApproximateAgeOfOldestMessage",
+        ] {
+            assert!(dashboard.contains(metric), "the dashboard lacks {metric}");
+        }
+        let lines: Vec<&str> = TEMPLATE.lines().collect();
+        for pair in lines.windows(2) {
+            if pair[1] == "    Type: AWS::CloudWatch::Alarm" {
+                let alarm = pair[0].trim().trim_end_matches(':');
+                assert!(
+                    dashboard.contains(&format!("${{{alarm}.Arn}}")),
+                    "the dashboard does not show {alarm}"
                 );
             }
         }

@@ -6,6 +6,7 @@ use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use labelport_core::api::{Api, DropOutcome};
 use labelport_core::error::chain;
+use labelport_core::messages;
 use labelport_core::sweep::Sweeper;
 use labelport_core::worker::{RedeliverAfter, Worker};
 use lambda_http::request::LambdaRequest;
@@ -14,6 +15,7 @@ use serde_json::Value;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 /// How long a failed message waits before SQS delivers it again: exponential in its
 /// receive count with jitter, instead of the queue's visibility timeout (which must cover
@@ -95,6 +97,14 @@ where
     // full timeout) does not hold the others back toward the function's timeout.
     let handled = event.records.into_iter().map(|message| {
         let handle = &handle;
+        // Every line of the message's handling carries its export's correlation id.
+        let span = tracing::info_span!(
+            "message",
+            correlation_id = tracing::field::Empty
+        );
+        if let Some(id) = message.body.as_deref().and_then(correlation_of) {
+            span.record("correlation_id", id.as_str());
+        }
         async move {
             let id = message.message_id.unwrap_or_default();
             let receive_count = message
@@ -133,6 +143,7 @@ where
                 }
             }
         }
+        .instrument(span)
     });
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = futures::future::join_all(handled)
@@ -163,6 +174,16 @@ pub async fn worker_event(
     )
     .await;
     Ok(serde_json::to_value(response)?)
+}
+
+/// The `correlationId` of a message body ([`labelport_core::messages`]), when it has a
+/// well-formed one.
+fn correlation_of(body: &str) -> Option<String> {
+    let body: Value = serde_json::from_str(body).ok()?;
+    body["correlationId"]
+        .as_str()
+        .filter(|id| messages::is_well_formed(id))
+        .map(str::to_owned)
 }
 
 fn is_scheduled_event(payload: &Value) -> bool {
@@ -213,10 +234,39 @@ pub async fn api_event(
         }
         return Ok(serde_json::json!({ "accepted": accepted }));
     }
+    let mut payload = payload;
+    let correlation_id = correlate(&mut payload);
     let request: LambdaRequest = serde_json::from_value(payload)?;
     let mut adapter = lambda_http::Adapter::from(router);
-    let response = adapter.call(LambdaEvent::new(request, context)).await?;
+    let response = adapter
+        .call(LambdaEvent::new(request, context))
+        .instrument(tracing::info_span!(
+            "request",
+            correlation_id = correlation_id.as_str()
+        ))
+        .await?;
     Ok(serde_json::to_value(response)?)
+}
+
+/// The HTTP request's correlation id: its `x-correlation-id` header when well-formed,
+/// else API Gateway's request id, else a new one. It is put in the header (replacing a
+/// malformed one) so the router records the same id on the export it creates.
+fn correlate(payload: &mut Value) -> String {
+    let header = payload["headers"][messages::CORRELATION_HEADER].as_str();
+    let request_id = payload["requestContext"]["requestId"].as_str();
+    let id = messages::correlation_id([header, request_id]);
+    if let Some(headers) = payload.get_mut("headers").and_then(Value::as_object_mut) {
+        headers.insert(
+            messages::CORRELATION_HEADER.to_owned(),
+            Value::from(id.as_str()),
+        );
+    } else if let Some(event) = payload.as_object_mut() {
+        event.insert(
+            "headers".to_owned(),
+            serde_json::json!({ messages::CORRELATION_HEADER: id.as_str() }),
+        );
+    }
+    id
 }
 
 fn is_s3_event(payload: &Value) -> bool {
@@ -262,6 +312,29 @@ mod tests {
             "requests/demo/a b+c.json"
         );
         assert_eq!(decode_s3_key("requests/demo/x%2"), "requests/demo/x%2");
+    }
+
+    #[test]
+    fn an_http_request_is_correlated_by_its_header_else_its_request_id() {
+        let mut event = serde_json::json!({
+            "headers": {"x-correlation-id": "from-the-caller"},
+            "requestContext": {"requestId": "JTHoQiM4oAMEVTQ="}
+        });
+        assert_eq!(correlate(&mut event), "from-the-caller");
+        let mut event = serde_json::json!({
+            "headers": {"x-correlation-id": "not well formed"},
+            "requestContext": {"requestId": "JTHoQiM4oAMEVTQ="}
+        });
+        assert_eq!(correlate(&mut event), "JTHoQiM4oAMEVTQ=");
+        assert_eq!(event["headers"]["x-correlation-id"], "JTHoQiM4oAMEVTQ=");
+        let mut event = serde_json::json!({"requestContext": {}});
+        let id = correlate(&mut event);
+        assert_eq!(event["headers"]["x-correlation-id"], id.as_str());
+        assert_eq!(
+            correlation_of(r#"{"exportId":"x","correlationId":"c-1"}"#).as_deref(),
+            Some("c-1")
+        );
+        assert_eq!(correlation_of(r#"{"exportId":"x"}"#), None);
     }
 
     #[test]

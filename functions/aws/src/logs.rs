@@ -1,12 +1,14 @@
-//! Log lines in the shape Powertools for AWS Lambda writes, so the queries and dashboards
-//! its users already have work unchanged: one JSON object per line with `level`,
-//! `message`, `timestamp`, `service`, `coldStart`, and the invocation's `requestId` and
-//! `xrayTraceId` at the top level, next to the event's own fields in camelCase
-//! (`exportId`, `project`).
+//! Log lines in the shape Powertools for AWS Lambda (Python, TypeScript) writes, so the
+//! queries and dashboards its users already have work unchanged: one JSON object per
+//! line with `level`, `message`, `timestamp`, `service`, `function_name`, and within an
+//! invocation `cold_start`, `function_request_id` and `xray_trace_id`, at the top level
+//! next to the event's own fields, snake_case as they are written (`export_id`,
+//! `project`, `correlation_id`).
 //!
 //! The invocation fields come from the span the Lambda runtime opens around each
-//! invocation (`requestId`, `xrayTraceId`); any other span's fields are lifted the same
-//! way, the innermost winning.
+//! invocation (its `requestId` and `xrayTraceId`, renamed); any other span's fields are
+//! lifted as they are, the innermost winning: the `correlation_id` of the span opened
+//! for an API request or a queue message is on each line of its handling.
 
 use serde_json::{Map, Value};
 use std::fmt;
@@ -60,6 +62,7 @@ where
             ),
         );
         line.insert("service".into(), Value::from(self.service.as_str()));
+        line.insert("function_name".into(), Value::from(self.service.as_str()));
         line.insert("location".into(), Value::from(event.metadata().target()));
         // Span fields were stored as JSON by `JsonFields`; outer spans first, so inner
         // ones override.
@@ -71,14 +74,14 @@ where
                 };
                 if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(fields) {
                     for (name, value) in fields {
-                        line.insert(camel_case(&name), value);
+                        line.insert(powertools_name(&name).to_owned(), value);
                     }
                 }
             }
         }
-        if let Some(Value::String(request_id)) = line.get("requestId") {
+        if let Some(Value::String(request_id)) = line.get("function_request_id") {
             let first = self.first_request.get_or_init(|| request_id.clone());
-            line.insert("coldStart".into(), Value::from(first == request_id));
+            line.insert("cold_start".into(), Value::from(first == request_id));
         }
         event.record(&mut Fields(&mut line));
         let text = serde_json::to_string(&line).map_err(|_| fmt::Error)?;
@@ -86,52 +89,46 @@ where
     }
 }
 
-/// Collects an event's fields into the line, names in camelCase.
+/// Collects an event's fields into the line, names as written.
 struct Fields<'a>(&'a mut Map<String, Value>);
 
 impl Visit for Fields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(camel_case(field.name()), Value::from(value));
+        self.0.insert(field.name().to_owned(), Value::from(value));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(camel_case(field.name()), Value::from(value));
+        self.0.insert(field.name().to_owned(), Value::from(value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(camel_case(field.name()), Value::from(value));
+        self.0.insert(field.name().to_owned(), Value::from(value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(camel_case(field.name()), Value::from(value));
+        self.0.insert(field.name().to_owned(), Value::from(value));
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(camel_case(field.name()), Value::from(value));
+        self.0.insert(field.name().to_owned(), Value::from(value));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.0.insert(
-            camel_case(field.name()),
+            field.name().to_owned(),
             Value::from(labelport_core::error::chain(value)),
         );
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.0
-            .insert(camel_case(field.name()), Value::from(format!("{value:?}")));
+            .insert(field.name().to_owned(), Value::from(format!("{value:?}")));
     }
 }
 
-/// `export_id` → `exportId`; names without `_` are kept.
-fn camel_case(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = false;
-    for c in name.chars() {
-        if c == '_' {
-            upper = !out.is_empty();
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
+/// Powertools' name for a field of the Lambda runtime's invocation span; other names
+/// are kept.
+fn powertools_name(name: &str) -> &str {
+    match name {
+        "requestId" => "function_request_id",
+        "xrayTraceId" => "xray_trace_id",
+        "tenantId" => "tenant_id",
+        other => other,
     }
-    out
 }
 
 /// Installs the formatter as the global subscriber. The level is `RUST_LOG` for a
@@ -204,6 +201,7 @@ mod tests {
             context.request_id = "req-1".into();
             context.xray_trace_id = Some("Root=1-abc".into());
             lambda_runtime::layers::trace::request_span(&context).in_scope(|| {
+                let _message = tracing::info_span!("message", correlation_id = "corr-1").entered();
                 tracing::info!(
                     export_id = "0192f0c5",
                     project = "demo",
@@ -220,34 +218,38 @@ mod tests {
         let lines = lines(&captured);
         assert_eq!(lines.len(), 3, "{lines:?}");
         assert_eq!(lines[0]["message"], "before any invocation");
-        assert!(lines[0].get("requestId").is_none());
+        assert!(lines[0].get("function_request_id").is_none());
+        assert!(lines[0].get("cold_start").is_none());
 
         let first = &lines[1];
         assert_eq!(first["level"], "INFO");
         assert_eq!(first["message"], "export succeeded");
         assert_eq!(first["service"], "labelport-export-worker");
-        assert_eq!(first["requestId"], "req-1");
-        assert_eq!(first["xrayTraceId"], "Root=1-abc");
-        assert_eq!(first["coldStart"], true);
-        assert_eq!(first["exportId"], "0192f0c5");
+        assert_eq!(first["function_name"], "labelport-export-worker");
+        assert_eq!(first["function_request_id"], "req-1");
+        assert_eq!(first["xray_trace_id"], "Root=1-abc");
+        assert_eq!(first["cold_start"], true);
+        assert_eq!(first["correlation_id"], "corr-1");
+        assert_eq!(first["export_id"], "0192f0c5");
         assert_eq!(first["project"], "demo");
         assert_eq!(first["tasks"], 7);
-        assert!(first.get("export_id").is_none());
+        for camel in ["exportId", "requestId", "xrayTraceId", "coldStart"] {
+            assert!(first.get(camel).is_none(), "{camel}: {first}");
+        }
         assert!(first["timestamp"].as_str().unwrap().ends_with('Z'));
 
         let second = &lines[2];
         assert_eq!(second["level"], "WARN");
-        assert_eq!(second["requestId"], "req-2");
-        assert_eq!(second["coldStart"], false);
+        assert_eq!(second["function_request_id"], "req-2");
+        assert_eq!(second["cold_start"], false);
+        assert!(second.get("correlation_id").is_none());
         assert_eq!(second["error"], "boom");
     }
 
     #[test]
-    fn field_names_become_camel_case() {
-        assert_eq!(camel_case("export_id"), "exportId");
-        assert_eq!(camel_case("bytes_spooled_total"), "bytesSpooledTotal");
-        assert_eq!(camel_case("requestId"), "requestId");
-        assert_eq!(camel_case("message"), "message");
-        assert_eq!(camel_case("_private"), "private");
+    fn the_runtimes_fields_take_powertools_names() {
+        assert_eq!(powertools_name("requestId"), "function_request_id");
+        assert_eq!(powertools_name("xrayTraceId"), "xray_trace_id");
+        assert_eq!(powertools_name("export_id"), "export_id");
     }
 }

@@ -1,10 +1,12 @@
-//! Metrics in CloudWatch's embedded metric format: one JSON line per export attempt on
-//! stdout, which CloudWatch Logs turns into metrics. No API call, no extra permission,
-//! nothing lost when the function ends.
+//! Metrics in CloudWatch's embedded metric format: one JSON line on stdout per export
+//! attempt (worker), per request (API) and per notify message (notifier), which
+//! CloudWatch Logs turns into metrics. No API call, no extra permission, nothing lost
+//! when the function ends.
 
-use labelport_core::ports::{ExportEnded, Metrics};
+use labelport_core::ports::{DeliveryEnded, ExportEnded, Metrics, RequestServed};
 
-/// Writes an EMF document for each export attempt that ends.
+/// Writes an EMF document for each export attempt that ends, each request the API
+/// answers and each notify message the notifier handles.
 #[derive(Debug, Clone)]
 pub struct EmfMetrics {
     namespace: String,
@@ -46,9 +48,59 @@ impl EmfMetrics {
             "BytesWritten": ended.bytes_written,
             "Duration": u64::try_from(ended.duration.as_millis()).unwrap_or(u64::MAX),
             "Attempts": ended.attempt,
-            "exportId": ended.export_id,
+            "export_id": ended.export_id,
             "project": ended.project,
             "code": ended.code,
+        })
+    }
+
+    /// The EMF document for one API request: `Requests` (1) and `Latency`, by route and
+    /// status class (`2xx`) and by status class alone; the exact code rides along.
+    pub fn request_document(
+        &self,
+        served: &RequestServed<'_>,
+        timestamp_ms: i64,
+    ) -> serde_json::Value {
+        serde_json::json!({
+            "_aws": {
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": self.namespace,
+                    "Dimensions": [["Route", "Status"], ["Status"]],
+                    "Metrics": [
+                        {"Name": "Requests", "Unit": "Count"},
+                        {"Name": "Latency", "Unit": "Milliseconds"}
+                    ]
+                }]
+            },
+            "Route": served.route,
+            "Status": format!("{}xx", served.status / 100),
+            "Requests": 1,
+            "Latency": u64::try_from(served.duration.as_millis()).unwrap_or(u64::MAX),
+            "statusCode": served.status,
+        })
+    }
+
+    /// The EMF document for one notify message: `Deliveries` (1) by method and outcome,
+    /// and by outcome alone.
+    pub fn delivery_document(
+        &self,
+        ended: &DeliveryEnded<'_>,
+        timestamp_ms: i64,
+    ) -> serde_json::Value {
+        serde_json::json!({
+            "_aws": {
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": self.namespace,
+                    "Dimensions": [["Method", "Outcome"], ["Outcome"]],
+                    "Metrics": [{"Name": "Deliveries", "Unit": "Count"}]
+                }]
+            },
+            "Method": ended.method,
+            "Outcome": ended.outcome,
+            "Deliveries": 1,
+            "export_id": ended.export_id,
         })
     }
 }
@@ -58,6 +110,16 @@ impl Metrics for EmfMetrics {
         let now = chrono::Utc::now().timestamp_millis();
         // stdout, one line: the shape CloudWatch Logs extracts metrics from.
         println!("{}", self.document(ended, now));
+    }
+
+    fn request_served(&self, served: &RequestServed<'_>) {
+        let now = chrono::Utc::now().timestamp_millis();
+        println!("{}", self.request_document(served, now));
+    }
+
+    fn delivery_ended(&self, ended: &DeliveryEnded<'_>) {
+        let now = chrono::Utc::now().timestamp_millis();
+        println!("{}", self.delivery_document(ended, now));
     }
 }
 
@@ -101,5 +163,80 @@ mod tests {
             (Some(1200), Some(3456))
         );
         assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000_i64);
+    }
+
+    /// Every dimension and metric the directive names is a top-level member of `doc`.
+    fn complete(doc: &serde_json::Value) -> &serde_json::Value {
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        for set in directive["Dimensions"].as_array().unwrap() {
+            for name in set.as_array().unwrap() {
+                let name = name.as_str().unwrap();
+                assert!(doc[name].is_string(), "dimension {name}");
+            }
+        }
+        for metric in directive["Metrics"].as_array().unwrap() {
+            let name = metric["Name"].as_str().unwrap();
+            assert!(doc[name].is_number(), "metric {name}");
+        }
+        directive
+    }
+
+    #[test]
+    fn a_request_is_one_emf_document_by_route_and_status() {
+        let served = RequestServed {
+            route: "POST /v1/projects/{project}/exports",
+            status: 202,
+            duration: std::time::Duration::from_millis(87),
+        };
+        let doc = EmfMetrics::new("labelport").request_document(&served, 1_700_000_000_000);
+        let directive = complete(&doc);
+        assert_eq!(directive["Namespace"], "labelport");
+        assert_eq!(
+            directive["Dimensions"],
+            serde_json::json!([["Route", "Status"], ["Status"]])
+        );
+        assert_eq!(
+            (doc["Route"].as_str(), doc["Status"].as_str()),
+            (Some("POST /v1/projects/{project}/exports"), Some("2xx"))
+        );
+        assert_eq!(
+            (doc["Requests"].as_u64(), doc["Latency"].as_u64()),
+            (Some(1), Some(87))
+        );
+        assert_eq!(doc["statusCode"], 202);
+        assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000_i64);
+        let not_found = RequestServed {
+            route: "UNMATCHED",
+            status: 404,
+            ..served
+        };
+        let doc = EmfMetrics::new("labelport").request_document(&not_found, 0);
+        assert_eq!(doc["Status"], "4xx");
+    }
+
+    #[test]
+    fn a_delivery_is_one_emf_document_by_method_and_outcome() {
+        let ended = DeliveryEnded {
+            export_id: Some("01a2"),
+            method: "EMAIL",
+            outcome: "EMAILED",
+        };
+        let doc = EmfMetrics::new("labelport").delivery_document(&ended, 1_700_000_000_000);
+        let directive = complete(&doc);
+        assert_eq!(directive["Namespace"], "labelport");
+        assert_eq!(
+            directive["Dimensions"],
+            serde_json::json!([["Method", "Outcome"], ["Outcome"]])
+        );
+        assert_eq!(
+            directive["Metrics"],
+            serde_json::json!([{"Name": "Deliveries", "Unit": "Count"}])
+        );
+        assert_eq!(
+            (doc["Method"].as_str(), doc["Outcome"].as_str()),
+            (Some("EMAIL"), Some("EMAILED"))
+        );
+        assert_eq!(doc["Deliveries"], 1);
+        assert_eq!(doc["export_id"], "01a2");
     }
 }

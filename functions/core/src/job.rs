@@ -260,6 +260,11 @@ pub struct Job {
     /// When it was replaced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced_at: Option<DateTime<Utc>>,
+    /// The id the API's, the worker's and the notifier's log lines for this export carry
+    /// (`correlation_id`): the request's `x-correlation-id`, else its API Gateway request
+    /// id, else a new one. None on records written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
 }
 
 /// How long a replaced export's files stay after the export that replaces it has
@@ -347,6 +352,7 @@ impl Job {
                 sent_to: Vec::new(),
             },
             cancel_requested_at: None,
+            correlation_id: None,
             replaced_by: None,
             replaced_at: None,
         }

@@ -10,7 +10,7 @@ use crate::job::{Job, JobError, JobStore, NotificationState};
 use crate::links::{LinkError, LinkSigner};
 use crate::messages::NotifyMessage;
 use crate::output::FileRole;
-use crate::ports::ObjectStore;
+use crate::ports::{DeliveryEnded, Metrics, NoMetrics, ObjectStore};
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +42,20 @@ pub enum NotifyOutcome {
     Undeliverable,
     /// It was done already: a repeated delivery.
     AlreadyNotified,
+}
+
+impl NotifyOutcome {
+    /// Its name in metrics (`EMAILED`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            NotifyOutcome::MarkedAvailable => "MARKED_AVAILABLE",
+            NotifyOutcome::Emailed => "EMAILED",
+            NotifyOutcome::Posted => "POSTED",
+            NotifyOutcome::Stored => "STORED",
+            NotifyOutcome::Undeliverable => "UNDELIVERABLE",
+            NotifyOutcome::AlreadyNotified => "ALREADY_NOTIFIED",
+        }
+    }
 }
 
 /// Why a message must be retried.
@@ -89,6 +103,7 @@ pub struct Notifier {
     backends: Backends,
     links: Arc<LinkSigner>,
     settings: NotifierSettings,
+    metrics: Arc<dyn Metrics>,
 }
 
 impl Notifier {
@@ -105,7 +120,14 @@ impl Notifier {
             backends,
             links,
             settings,
+            metrics: Arc::new(NoMetrics),
         }
+    }
+
+    /// Reports every handled message's method and outcome to `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// What the delivery method is handed: the job and its signed links.
@@ -159,14 +181,39 @@ impl Notifier {
     /// delivery that fails again is recorded as failed for good (and the message
     /// consumed) rather than left pending in the dead-letter queue.
     pub async fn handle_try(&self, body: &str, last: bool) -> Result<NotifyOutcome, NotifyError> {
+        let mut seen = (None, None);
+        let handled = self.deliver(body, last, &mut seen).await;
+        let (export_id, method) = seen;
+        self.metrics.delivery_ended(&DeliveryEnded {
+            export_id: export_id.as_deref(),
+            method: method.unwrap_or("UNKNOWN"),
+            outcome: match &handled {
+                Ok(outcome) => outcome.name(),
+                Err(NotifyError::Held { .. }) => "HELD",
+                Err(_) => "FAILED",
+            },
+        });
+        handled
+    }
+
+    /// [`Notifier::handle_try`], noting in `seen` the export and its delivery method
+    /// once they are known.
+    async fn deliver(
+        &self,
+        body: &str,
+        last: bool,
+        seen_job: &mut (Option<String>, Option<&'static str>),
+    ) -> Result<NotifyOutcome, NotifyError> {
         let message: NotifyMessage = serde_json::from_str(body).map_err(NotifyError::Malformed)?;
         let id = message.export_id;
+        seen_job.0 = Some(id.clone());
         let timeout = chrono::Duration::from_std(self.settings.claim_timeout)
             .unwrap_or(chrono::Duration::MAX);
         let mut seen = None;
         let claimed = self
             .jobs
             .update(&id, |job| {
+                seen_job.1 = job.request.delivery.registered().map(|m| m.name());
                 seen = Some((
                     job.state,
                     job.notification.state,
@@ -300,5 +347,117 @@ impl Notifier {
         Ok(method
             .announce(&notice, &job.request.delivery.params, &self.backends)
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{
+        BoxError, Condition, Email, FixedLinkKeys, LinkKeySet, Mailer, Object, ObjectInfo,
+        StoreError, Upload,
+    };
+    use async_trait::async_trait;
+    use bytes::Bytes;
+
+    /// A store with nothing in it.
+    struct Empty;
+
+    #[async_trait]
+    impl ObjectStore for Empty {
+        async fn get(&self, key: &str) -> Result<Object, StoreError> {
+            Err(StoreError::NotFound(key.to_owned()))
+        }
+        async fn put(
+            &self,
+            key: &str,
+            _: Bytes,
+            _: &str,
+            _: Condition,
+        ) -> Result<String, StoreError> {
+            Err(StoreError::NotFound(key.to_owned()))
+        }
+        async fn delete(&self, _: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn list(&self, _: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn open(
+            &self,
+            key: &str,
+        ) -> Result<Box<dyn tokio::io::AsyncRead + Send + Unpin>, StoreError> {
+            Err(StoreError::NotFound(key.to_owned()))
+        }
+        async fn create_upload(&self, key: &str, _: &str) -> Result<Box<dyn Upload>, StoreError> {
+            Err(StoreError::NotFound(key.to_owned()))
+        }
+    }
+
+    struct NoMail;
+
+    #[async_trait]
+    impl Mailer for NoMail {
+        async fn send(&self, _: &Email) -> Result<(), BoxError> {
+            Err("no mail".into())
+        }
+    }
+
+    #[derive(Default)]
+    struct Recorded(std::sync::Mutex<Vec<(Option<String>, String, String)>>);
+
+    impl Metrics for Recorded {
+        fn export_ended(&self, _: &crate::ports::ExportEnded<'_>) {}
+        fn delivery_ended(&self, ended: &DeliveryEnded<'_>) {
+            if let Ok(mut seen) = self.0.lock() {
+                seen.push((
+                    ended.export_id.map(str::to_owned),
+                    ended.method.to_owned(),
+                    ended.outcome.to_owned(),
+                ));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn every_message_is_reported_with_its_method_and_outcome() {
+        let keys = Arc::new(FixedLinkKeys(LinkKeySet {
+            current: vec![7; 32],
+            previous: Vec::new(),
+        }));
+        let recorded = Arc::new(Recorded::default());
+        let notifier = Notifier::new(
+            Arc::new(Empty),
+            Backends {
+                mailer: Arc::new(NoMail),
+                sealer: Arc::new(crate::seal::Sealer::new(keys.clone())),
+                outbound: Default::default(),
+            },
+            Arc::new(LinkSigner::new(
+                keys,
+                "https://api",
+                Duration::from_secs(60),
+            )),
+            NotifierSettings {
+                api_url: "https://api".into(),
+                claim_timeout: Duration::from_secs(300),
+            },
+        )
+        .with_metrics(recorded.clone());
+        assert!(notifier.handle("not json").await.is_err());
+        assert!(notifier.handle(r#"{"exportId":"01gone"}"#).await.is_err());
+        let seen = recorded.0.lock().map(|s| s.clone()).unwrap_or_default();
+        assert_eq!(
+            seen,
+            [
+                (None, "UNKNOWN".to_owned(), "FAILED".to_owned()),
+                (
+                    Some("01gone".to_owned()),
+                    "UNKNOWN".to_owned(),
+                    "FAILED".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(NotifyOutcome::AlreadyNotified.name(), "ALREADY_NOTIFIED");
     }
 }

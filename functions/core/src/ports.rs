@@ -271,11 +271,41 @@ pub struct ExportEnded<'a> {
     pub attempt: u32,
 }
 
-/// Where the worker reports what it did: CloudWatch metrics on AWS (embedded metric
-/// format), nothing locally.
+/// One HTTP request the API answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestServed<'a> {
+    /// The method and the matched route's template, never its ids
+    /// (`POST /v1/projects/{project}/exports`); `UNMATCHED` for no route.
+    pub route: &'a str,
+    /// The response's status code.
+    pub status: u16,
+    /// From the request's arrival to its response.
+    pub duration: Duration,
+}
+
+/// One notify message handled: what the delivery method did, or that it failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryEnded<'a> {
+    /// The export, when the message named one.
+    pub export_id: Option<&'a str>,
+    /// The delivery method (`FILE_STORAGE`, `EMAIL`, `CUSTOM_WEBHOOK`,
+    /// `EXTERNAL_OBJECT_STORAGE`); `UNKNOWN` when the job could not be read.
+    pub method: &'a str,
+    /// The outcome (`EMAILED`, `POSTED`, `STORED`, `MARKED_AVAILABLE`, `UNDELIVERABLE`,
+    /// `ALREADY_NOTIFIED`), `HELD` when another notifier holds the claim, or `FAILED`
+    /// for a try that will be retried.
+    pub outcome: &'a str,
+}
+
+/// Where the functions report what they did: CloudWatch metrics on AWS (embedded metric
+/// format), nothing locally. Every method but the worker's has a no-op default.
 pub trait Metrics: Send + Sync + 'static {
     /// An export attempt ended.
     fn export_ended(&self, ended: &ExportEnded<'_>);
+    /// The API answered a request.
+    fn request_served(&self, _served: &RequestServed<'_>) {}
+    /// The notifier handled a message.
+    fn delivery_ended(&self, _ended: &DeliveryEnded<'_>) {}
 }
 
 /// Metrics that go nowhere.

@@ -132,7 +132,7 @@ impl Sweeper {
             // notification nobody has claimed is asked for again (the notifier's claim
             // makes a second ask harmless); only then does the marker go.
             if job.notification.state == NotificationState::Pending {
-                self.ask_to_notify(&job.id).await?;
+                self.ask_to_notify(&job).await?;
             }
             self.jobs.clear_active(&job).await?;
             return Ok(Checked::Cleared);
@@ -160,14 +160,15 @@ impl Sweeper {
             return Ok(Checked::Live);
         }
         tracing::warn!(export_id = %job.id, project = %job.project, code = %failure.code, error = %failure.message, "abandoned export ended");
-        self.ask_to_notify(&job.id).await?;
+        self.ask_to_notify(&job).await?;
         self.jobs.clear_active(&job).await?;
         Ok(Checked::Ended)
     }
 
-    async fn ask_to_notify(&self, id: &str) -> Result<(), SweepError> {
+    async fn ask_to_notify(&self, job: &Job) -> Result<(), SweepError> {
         let body = serde_json::to_string(&NotifyMessage {
-            export_id: id.to_owned(),
+            export_id: job.id.clone(),
+            correlation_id: job.correlation_id.clone(),
         })
         .map_err(|e| SweepError::Notify(Box::new(e)))?;
         self.notify.send(body).await.map_err(SweepError::Notify)

@@ -186,7 +186,7 @@ impl Worker {
         if current.job.state.is_terminal() {
             // A repeated delivery, or the notify enqueue failed last time: ask again; the
             // notifier sends once whatever it is asked.
-            self.enqueue_notification(&id).await?;
+            self.enqueue_notification(&current.job).await?;
             return Ok(Outcome::AlreadyDone(current.job.state));
         }
         if current.job.state == JobState::Running {
@@ -338,7 +338,7 @@ impl Worker {
         if state == JobState::Succeeded {
             self.after_success(&done.job).await;
         }
-        self.enqueue_notification(id).await?;
+        self.enqueue_notification(&done.job).await?;
         Ok(Outcome::Ran(state))
     }
 
@@ -397,9 +397,10 @@ impl Worker {
         Ok(())
     }
 
-    async fn enqueue_notification(&self, id: &str) -> Result<(), WorkerError> {
+    async fn enqueue_notification(&self, job: &Job) -> Result<(), WorkerError> {
         let body = serde_json::to_string(&NotifyMessage {
-            export_id: id.to_owned(),
+            export_id: job.id.clone(),
+            correlation_id: job.correlation_id.clone(),
         })
         .map_err(|e| WorkerError::Notify(Box::new(e)))?;
         self.notify.send(body).await.map_err(WorkerError::Notify)
@@ -496,11 +497,10 @@ impl Worker {
         let (progress_tx, progress_rx) = watch::channel(Progress::default());
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let cancel_flag = plan.options.cancel.clone();
-        let uploading = tokio::spawn(upload_files(
-            destination.clone(),
-            folder.clone(),
-            chunks_rx,
-            cancel_rx,
+        // The upload's lines carry the message's span (its correlation_id) too.
+        let uploading = tokio::spawn(tracing::Instrument::instrument(
+            upload_files(destination.clone(), folder.clone(), chunks_rx, cancel_rx),
+            tracing::Span::current(),
         ));
         let store = self.store.clone();
         let handle = tokio::runtime::Handle::current();

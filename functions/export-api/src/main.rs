@@ -6,7 +6,11 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 async fn main() -> Result<(), Error> {
     config::init_tracing();
     let api = functions::api().await?;
-    let router = labelport_core::api::router(api.clone());
+    // One embedded-metric-format line per request: its route template and status.
+    let router = labelport_core::api::metered(
+        labelport_core::api::router(api.clone()),
+        functions::metrics(),
+    );
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         lambda::api_event(api.clone(), router.clone(), event)
     }))

@@ -62,7 +62,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for body in requests {
         let accepted = embedded
             .api
-            .create(&caller, PROJECT, body.as_bytes(), None)
+            .create(&caller, PROJECT, body.as_bytes(), None, None)
             .await
             .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
         println!(

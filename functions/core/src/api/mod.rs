@@ -12,7 +12,10 @@ use crate::job::{
 };
 use crate::links::{LinkError, LinkQuery, LinkSigner};
 use crate::messages::ExportMessage;
-use crate::ports::{Buckets, Condition, NoBuckets, ObjectStore, Presigner, Queue, StoreError};
+use crate::ports::{
+    Buckets, Condition, Metrics, NoBuckets, ObjectStore, Presigner, Queue, RequestServed,
+    StoreError,
+};
 use crate::project::{is_project_id, load_project, ProjectError};
 use crate::request::ExportRequest;
 use crate::seal::Sealer;
@@ -306,6 +309,31 @@ pub fn router(api: Arc<Api>) -> Router {
         .with_state(api)
 }
 
+/// `router`, reporting each request to `metrics`: the method and the matched route's
+/// template (`GET /v1/exports/{id}`, never the ids themselves, `UNMATCHED` for no route),
+/// the response's status and the time taken.
+pub fn metered(router: Router, metrics: Arc<dyn Metrics>) -> Router {
+    router.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let metrics = metrics.clone();
+            async move {
+                let started = std::time::Instant::now();
+                let route = match request.extensions().get::<axum::extract::MatchedPath>() {
+                    Some(path) => format!("{} {}", request.method(), path.as_str()),
+                    None => "UNMATCHED".to_owned(),
+                };
+                let response = next.run(request).await;
+                metrics.request_served(&RequestServed {
+                    route: &route,
+                    status: response.status().as_u16(),
+                    duration: started.elapsed(),
+                });
+                response
+            }
+        },
+    ))
+}
+
 #[utoipa::path(
     post,
     path = "/v1/projects/{project}/exports",
@@ -377,7 +405,14 @@ async fn create_export(
                 .to_owned(),
         ),
     };
-    let accepted = api.create(&caller, &project, &body, key.as_deref()).await?;
+    // The Lambda glue has put the invocation's correlation id here (the caller's, when
+    // well-formed, else API Gateway's request id); `create` checks it again.
+    let correlation_id = headers
+        .get(crate::messages::CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let accepted = api
+        .create(&caller, &project, &body, key.as_deref(), correlation_id)
+        .await?;
     let status = if accepted.created {
         StatusCode::ACCEPTED
     } else {
@@ -1316,6 +1351,7 @@ impl Api {
         project: &str,
         body: &[u8],
         idempotency_key: Option<&str>,
+        correlation_id: Option<&str>,
     ) -> Result<Accepted, ApiError> {
         let manifest = self.authorize(caller, project).await?;
         match manifest.state {
@@ -1419,7 +1455,7 @@ impl Api {
                             if v.job.state == JobState::Queued {
                                 // The first request may have died before enqueueing: enqueue
                                 // again; the worker runs a job once however often it is asked.
-                                self.enqueue(&id).await?;
+                                self.enqueue(&id, v.job.correlation_id.as_deref()).await?;
                             }
                             return self.accepted(&v.job, false).await;
                         }
@@ -1438,11 +1474,13 @@ impl Api {
             request,
         );
         job.tenant = Some(manifest.tenant().to_owned());
+        let correlation_id = crate::messages::correlation_id([correlation_id]);
+        job.correlation_id = Some(correlation_id.clone());
         match self.jobs.create(&job).await {
             Ok(_) | Err(JobError::Conflict(_)) => {}
             Err(e) => return Err(ApiError::internal("writing the export", &e)),
         }
-        if let Err(e) = self.enqueue(&id).await {
+        if let Err(e) = self.enqueue(&id, job.correlation_id.as_deref()).await {
             // Without an idempotency key nobody can resume this job (a retry is a new
             // export), so it must not sit QUEUED forever: end it, saying why.
             if idempotency_key.is_none() {
@@ -1467,7 +1505,7 @@ impl Api {
             }
             return Err(e);
         }
-        tracing::info!(export_id = %id, project, format = job.request.format.as_str(), "export queued");
+        tracing::info!(export_id = %id, project, format = job.request.format.as_str(), correlation_id, "export queued");
         self.accepted(&job, true).await
     }
 
@@ -1542,9 +1580,10 @@ impl Api {
         Ok(unfinished)
     }
 
-    async fn enqueue(&self, id: &str) -> Result<(), ApiError> {
+    async fn enqueue(&self, id: &str, correlation_id: Option<&str>) -> Result<(), ApiError> {
         let message = serde_json::to_string(&ExportMessage {
             export_id: id.to_owned(),
+            correlation_id: correlation_id.map(str::to_owned),
         })
         .map_err(|e| ApiError::internal("encoding the message", &e))?;
         self.queue
@@ -1683,7 +1722,7 @@ impl Api {
         let caller = Caller::person(email.clone(), true);
         // One put is one export, however often S3 reports it.
         let key_for_object = format!("s3-drop:{key}:{event_id}");
-        self.create(&caller, project, &object.body, Some(&key_for_object))
+        self.create(&caller, project, &object.body, Some(&key_for_object), None)
             .await
     }
 }
@@ -1727,6 +1766,54 @@ fn parse_drop_key(key: &str) -> Option<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::parse_drop_key;
+
+    #[derive(Default)]
+    struct Served(std::sync::Mutex<Vec<(String, u16)>>);
+
+    impl crate::ports::Metrics for Served {
+        fn export_ended(&self, _: &crate::ports::ExportEnded<'_>) {}
+        fn request_served(&self, served: &crate::ports::RequestServed<'_>) {
+            if let Ok(mut seen) = self.0.lock() {
+                seen.push((served.route.to_owned(), served.status));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn each_request_is_reported_by_route_template_and_status() {
+        use axum::http::{Request, StatusCode};
+        use tower::ServiceExt;
+        let served = std::sync::Arc::new(Served::default());
+        let router = axum::Router::new()
+            .route(
+                "/v1/exports/{id}",
+                axum::routing::get(|| async { StatusCode::OK })
+                    .post(|| async { StatusCode::CONFLICT }),
+            )
+            .fallback(|| async { StatusCode::NOT_FOUND });
+        let router = super::metered(router, served.clone());
+        for (method, uri) in [
+            ("GET", "/v1/exports/01abc"),
+            ("POST", "/v1/exports/01def"),
+            ("GET", "/v1/elsewhere/01abc"),
+        ] {
+            let request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(axum::body::Body::empty())
+                .expect("request");
+            router.clone().oneshot(request).await.expect("response");
+        }
+        let seen = served.0.lock().map(|s| s.clone()).unwrap_or_default();
+        assert_eq!(
+            seen,
+            [
+                ("GET /v1/exports/{id}".to_owned(), 200),
+                ("POST /v1/exports/{id}".to_owned(), 409),
+                ("UNMATCHED".to_owned(), 404),
+            ]
+        );
+    }
 
     #[test]
     fn drop_keys_name_a_project_and_a_file() {
