@@ -20,38 +20,60 @@ impl EmfMetrics {
         }
     }
 
+    /// `fields` (dimension values, metric values, properties) with the `_aws` block
+    /// that tells CloudWatch which are dimensions (`dimensions`, sets of names) and which
+    /// metrics (`metrics`, name and unit), stamped `timestamp_ms`.
+    fn emf(
+        &self,
+        timestamp_ms: i64,
+        dimensions: serde_json::Value,
+        metrics: &[(&str, &str)],
+        mut fields: serde_json::Value,
+    ) -> serde_json::Value {
+        let metrics: Vec<serde_json::Value> = metrics
+            .iter()
+            .map(|(name, unit)| serde_json::json!({"Name": name, "Unit": unit}))
+            .collect();
+        fields["_aws"] = serde_json::json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": self.namespace,
+                "Dimensions": dimensions,
+                "Metrics": metrics,
+            }]
+        });
+        fields
+    }
+
     /// The EMF document for one export attempt, stamped `timestamp_ms`. Dimensions are
     /// the format and the outcome (few values each); the export and project ids ride
     /// along as properties, searchable in Logs Insights without becoming dimensions.
     pub fn document(&self, ended: &ExportEnded<'_>, timestamp_ms: i64) -> serde_json::Value {
-        serde_json::json!({
-            "_aws": {
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": self.namespace,
-                    "Dimensions": [["Format", "Outcome"]],
-                    "Metrics": [
-                        {"Name": "Exports", "Unit": "Count"},
-                        {"Name": "Tasks", "Unit": "Count"},
-                        {"Name": "BytesRead", "Unit": "Bytes"},
-                        {"Name": "BytesWritten", "Unit": "Bytes"},
-                        {"Name": "Duration", "Unit": "Milliseconds"},
-                        {"Name": "Attempts", "Unit": "Count"}
-                    ]
-                }]
-            },
-            "Format": ended.format,
-            "Outcome": ended.outcome,
-            "Exports": 1,
-            "Tasks": ended.tasks,
-            "BytesRead": ended.bytes_read,
-            "BytesWritten": ended.bytes_written,
-            "Duration": u64::try_from(ended.duration.as_millis()).unwrap_or(u64::MAX),
-            "Attempts": ended.attempt,
-            "export_id": ended.export_id,
-            "project": ended.project,
-            "code": ended.code,
-        })
+        self.emf(
+            timestamp_ms,
+            serde_json::json!([["Format", "Outcome"]]),
+            &[
+                ("Exports", "Count"),
+                ("Tasks", "Count"),
+                ("BytesRead", "Bytes"),
+                ("BytesWritten", "Bytes"),
+                ("Duration", "Milliseconds"),
+                ("Attempts", "Count"),
+            ],
+            serde_json::json!({
+                "Format": ended.format,
+                "Outcome": ended.outcome,
+                "Exports": 1,
+                "Tasks": ended.tasks,
+                "BytesRead": ended.bytes_read,
+                "BytesWritten": ended.bytes_written,
+                "Duration": millis(ended.duration),
+                "Attempts": ended.attempt,
+                "export_id": ended.export_id,
+                "project": ended.project,
+                "code": ended.code,
+            }),
+        )
     }
 
     /// The EMF document for one API request: `Requests` (1) and `Latency`, by route and
@@ -61,24 +83,18 @@ impl EmfMetrics {
         served: &RequestServed<'_>,
         timestamp_ms: i64,
     ) -> serde_json::Value {
-        serde_json::json!({
-            "_aws": {
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": self.namespace,
-                    "Dimensions": [["Route", "Status"], ["Status"]],
-                    "Metrics": [
-                        {"Name": "Requests", "Unit": "Count"},
-                        {"Name": "Latency", "Unit": "Milliseconds"}
-                    ]
-                }]
-            },
-            "Route": served.route,
-            "Status": format!("{}xx", served.status / 100),
-            "Requests": 1,
-            "Latency": u64::try_from(served.duration.as_millis()).unwrap_or(u64::MAX),
-            "statusCode": served.status,
-        })
+        self.emf(
+            timestamp_ms,
+            serde_json::json!([["Route", "Status"], ["Status"]]),
+            &[("Requests", "Count"), ("Latency", "Milliseconds")],
+            serde_json::json!({
+                "Route": served.route,
+                "Status": format!("{}xx", served.status / 100),
+                "Requests": 1,
+                "Latency": millis(served.duration),
+                "statusCode": served.status,
+            }),
+        )
     }
 
     /// The EMF document for one notify message: `Deliveries` (1) by method and outcome,
@@ -88,38 +104,41 @@ impl EmfMetrics {
         ended: &DeliveryEnded<'_>,
         timestamp_ms: i64,
     ) -> serde_json::Value {
-        serde_json::json!({
-            "_aws": {
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": self.namespace,
-                    "Dimensions": [["Method", "Outcome"], ["Outcome"]],
-                    "Metrics": [{"Name": "Deliveries", "Unit": "Count"}]
-                }]
-            },
-            "Method": ended.method,
-            "Outcome": ended.outcome,
-            "Deliveries": 1,
-            "export_id": ended.export_id,
-        })
+        self.emf(
+            timestamp_ms,
+            serde_json::json!([["Method", "Outcome"], ["Outcome"]]),
+            &[("Deliveries", "Count")],
+            serde_json::json!({
+                "Method": ended.method,
+                "Outcome": ended.outcome,
+                "Deliveries": 1,
+                "export_id": ended.export_id,
+            }),
+        )
     }
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Writes one EMF document to stdout, one line: the shape CloudWatch Logs extracts
+/// metrics from.
+fn emit(document: &serde_json::Value) {
+    println!("{document}");
 }
 
 impl Metrics for EmfMetrics {
     fn export_ended(&self, ended: &ExportEnded<'_>) {
-        let now = chrono::Utc::now().timestamp_millis();
-        // stdout, one line: the shape CloudWatch Logs extracts metrics from.
-        println!("{}", self.document(ended, now));
+        emit(&self.document(ended, chrono::Utc::now().timestamp_millis()));
     }
 
     fn request_served(&self, served: &RequestServed<'_>) {
-        let now = chrono::Utc::now().timestamp_millis();
-        println!("{}", self.request_document(served, now));
+        emit(&self.request_document(served, chrono::Utc::now().timestamp_millis()));
     }
 
     fn delivery_ended(&self, ended: &DeliveryEnded<'_>) {
-        let now = chrono::Utc::now().timestamp_millis();
-        println!("{}", self.delivery_document(ended, now));
+        emit(&self.delivery_document(ended, chrono::Utc::now().timestamp_millis()));
     }
 }
 

@@ -581,11 +581,17 @@ impl JobStore {
             Some(project) => format!("{ACTIVE_PREFIX}{project}/"),
             None => ACTIVE_PREFIX.to_owned(),
         };
-        let listed = self.store.list(&prefix).await.map_err(JobError::Store)?;
+        self.marks(ACTIVE_PREFIX, &prefix).await
+    }
+
+    /// The jobs marked by empty objects `{root}{project}/{id}`, those listed under
+    /// `prefix` (`root` or a folder in it).
+    async fn marks(&self, root: &str, prefix: &str) -> Result<Vec<ActiveJob>, JobError> {
+        let listed = self.store.list(prefix).await.map_err(JobError::Store)?;
         Ok(listed
             .into_iter()
             .filter_map(|object| {
-                let rest = object.key.strip_prefix(ACTIVE_PREFIX)?;
+                let rest = object.key.strip_prefix(root)?;
                 let (project, id) = rest.split_once('/')?;
                 is_export_id(id).then(|| ActiveJob {
                     project: project.to_owned(),
@@ -702,22 +708,7 @@ impl JobStore {
 
     /// The exports marked as waiting to have their files deleted.
     pub async fn retiring(&self) -> Result<Vec<ActiveJob>, JobError> {
-        let listed = self
-            .store
-            .list(RETIRING_PREFIX)
-            .await
-            .map_err(JobError::Store)?;
-        Ok(listed
-            .into_iter()
-            .filter_map(|object| {
-                let rest = object.key.strip_prefix(RETIRING_PREFIX)?;
-                let (project, id) = rest.split_once('/')?;
-                is_export_id(id).then(|| ActiveJob {
-                    project: project.to_owned(),
-                    id: id.to_owned(),
-                })
-            })
-            .collect())
+        self.marks(RETIRING_PREFIX, RETIRING_PREFIX).await
     }
 
     /// Removes an export's retiring mark.
@@ -754,18 +745,7 @@ impl JobStore {
     /// The jobs marked active for `tenant`, across its projects.
     pub async fn active_for_tenant(&self, tenant: &str) -> Result<Vec<ActiveJob>, JobError> {
         let prefix = Self::tenant_prefix(tenant);
-        let listed = self.store.list(&prefix).await.map_err(JobError::Store)?;
-        Ok(listed
-            .into_iter()
-            .filter_map(|object| {
-                let rest = object.key.strip_prefix(&prefix)?;
-                let (project, id) = rest.split_once('/')?;
-                is_export_id(id).then(|| ActiveJob {
-                    project: project.to_owned(),
-                    id: id.to_owned(),
-                })
-            })
-            .collect())
+        self.marks(&prefix, &prefix).await
     }
 
     /// Removes a tenant's active marker of a job whose record may be gone.
