@@ -1,6 +1,7 @@
 //! Errors a person sees: request errors (4xx, naming the field) and the reasons an
 //! export failed (with file and line where one applies).
 
+use labelport_engine::pipeline::PipelineError;
 use serde::{Deserialize, Serialize};
 
 /// A request field at fault and why.
@@ -19,6 +20,15 @@ impl RequestError {
         RequestError {
             field: field.into(),
             message: message.into(),
+        }
+    }
+}
+
+impl From<labelport_engine::plan::FieldError> for RequestError {
+    fn from(e: labelport_engine::plan::FieldError) -> Self {
+        RequestError {
+            field: e.field,
+            message: e.message,
         }
     }
 }
@@ -74,6 +84,52 @@ impl Failure {
     }
 }
 
+/// The code of an export a manager cancelled.
+pub const CANCELLED: &str = "CANCELLED";
+
+impl Failure {
+    /// An export a manager cancelled.
+    pub fn cancelled() -> Self {
+        Failure::new(
+            CANCELLED,
+            "a manager cancelled the export; nothing of it was kept",
+        )
+    }
+}
+
+impl From<&PipelineError> for Failure {
+    /// The failure a pipeline error records on the job: the source position where the
+    /// data is at fault, a code and a plain reason where storage or a bug is.
+    fn from(e: &PipelineError) -> Self {
+        match e {
+            PipelineError::InvalidLine {
+                file,
+                line,
+                message,
+            } => Failure {
+                code: "INVALID_SOURCE_LINE".into(),
+                message: format!("{file}, line {line}: {message}"),
+                file: Some(file.clone()),
+                line: Some(*line),
+            },
+            PipelineError::Read { file, source } => Failure {
+                file: Some(file.clone()),
+                ..Failure::storage(&format!("reading {file}"), source)
+            },
+            PipelineError::Sink(source) => Failure::storage("writing the export", source.as_ref()),
+            PipelineError::Output(message) => Failure::new("OUTPUT_LIMIT", message.clone()),
+            PipelineError::Corrupt { file, line, .. } => Failure {
+                code: "SOURCE_CORRUPT".into(),
+                message: e.to_string(),
+                file: Some(file.clone()),
+                line: Some(*line),
+            },
+            PipelineError::Internal(message) => Failure::internal("encoding the export", message),
+            PipelineError::Cancelled => Failure::cancelled(),
+        }
+    }
+}
+
 /// An error that says when its message should be delivered again, instead of the
 /// queue consumer's usual backoff (a job or a notification another attempt holds: when
 /// its hold ends). Found in an error's `source()` chain.
@@ -108,4 +164,37 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
         next = e.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bug_reaches_the_customer_as_a_code_and_the_log_as_its_detail() {
+        let failure = Failure::from(&PipelineError::Internal(
+            "an encoder panicked: index out of bounds in a format".into(),
+        ));
+        assert_eq!(failure.code, "INTERNAL_ERROR");
+        assert!(
+            !failure.message.contains("index out of bounds"),
+            "the panic is for the log, not the customer: {}",
+            failure.message
+        );
+    }
+
+    #[test]
+    fn data_errors_keep_their_place_and_limits_their_reason() {
+        let failure = Failure::from(&PipelineError::Corrupt {
+            file: "p/tasks/f.ndjson.gz".into(),
+            line: 7,
+            message: "invalid gzip header".into(),
+        });
+        assert_eq!(
+            (failure.code.as_str(), failure.file.as_deref(), failure.line),
+            ("SOURCE_CORRUPT", Some("p/tasks/f.ndjson.gz"), Some(7))
+        );
+        let failure = Failure::from(&PipelineError::Output("too many parts".into()));
+        assert_eq!(failure, Failure::new("OUTPUT_LIMIT", "too many parts"));
+    }
 }

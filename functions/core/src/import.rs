@@ -3,11 +3,11 @@
 //! the project's own task files. The project's members still decide who may ask; the
 //! tool's settings (a Label Studio labeling config) decide the mode and label schema.
 
-use crate::decode::label_studio::LabelStudioDecoder;
-use crate::decode::label_studio_config::LabelingConfig;
-use crate::decode::{Decoder, Framing};
 use crate::error::RequestError;
 use crate::ports::{ObjectInfo, ObjectStore, StoreError};
+use labelport_engine::decode::label_studio::LabelStudioDecoder;
+use labelport_engine::decode::label_studio_config::LabelingConfig;
+use labelport_engine::decode::{Decoder, Framing};
 use labelport_model::Project;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

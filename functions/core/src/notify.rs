@@ -9,9 +9,9 @@ use crate::error::{chain, RedeliverAfter};
 use crate::job::{Job, JobError, JobStore, NotificationState};
 use crate::links::{LinkError, LinkSigner};
 use crate::messages::NotifyMessage;
-use crate::output::FileRole;
 use crate::ports::{DeliveryEnded, Metrics, NoMetrics, ObjectStore};
 use chrono::Utc;
+use labelport_engine::assembly::FileRole;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 
 use crate::error::{chain, Failure};
 use crate::ports::{ObjectStore, StoreError};
-use crate::source::manifest_key;
+use labelport_engine::source::manifest_key;
 use labelport_model::Project;
 
 /// Why a project could not be loaded.

@@ -4,9 +4,8 @@
 
 use crate::delivery::{Delivery, DeliveryPolicy, Requested};
 use crate::error::RequestError;
-use labelport_encoders::{
-    Compression, ConfigError, Encoder, FieldToggles, Format, FormatOptions, Settings,
-};
+use labelport_encoders::{Compression, FieldToggles, Format, FormatOptions};
+use labelport_engine::plan::{ExportSpec, Filters, InvalidLines};
 use labelport_model::{Project, TaskState};
 use serde::{Deserialize, Serialize};
 
@@ -43,40 +42,6 @@ pub struct ExportRequest {
     pub options: FormatOptions,
 }
 
-/// Which tasks to export. Absent lists mean the format's defaults (CSV keeps annotated
-/// and validated tasks; the JSON family keeps the Complete stage).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Filters {
-    /// Task states to keep.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(min_items = 1)]
-    pub states: Option<Vec<TaskState>>,
-    /// Workflow stages to keep (names of the project's stages).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(min_items = 1)]
-    pub stages: Option<Vec<String>>,
-    /// Only tasks whose asset came from one of these data sources.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(min_items = 1)]
-    pub data_sources: Option<Vec<String>>,
-    /// Only tasks in one of these batches (a workflow order is a batch).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(min_items = 1)]
-    pub batches: Option<Vec<String>>,
-}
-
-/// What a malformed source line does to the export.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum InvalidLines {
-    /// The export fails, naming the file and line.
-    #[default]
-    Fail,
-    /// The line is skipped and counted; the first few are listed in the result.
-    Skip,
-}
-
 impl ExportRequest {
     /// Parses a request body, naming the field at fault (`filters.states[1]`).
     pub fn parse(body: &[u8]) -> Result<Self, RequestError> {
@@ -110,56 +75,7 @@ impl ExportRequest {
         requester: &str,
         policy: &DeliveryPolicy,
     ) -> Result<Self, RequestError> {
-        let spec = self.format.spec();
-        if let Some(states) = &self.filters.states {
-            if states.is_empty() {
-                return Err(RequestError::new("filters.states", "must not be empty"));
-            }
-            if let Some(allowed) = spec.allowed_states {
-                if let Some((i, s)) = states
-                    .iter()
-                    .enumerate()
-                    .find(|(_, s)| !allowed.contains(s))
-                {
-                    let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
-                    return Err(RequestError::new(
-                        format!("filters.states[{i}]"),
-                        format!(
-                            "the {} export holds only {} tasks, not `{}`",
-                            spec.name,
-                            names.join(" and "),
-                            s.as_str()
-                        ),
-                    ));
-                }
-            }
-        }
-        if let Some(stages) = &self.filters.stages {
-            if stages.is_empty() {
-                return Err(RequestError::new("filters.stages", "must not be empty"));
-            }
-            for (i, stage) in stages.iter().enumerate() {
-                if !project.stages.iter().any(|s| s == stage) {
-                    return Err(RequestError::new(
-                        format!("filters.stages[{i}]"),
-                        format!(
-                            "`{stage}` is not a stage of project {}; its stages are {}",
-                            project.id,
-                            project.stages.join(", ")
-                        ),
-                    ));
-                }
-            }
-        }
-        for (field, list) in [
-            ("filters.dataSources", &self.filters.data_sources),
-            ("filters.batches", &self.filters.batches),
-        ] {
-            if list.as_ref().is_some_and(Vec::is_empty) {
-                return Err(RequestError::new(field, "must not be empty"));
-            }
-        }
-        self.encoder(project)?;
+        self.spec().check(project)?;
         self.delivery = self.delivery.accept(&Requested {
             project,
             requester,
@@ -176,60 +92,19 @@ impl ExportRequest {
         }
     }
 
-    /// Builds the format's encoder for `project`: where every format rule is checked.
-    pub fn encoder(&self, project: &Project) -> Result<Box<dyn Encoder>, RequestError> {
-        let refused = |e: ConfigError| RequestError::new(e.field, e.message);
-        for key in self.options.keys() {
-            let anywhere = Format::all().any(|f| f.spec().takes(key));
-            if !anywhere {
-                return Err(RequestError::new(
-                    key.clone(),
-                    format!("unknown field `{key}`"),
-                ));
-            }
+    /// What the request writes, for the engine: the format, its options, the filters.
+    pub fn spec(&self) -> ExportSpec<'_> {
+        ExportSpec {
+            format: self.format,
+            filters: &self.filters,
+            fields: self.fields,
+            compression: self.compression,
+            invalid_lines: self.invalid_lines,
+            options: &self.options,
         }
-        let encoder = self
-            .format
-            .build(&Settings {
-                project,
-                fields: self.fields,
-                compression: self.compression,
-                options: &self.options,
-            })
-            .map_err(refused)?;
-        if encoder.container().is_archive() && self.compression != Compression::None {
-            return Err(RequestError::new(
-                "compression",
-                format!(
-                    "{} is a ZIP archive (an XLSX is one too), which compresses its contents itself; leave compression out",
-                    self.format
-                ),
-            ));
-        }
-        Ok(encoder)
-    }
-
-    /// The states kept: the request's, else the format's default.
-    pub fn effective_states(&self) -> Option<Vec<TaskState>> {
-        self.filters
-            .states
-            .clone()
-            .or_else(|| self.format.spec().default_states.map(<[_]>::to_vec))
-    }
-
-    /// The stages kept: the request's, else the format's default.
-    pub fn effective_stages(&self) -> Option<Vec<String>> {
-        self.filters.stages.clone().or_else(|| {
-            self.format
-                .spec()
-                .default_stages
-                .map(|stages| stages.iter().map(|s| (*s).to_owned()).collect())
-        })
     }
 }
 
-/// The request body in the OpenAPI document, from the registries: the formats (and
-/// the options each reads) and the delivery methods.
 impl utoipa::PartialSchema for ExportRequest {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
@@ -463,12 +338,15 @@ mod tests {
         let csv = ExportRequest::parse(br#"{"format":"CSV"}"#).unwrap();
         assert_eq!(csv.format.as_str(), "CSV");
         assert_eq!(
-            csv.effective_states(),
+            csv.spec().effective_states(),
             Some(vec![TaskState::Annotated, TaskState::Validated])
         );
-        assert_eq!(csv.effective_stages(), None);
+        assert_eq!(csv.spec().effective_stages(), None);
         let nd = ExportRequest::parse(br#"{"format":"NDJSON"}"#).unwrap();
-        assert_eq!(nd.effective_stages(), Some(vec!["Complete".to_owned()]));
+        assert_eq!(
+            nd.spec().effective_stages(),
+            Some(vec!["Complete".to_owned()])
+        );
         assert_eq!(nd.delivery, Delivery::default());
     }
 

@@ -4,18 +4,20 @@
 
 pub use crate::error::RedeliverAfter;
 use crate::error::{chain, Failure};
-use crate::job::{ExportResult, Job, JobError, JobState, JobStore, Progress, ResultFile};
+use crate::job::{ExportResult, Job, JobError, JobState, JobStore, ResultFile};
 use crate::messages::{ExportMessage, NotifyMessage};
-use crate::output::Files;
-use crate::pipeline::{Options, Output, Plan};
 use crate::ports::{
     BoxError, Buckets, ExportEnded, Metrics, NoBuckets, NoMetrics, ObjectStore, Queue, Upload,
     MIN_PART_SIZE,
 };
 use crate::project::{load_project, ProjectError};
-use crate::source;
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
+use labelport_engine::assembly::Files;
+use labelport_engine::pipeline::{Options, Output};
+use labelport_engine::plan::Plan;
+use labelport_engine::progress::Progress;
+use labelport_engine::source;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -27,16 +29,6 @@ pub const MAX_ATTEMPTS: u32 = 3;
 
 /// How long after a lease ends a message held back by it comes again.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
-
-/// The code of an export a manager cancelled.
-pub const CANCELLED: &str = "CANCELLED";
-
-fn cancelled_failure() -> Failure {
-    Failure::new(
-        CANCELLED,
-        "a manager cancelled the export; nothing of it was kept",
-    )
-}
 
 /// How the worker runs.
 #[derive(Debug, Clone)]
@@ -212,7 +204,7 @@ impl Worker {
         if current.job.cancel_requested_at.is_some() {
             // Cancelled while running, then requeued by a crash: end it here.
             return self
-                .finish(&id, current.job.attempts, Err(cancelled_failure()))
+                .finish(&id, current.job.attempts, Err(Failure::cancelled()))
                 .await;
         }
         let mut claimed = current.job.clone();
@@ -274,7 +266,7 @@ impl Worker {
     ) -> Result<Outcome, WorkerError> {
         let state = match &outcome {
             Ok(_) => JobState::Succeeded,
-            Err(failure) if failure.code == CANCELLED => JobState::Cancelled,
+            Err(failure) if failure.code == crate::error::CANCELLED => JobState::Cancelled,
             Err(_) => JobState::Failed,
         };
         let updated = self
@@ -452,7 +444,7 @@ impl Worker {
                 (project, files, None)
             }
         };
-        let plan = Plan::new(request, &project, self.settings.threads)
+        let plan = Plan::new(&request.spec(), &project, self.settings.threads)
             .map_err(|e| permanent(Failure::new("INVALID_REQUEST", e.to_string())))?;
         if files.is_empty() {
             return Err(permanent(Failure::new(
@@ -522,7 +514,7 @@ impl Worker {
             let mut summary = plan.run(sources, output, &mut on_progress);
             if summary.is_ok() {
                 if let Err(e) = files.flush() {
-                    summary = Err(crate::pipeline::PipelineError::Sink(e));
+                    summary = Err(labelport_engine::pipeline::PipelineError::Sink(e));
                 } else {
                     let _ = chunks_tx.blocking_send(Chunk::End);
                 }
@@ -536,8 +528,11 @@ impl Worker {
         // The pipeline has ended (its sender is gone), so the uploader ends too: it
         // completed the uploads, or aborted every one of them.
         let uploading = uploading.await;
-        let stopped = matches!(&uploading, Ok(Err(f)) if f.code == CANCELLED)
-            || matches!(&encoded, Ok(Err(crate::pipeline::PipelineError::Cancelled)));
+        let stopped = matches!(&uploading, Ok(Err(f)) if f.code == crate::error::CANCELLED)
+            || matches!(
+                &encoded,
+                Ok(Err(labelport_engine::pipeline::PipelineError::Cancelled))
+            );
         if stopped {
             // Cancelled: the uploader aborted every upload, or never completed one.
             if let Ok(Ok(uploaded)) = uploading {
@@ -545,13 +540,13 @@ impl Worker {
                     let _ = destination.delete(&file.key).await;
                 }
             }
-            return Err(permanent(cancelled_failure()));
+            return Err(permanent(Failure::cancelled()));
         }
         let summary = match encoded {
             Ok(Ok(summary)) => summary,
             Ok(Err(e)) => {
                 return Err(Attempt {
-                    failure: e.to_failure(),
+                    failure: Failure::from(&e),
                     retryable: e.is_retryable(),
                 });
             }
@@ -593,8 +588,8 @@ impl Worker {
             format: request.format.as_str(),
             options: &request.options,
             compression: request.compression,
-            states: request.effective_states(),
-            stages: request.effective_stages(),
+            states: request.spec().effective_states(),
+            stages: request.spec().effective_stages(),
             fields: request.fields,
             counts: &summary.progress,
             files: &files,
@@ -825,7 +820,7 @@ async fn upload_files(
             // could leave an upload nobody knows to abort.
             let next = tokio::select! {
                 biased;
-                () = cancelled(&mut cancel) => return Err(cancelled_failure()),
+                () = cancelled(&mut cancel) => return Err(Failure::cancelled()),
                 next = chunks.recv() => next,
             };
             match next {
@@ -926,7 +921,7 @@ struct Manifest<'a> {
     counts: &'a Progress,
     files: &'a [ResultFile],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    skipped_lines: &'a [crate::job::SkippedLine],
+    skipped_lines: &'a [labelport_engine::progress::SkippedLine],
     created_at: chrono::DateTime<Utc>,
     finished_at: chrono::DateTime<Utc>,
 }

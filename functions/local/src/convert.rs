@@ -3,11 +3,11 @@
 
 use crate::export::{self, OutputArgs};
 use anyhow::Context;
-use labelport_core::decode::label_studio::LabelStudioDecoder;
-use labelport_core::decode::label_studio_config::LabelingConfig;
-use labelport_core::decode::Framing;
-use labelport_core::pipeline::Source;
-use labelport_core::source::decompress;
+use labelport_engine::decode::label_studio::LabelStudioDecoder;
+use labelport_engine::decode::label_studio_config::LabelingConfig;
+use labelport_engine::decode::Framing;
+use labelport_engine::pipeline::Source;
+use labelport_engine::source::decompress;
 use std::path::PathBuf;
 use std::sync::Arc;
 

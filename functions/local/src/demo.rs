@@ -3,9 +3,9 @@
 use crate::embedded::Embedded;
 use anyhow::Context;
 use labelport_core::api::Caller;
-use labelport_core::filter::TaskFilter;
 use labelport_core::job::{Job, JobState, JobStore};
 use labelport_core::request::ExportRequest;
+use labelport_engine::filter::TaskFilter;
 use labelport_generate::{self as generate, Config};
 use labelport_model::{Mode, Task};
 use std::io::BufRead;
@@ -156,8 +156,9 @@ fn report(embedded: &Embedded, job: &Job) -> anyhow::Result<()> {
 /// The export's row count must equal the generated tasks the request's filters keep.
 fn check_rows(config: &Config, job: &Job) -> anyhow::Result<()> {
     let request: &ExportRequest = &job.request;
-    let states = request.effective_states();
-    let filter = TaskFilter::new(states.as_deref(), request.effective_stages());
+    let spec = request.spec();
+    let states = spec.effective_states();
+    let filter = TaskFilter::new(states.as_deref(), spec.effective_stages());
     let mut line = Vec::new();
     let mut expected = 0u64;
     for index in 0..config.tasks {

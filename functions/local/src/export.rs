@@ -4,12 +4,13 @@
 
 use crate::store::FsStore;
 use anyhow::Context;
-use labelport_core::output::{FileRole, Files, REPORT_NAME};
-use labelport_core::pipeline::{Options, Output, PipelineError, Plan, Source};
-use labelport_core::ports::BoxError;
-use labelport_core::request::{ExportRequest, Filters, InvalidLines};
-use labelport_core::source;
 use labelport_encoders::{Compression, FieldToggles, Format, FormatOptions};
+use labelport_engine::assembly::{FileRole, Files, REPORT_NAME};
+use labelport_engine::pipeline::{Options, Output, PipelineError, Source};
+use labelport_engine::plan::{ExportSpec, FieldError, Filters, InvalidLines, Plan};
+use labelport_engine::progress::Progress;
+use labelport_engine::source;
+use labelport_engine::store::BoxError;
 use labelport_model::{Project, TaskState};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -148,38 +149,33 @@ pub fn write(
     total_bytes: Option<u64>,
     args: OutputArgs,
 ) -> anyhow::Result<()> {
-    let request = ExportRequest {
+    let filters = Filters {
+        states: args.states,
+        stages: args.stages,
+        data_sources: args.data_sources,
+        batches: args.batches,
+    };
+    let options = args.options.unwrap_or_default();
+    let spec = ExportSpec {
         format: args.format,
-        filters: Filters {
-            states: args.states,
-            stages: args.stages,
-            data_sources: args.data_sources,
-            batches: args.batches,
-        },
+        filters: &filters,
         fields: FieldToggles {
             annotation_metadata: args.annotation_metadata,
             stage_history: args.stage_history,
             only_key_frames: args.only_key_frames,
         },
         compression: args.compression,
-        delivery: Default::default(),
         invalid_lines: if args.skip_invalid_lines {
             InvalidLines::Skip
         } else {
             InvalidLines::Fail
         },
-        options: args.options.unwrap_or_default(),
-        source: None,
-    }
-    .validate(
-        project,
-        "",
-        &labelport_core::delivery::DeliveryPolicy::default(),
-    )
-    .map_err(|e| anyhow::anyhow!("--{}: {}", flag_of(&e.field), e.message))?;
+        options: &options,
+    };
+    let flag_error = |e: FieldError| anyhow::anyhow!("--{}: {}", flag_of(&e.field), e.message);
+    spec.check(project).map_err(flag_error)?;
     let threads = args.threads.unwrap_or(Options::default().threads);
-    let plan = Plan::new(&request, project, threads)
-        .map_err(|e| anyhow::anyhow!("--{}: {}", flag_of(&e.field), e.message))?;
+    let plan = Plan::new(&spec, project, threads).map_err(flag_error)?;
 
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
@@ -189,7 +185,7 @@ pub fn write(
     let base = files.base.clone();
     let bar = progress_bar(total_bytes);
     let started = Instant::now();
-    let mut on_progress = |p: &labelport_core::job::Progress| {
+    let mut on_progress = |p: &Progress| {
         bar.set_message(format!(
             "{} tasks read, {} exported",
             p.tasks_read, p.tasks_exported
@@ -210,7 +206,7 @@ pub fn write(
         Ok(summary) => summary,
         Err(e) => {
             files.discard();
-            return Err(anyhow::anyhow!(labelport_core::error::chain(&e)));
+            return Err(anyhow::Error::new(e));
         }
     };
     let written = files.commit()?;
@@ -247,7 +243,7 @@ pub fn write(
         return Err(Lossy {
             refused: p.annotations_refused,
             left_out: p.tasks_left_out,
-            format: request.format.as_str(),
+            format: spec.format.as_str(),
             report: report.unwrap_or_else(|| "the errors report".to_owned()),
         }
         .into());

@@ -7,9 +7,7 @@
 
 use crate::delivery::{DeliveryPolicy, Prepare};
 use crate::error::{chain, RequestError};
-use crate::job::{
-    is_export_id, Job, JobError, JobState, JobStore, Progress, ResultFile, SkippedLine,
-};
+use crate::job::{is_export_id, Job, JobError, JobState, JobStore, ResultFile};
 use crate::links::{LinkError, LinkQuery, LinkSigner};
 use crate::messages::ExportMessage;
 use crate::ports::{
@@ -26,6 +24,7 @@ use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use bytes::Bytes;
+use labelport_engine::progress::{Progress, SkippedLine};
 use labelport_model::{ProjectState, Role};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -517,7 +516,7 @@ async fn cancel_export(
                     next.finished_at = Some(now);
                     next.cancel_requested_at = Some(now);
                     next.error = Some(crate::error::Failure::new(
-                        crate::worker::CANCELLED,
+                        crate::error::CANCELLED,
                         format!("{by} cancelled the export before it started"),
                     ));
                     Some(next)

@@ -170,7 +170,7 @@ pub fn compose(notice: &Notice<'_>, recipients: &[String]) -> Message {
             let parts = job.result.as_ref().map_or(0, |r| {
                 r.files
                     .iter()
-                    .filter(|f| f.role == crate::output::FileRole::Export)
+                    .filter(|f| f.role == labelport_engine::assembly::FileRole::Export)
                     .count()
             });
             let parts_text = if parts > 1 {

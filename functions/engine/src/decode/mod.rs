@@ -61,7 +61,7 @@ impl Decoder for &'static dyn Decoder {
 /// The task record v1, one per line (`*.ndjson`, `*.jsonl`).
 ///
 /// ```
-/// use labelport_core::decode::{Decoder, NativeDecoder};
+/// use labelport_engine::decode::{Decoder, NativeDecoder};
 /// let line = r#"{"id":"t1","asset":{"url":"u"},"state":"annotated","stage":"Complete","createdAt":"x"}"#;
 /// let task = NativeDecoder.decode(Some(line), line.as_bytes()).unwrap();
 /// assert_eq!(task.id, "t1");
@@ -173,7 +173,7 @@ enum Place {
 /// The reader thread feeds it each block; elements are then decoded on every core.
 ///
 /// ```
-/// use labelport_core::decode::ArrayScanner;
+/// use labelport_engine::decode::ArrayScanner;
 /// let mut scanner = ArrayScanner::default();
 /// let data = br#" [ {"a": "]"}, 2 ,{"b":[1,{}]"#;
 /// let mut found = Vec::new();

@@ -3,7 +3,7 @@
 
 use crate::decode::{Decoder, NativeArrayDecoder, NativeDecoder};
 use crate::pipeline::{PipelineError, Source};
-use crate::ports::{ObjectInfo, ObjectStore, StoreError};
+use crate::store::{ObjectInfo, ObjectStore, StoreError};
 use std::io::{BufReader, Read};
 use std::sync::Arc;
 use tokio::runtime::Handle;

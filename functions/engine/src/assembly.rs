@@ -1,10 +1,10 @@
 //! Where the pipeline's bytes go: the files of one export, laid out as the format's
 //! [`Container`] says, plus the errors report.
 //!
-//! Work is split in two. On the encoder threads, [`seal`] finishes a block: it
+//! Work is split in two. On the encoder threads, [`finish_block`] finishes a block: it
 //! compresses the block as one gzip member or zstd frame (members concatenate into one
 //! valid file), or deflates and checksums each ZIP entry. On the caller's thread, in
-//! source order, the [`Assembler`] writes sealed blocks into files through [`Files`]:
+//! source order, the [`Assembler`] writes finished blocks into files through [`Files`]:
 //! it adds the separators between blocks, cuts parts at record boundaries, writes ZIP
 //! headers, and spools the errors report. Only the rare block that straddles a part
 //! boundary is compressed again on the caller's thread.
@@ -12,7 +12,7 @@
 //! Bounded memory: a block is at most a few MiB; the ZIP central directory and the
 //! errors report are spooled to temporary files of a fixed bound ([`OutputLimits`]).
 
-use crate::ports::BoxError;
+use crate::store::BoxError;
 use labelport_encoders::{Compression, Container, Encoder, Out, MAX_PARTS};
 use labelport_output::{
     Deflater, EntryDeflater, Method, Prepared, SheetCell, Spool, SpoolError, WorkbookError,
@@ -167,7 +167,7 @@ pub fn stored_content_type(compression: Compression, content_type: &str) -> &str
 }
 
 /// A block finished on an encoder thread.
-pub struct Sealed {
+pub struct FinishedBlock {
     /// What the encoder wrote.
     pub out: Out,
     /// `File`/`Parts`: the block's bytes compressed as one member (empty when the
@@ -180,7 +180,7 @@ pub struct Sealed {
     pub held: Vec<Vec<u8>>,
 }
 
-impl Sealed {
+impl FinishedBlock {
     /// Held-back section `section` as stored, and its element count.
     fn held(&self, section: usize, compression: Compression) -> (&[u8], usize) {
         let (plain, elements) = self.out.held_bytes(section);
@@ -198,12 +198,12 @@ impl Sealed {
 /// Finishes a block that `encoder` wrote, on the encoder thread that wrote it, with
 /// that thread's `deflater`. A section the encoder renumbers stays plain: the
 /// assembler compresses it once renumbered.
-pub fn seal(
+pub fn finish_block(
     out: Out,
     encoder: &dyn Encoder,
     compression: Compression,
     deflater: &mut Deflater,
-) -> Sealed {
+) -> FinishedBlock {
     let mut packed = Vec::new();
     let mut entries = Vec::new();
     let mut held = Vec::new();
@@ -240,7 +240,7 @@ pub fn seal(
             }
         }
     }
-    Sealed {
+    FinishedBlock {
         out,
         packed,
         entries,
@@ -248,7 +248,7 @@ pub fn seal(
     }
 }
 
-/// Writes sealed blocks, in order, into the export's files. See the module docs.
+/// Writes finished blocks, in order, into the export's files. See the module docs.
 pub struct Assembler<'a> {
     files: &'a mut dyn Files,
     encoder: &'a dyn Encoder,
@@ -349,8 +349,8 @@ impl<'a> Assembler<'a> {
         Ok(assembler)
     }
 
-    /// Writes one sealed block, and its lines of the errors report.
-    pub fn block(&mut self, block: &Sealed, report: &[u8]) -> Result<(), OutputError> {
+    /// Writes one finished block, and its lines of the errors report.
+    pub fn block(&mut self, block: &FinishedBlock, report: &[u8]) -> Result<(), OutputError> {
         self.report(report)?;
         self.hold(block)?;
         match self.container {
@@ -409,13 +409,13 @@ impl<'a> Assembler<'a> {
                 let mut closing = Out::new(b"");
                 self.encoder.closing_entries(&mut closing);
                 closing.end_record();
-                let sealed = seal(
+                let finished = finish_block(
                     closing,
                     self.encoder,
                     Compression::None,
                     &mut Deflater::new(),
                 );
-                self.zip_block(&sealed)?;
+                self.zip_block(&finished)?;
                 if let Some(zip) = self.zip.take() {
                     bytes_spooled += zip.spooled_bytes();
                     let files = &mut *self.files;
@@ -541,7 +541,7 @@ impl Assembler<'_> {
     }
 
     /// Spools the block's elements of each held-back section.
-    fn hold(&mut self, block: &Sealed) -> Result<(), OutputError> {
+    fn hold(&mut self, block: &FinishedBlock) -> Result<(), OutputError> {
         if self.held.is_empty() {
             return Ok(());
         }
@@ -634,7 +634,7 @@ impl Assembler<'_> {
     }
 
     /// The block's bytes as they are stored: compressed on the encoder thread, or plain.
-    fn write_sealed(&mut self, block: &Sealed) -> Result<(), OutputError> {
+    fn write_finished(&mut self, block: &FinishedBlock) -> Result<(), OutputError> {
         let bytes = if self.compression == Compression::None {
             block.out.bytes()
         } else {
@@ -646,7 +646,7 @@ impl Assembler<'_> {
         self.files.write(bytes).map_err(OutputError::Sink)
     }
 
-    fn whole_block(&mut self, block: &Sealed) -> Result<(), OutputError> {
+    fn whole_block(&mut self, block: &FinishedBlock) -> Result<(), OutputError> {
         let records = block.out.records() as u64;
         if records == 0 {
             return Ok(());
@@ -659,7 +659,7 @@ impl Assembler<'_> {
                 false,
             )?;
         }
-        self.write_sealed(block)?;
+        self.write_finished(block)?;
         self.records_in_file += records;
         self.bytes_in_file += block.out.bytes().len() as u64;
         Ok(())
@@ -667,7 +667,7 @@ impl Assembler<'_> {
 
     fn parts_block(
         &mut self,
-        block: &Sealed,
+        block: &FinishedBlock,
         max_bytes: u64,
         max_records: u64,
     ) -> Result<(), OutputError> {
@@ -729,7 +729,7 @@ impl Assembler<'_> {
     }
 
     /// Each record of the block is one row of the workbook.
-    fn workbook_block(&mut self, block: &Sealed) -> Result<(), OutputError> {
+    fn workbook_block(&mut self, block: &FinishedBlock) -> Result<(), OutputError> {
         let Some(workbook) = self.workbook.as_mut() else {
             return Ok(());
         };
@@ -742,7 +742,7 @@ impl Assembler<'_> {
         Ok(())
     }
 
-    fn zip_block(&mut self, block: &Sealed) -> Result<(), OutputError> {
+    fn zip_block(&mut self, block: &FinishedBlock) -> Result<(), OutputError> {
         let Some(zip) = self.zip.as_mut() else {
             return Ok(());
         };

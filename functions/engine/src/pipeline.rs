@@ -2,7 +2,7 @@
 //! source order, on several cores, in bounded memory.
 //!
 //! ```text
-//!  reader thread ──blocks──▶ N encoder threads ──sealed blocks──▶ caller's thread
+//!  reader thread ──blocks──▶ N encoder threads ──finished blocks──▶ caller's thread
 //!  (cuts ~1 MiB blocks         (decode, filter, encode into       (puts blocks back in
 //!   at record ends, counts      an Out, then compress the block   order; the Assembler
 //!   lines)                      or deflate its ZIP entries)        writes them to Files)
@@ -12,12 +12,13 @@
 //! reader takes one per block and the caller returns it once the block is written, so
 //! no more than `2 × threads + 2` blocks are ever in memory, whatever the export's size.
 
+use crate::assembly::{
+    finish_block, Assembler, Files, FinishedBlock, OutputError, OutputLimits, Written,
+};
 use crate::decode::{ArrayScanner, DecodeError, Decoder, Framing};
-use crate::error::Failure;
 use crate::filter::TaskFilter;
-use crate::job::{Progress, SkippedLine};
-use crate::output::{seal, Assembler, Files, OutputError, OutputLimits, Sealed, Written};
-use crate::request::InvalidLines;
+use crate::plan::InvalidLines;
+use crate::progress::{Progress, SkippedLine, MAX_LISTED_SKIPS};
 use labelport_encoders::json_text::{write_int, write_str};
 use labelport_encoders::{Compression, Encoder, Out, Record};
 use labelport_output::Deflater;
@@ -26,9 +27,6 @@ use std::io::{self, Read};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-/// At most this many skipped lines are listed in a result (the errors report has all).
-pub const MAX_LISTED_SKIPS: usize = 100;
 
 /// How the pipeline runs.
 #[derive(Debug, Clone)]
@@ -60,60 +58,6 @@ impl Default for Options {
             limits: OutputLimits::default(),
             cancel: Arc::new(AtomicBool::new(false)),
         }
-    }
-}
-
-/// What an export request turns into: the encoder, the filter and the options. Built
-/// once per export, where a format refuses options it cannot honour.
-pub struct Plan {
-    /// The format's encoder.
-    pub encoder: Box<dyn Encoder>,
-    /// The tasks kept (the request's filters, else the format's defaults).
-    pub filter: TaskFilter,
-    /// How the pipeline runs.
-    pub options: Options,
-}
-
-impl Plan {
-    /// Plans `request` on `project` with `threads` encoder threads.
-    pub fn new(
-        request: &crate::request::ExportRequest,
-        project: &labelport_model::Project,
-        threads: usize,
-    ) -> Result<Self, crate::error::RequestError> {
-        let states = request.effective_states();
-        Ok(Plan {
-            encoder: request.encoder(project)?,
-            filter: TaskFilter::new(states.as_deref(), request.effective_stages())
-                .with_data_sources(request.filters.data_sources.clone())
-                .with_batches(request.filters.batches.clone()),
-            options: Options {
-                threads,
-                invalid_lines: request.invalid_lines,
-                compression: request.compression,
-                ..Options::default()
-            },
-        })
-    }
-
-    /// Runs the plan (see [`run`]).
-    pub fn run<S>(
-        &self,
-        sources: S,
-        output: Output<'_>,
-        on_progress: &mut dyn FnMut(&Progress),
-    ) -> Result<Summary, PipelineError>
-    where
-        S: Iterator<Item = Result<Source, PipelineError>> + Send,
-    {
-        run(
-            sources,
-            self.encoder.as_ref(),
-            &self.filter,
-            &self.options,
-            output,
-            on_progress,
-        )
     }
 }
 
@@ -161,7 +105,7 @@ pub enum PipelineError {
     },
     /// The destination refused bytes.
     #[error("writing the export")]
-    Sink(#[source] crate::ports::BoxError),
+    Sink(#[source] crate::store::BoxError),
     /// The output hit one of its bounds or rules.
     #[error("{0}")]
     Output(String),
@@ -197,39 +141,6 @@ impl PipelineError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, PipelineError::Read { .. } | PipelineError::Sink(_))
     }
-
-    /// The failure to record on the job.
-    pub fn to_failure(&self) -> Failure {
-        match self {
-            PipelineError::InvalidLine {
-                file,
-                line,
-                message,
-            } => Failure {
-                code: "INVALID_SOURCE_LINE".into(),
-                message: format!("{file}, line {line}: {message}"),
-                file: Some(file.clone()),
-                line: Some(*line),
-            },
-            PipelineError::Read { file, source } => Failure {
-                file: Some(file.clone()),
-                ..Failure::storage(&format!("reading {file}"), source)
-            },
-            PipelineError::Sink(source) => Failure::storage("writing the export", source.as_ref()),
-            PipelineError::Output(message) => Failure::new("OUTPUT_LIMIT", message.clone()),
-            PipelineError::Corrupt { file, line, .. } => Failure {
-                code: "SOURCE_CORRUPT".into(),
-                message: self.to_string(),
-                file: Some(file.clone()),
-                line: Some(*line),
-            },
-            PipelineError::Internal(message) => Failure::internal("encoding the export", message),
-            PipelineError::Cancelled => Failure::new(
-                crate::worker::CANCELLED,
-                "a manager cancelled the export; nothing of it was kept",
-            ),
-        }
-    }
 }
 
 /// What a run did.
@@ -259,7 +170,7 @@ struct Block {
 
 struct Encoded {
     seq: u64,
-    sealed: Sealed,
+    finished: FinishedBlock,
     report: Vec<u8>,
     progress: Progress,
     skipped: Vec<SkippedLine>,
@@ -350,7 +261,7 @@ where
                     return Err(error);
                 }
                 add(&mut summary.progress, &block.progress);
-                for &reason in block.sealed.out.omitted() {
+                for &reason in block.finished.out.omitted() {
                     summary.progress.annotations_omitted += 1;
                     match omitted.iter_mut().find(|(r, _)| *r == reason) {
                         Some((_, count)) => *count += 1,
@@ -362,7 +273,7 @@ where
                         summary.skipped.push(skip);
                     }
                 }
-                assembler.block(&block.sealed, &block.report)?;
+                assembler.block(&block.finished, &block.report)?;
                 on_progress(&summary.progress);
                 let _ = token_tx.send(());
             }
@@ -397,7 +308,7 @@ impl Encoded {
     fn panicked(seq: u64, panic: &(dyn std::any::Any + Send)) -> Self {
         Encoded {
             seq,
-            sealed: Sealed {
+            finished: FinishedBlock {
                 out: Out::new(b""),
                 packed: Vec::new(),
                 entries: Vec::new(),
@@ -741,7 +652,7 @@ fn encode_block(
     };
     Encoded {
         seq: block.seq,
-        sealed: seal(state.out, encoder, options.compression, deflater),
+        finished: finish_block(state.out, encoder, options.compression, deflater),
         report: state.report,
         progress: state.progress,
         skipped: state.skipped,
@@ -825,8 +736,8 @@ fn decode_and_encode(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::assembly::MemoryFiles;
     use crate::decode::NativeDecoder;
-    use crate::output::MemoryFiles;
     use labelport_encoders::{Container, FieldToggles, Format, FormatOptions, Settings, MAX_PARTS};
     use labelport_generate::{self as generate, Config};
     use labelport_model::{Mode, TaskState};
@@ -1262,13 +1173,11 @@ mod tests {
             !error.is_retryable(),
             "another attempt would fail the same way"
         );
-        assert_eq!(
-            error.to_failure(),
-            Failure::new(
-                "OUTPUT_LIMIT",
+        assert!(
+            matches!(&error, PipelineError::Output(message) if message ==
                 "NDJSON_SPLIT would write more than 1000 parts; raise split.maxTasksPerFile \
-                 (now 1) or split.maxFileBytes (now 100000000), or export fewer tasks"
-            )
+                 (now 1) or split.maxFileBytes (now 100000000), or export fewer tasks"),
+            "{error:?}"
         );
         assert_eq!(
             files.files.len() as u64,
@@ -1323,13 +1232,11 @@ mod tests {
             !error.is_retryable(),
             "another attempt would fail the same way"
         );
-        assert_eq!(
-            error.to_failure(),
-            Failure::new(
-                "OUTPUT_LIMIT",
+        assert!(
+            matches!(&error, PipelineError::Output(message) if message ==
                 "the XLSX workbook needs more than 1 MiB of temporary space for its sheets; \
-                 export fewer tasks, or choose TSV or CSV, which need none"
-            )
+                 export fewer tasks, or choose TSV or CSV, which need none"),
+            "{error:?}"
         );
     }
 
@@ -1380,7 +1287,7 @@ mod tests {
         assert_eq!(names, ["p.zip", "errors.ndjson"]);
         assert_eq!(
             summary.written.files[1].role,
-            crate::output::FileRole::Errors
+            crate::assembly::FileRole::Errors
         );
         let report: Vec<serde_json::Value> = files.files[1]
             .2
@@ -1641,22 +1548,15 @@ mod tests {
                 &small_blocks(2),
                 &TaskFilter::default(),
             );
-            let _ = sender.send(
-                result
-                    .map(|_| ())
-                    .map_err(|e| (e.to_string(), e.to_failure())),
-            );
+            let _ = sender.send(result.map(|_| ()));
         });
-        let (error, failure) = receiver
+        let error = receiver
             .recv_timeout(std::time::Duration::from_secs(60))
             .expect("the export ended")
             .unwrap_err();
-        assert!(error.contains("index out of bounds in a format"), "{error}");
-        assert_eq!(failure.code, "INTERNAL_ERROR");
         assert!(
-            !failure.message.contains("index out of bounds"),
-            "the panic is for the log, not the customer: {}",
-            failure.message
+            matches!(&error, PipelineError::Internal(text) if text.contains("index out of bounds in a format")),
+            "{error:?}"
         );
     }
 
@@ -1683,9 +1583,10 @@ mod tests {
             let (result, _) = export(sources, &small_blocks(2), &TaskFilter::default());
             let error = result.unwrap_err();
             assert!(!error.is_retryable(), "{what}: {error}");
-            let failure = error.to_failure();
-            assert_eq!(failure.code, "SOURCE_CORRUPT", "{what}: {failure:?}");
-            assert_eq!(failure.file.as_deref(), Some("p/tasks/f.ndjson.gz"));
+            assert!(
+                matches!(&error, PipelineError::Corrupt { file, .. } if file == "p/tasks/f.ndjson.gz"),
+                "{what}: {error:?}"
+            );
         }
     }
 }

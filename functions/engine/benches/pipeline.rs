@@ -1,6 +1,6 @@
 //! Export throughput against the parse floors, on the same generated lines.
 //!
-//! `cargo bench -p labelport-core --bench pipeline [-- TASKS MODE [FORMAT,...]]`
+//! `cargo bench -p labelport-engine --bench pipeline [-- TASKS MODE [FORMAT,...]]`
 //! (defaults: 300000 element, every format that fits). Prints MB/s of task lines for: serde_json validating each line
 //! (`IgnoredAny`, the floor the README compares to), parsing into the borrowed `Task`,
 //! and the whole pipeline (parse, check, filter, encode, order, assemble the files) for
@@ -8,12 +8,12 @@
 //! CSV and NDJSON gzip-compressed. JSON_SIMPLE fits text modes: run it with `document`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use labelport_core::decode::NativeDecoder;
-use labelport_core::filter::TaskFilter;
-use labelport_core::output::Files;
-use labelport_core::pipeline::{self, Options, Output, Source};
-use labelport_core::ports::BoxError;
 use labelport_encoders::{Compression, FieldToggles, Format, FormatOptions, Settings};
+use labelport_engine::assembly::Files;
+use labelport_engine::decode::NativeDecoder;
+use labelport_engine::filter::TaskFilter;
+use labelport_engine::pipeline::{self, Options, Output, Source};
+use labelport_engine::store::BoxError;
 use labelport_generate::{self as generate, Config};
 use labelport_model::{Mode, Task};
 use std::time::Instant;
