@@ -33,6 +33,18 @@ impl From<labelport_engine::plan::FieldError> for RequestError {
     }
 }
 
+impl From<labelport_engine::import::ImportError> for RequestError {
+    fn from(e: labelport_engine::import::ImportError) -> Self {
+        use labelport_engine::import::ImportError;
+        match e {
+            ImportError::Invalid { field, message } => RequestError::new(field, message),
+            ImportError::Store { key, source } => {
+                RequestError::new("source", format!("{key} could not be read: {source}"))
+            }
+        }
+    }
+}
+
 /// Why an export failed, as stored in the job record and shown by the status endpoint.
 #[derive(
     Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, utoipa::ToSchema,

@@ -7,7 +7,6 @@
 pub mod api;
 pub mod delivery;
 pub mod error;
-pub mod import;
 pub mod job;
 pub mod links;
 pub mod messages;

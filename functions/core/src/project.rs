@@ -1,17 +1,23 @@
-//! Loading a project's manifest.
+//! Loading a project's file, `projects/{project}/project.json`: who may export, the
+//! mode and label schema. (An export's *manifest* is another thing: the record of
+//! what an export wrote, beside its files.)
 
 use crate::error::{chain, Failure};
 use crate::ports::{ObjectStore, StoreError};
-use labelport_engine::source::manifest_key;
 use labelport_model::Project;
+
+/// `projects/{project}/project.json`.
+pub fn project_file_key(project: &str) -> String {
+    format!("projects/{project}/project.json")
+}
 
 /// Why a project could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
-    /// No manifest.
+    /// No project file.
     #[error("project {0} does not exist")]
     NotFound(String),
-    /// The manifest is not a valid project.
+    /// The project file is not a valid project.
     #[error("the manifest of project {project} is invalid")]
     Invalid {
         /// The project.
@@ -33,7 +39,7 @@ impl ProjectError {
             ProjectError::Invalid { project, .. } => Failure {
                 code: "INVALID_PROJECT_MANIFEST".into(),
                 message: chain(self),
-                file: Some(manifest_key(project)),
+                file: Some(project_file_key(project)),
                 line: None,
             },
             ProjectError::Store(e) => Failure::storage("reading the project's manifest", e),
@@ -53,10 +59,13 @@ pub fn is_project_id(id: &str) -> bool {
 
 /// Reads `projects/{id}/project.json`.
 pub async fn load_project(store: &dyn ObjectStore, id: &str) -> Result<Project, ProjectError> {
-    let object = store.get(&manifest_key(id)).await.map_err(|e| match e {
-        StoreError::NotFound(_) => ProjectError::NotFound(id.to_owned()),
-        other => ProjectError::Store(other),
-    })?;
+    let object = store
+        .get(&project_file_key(id))
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => ProjectError::NotFound(id.to_owned()),
+            other => ProjectError::Store(other),
+        })?;
     serde_json::from_slice(&object.body).map_err(|source| ProjectError::Invalid {
         project: id.to_owned(),
         source,

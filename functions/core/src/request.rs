@@ -36,7 +36,7 @@ pub struct ExportRequest {
     pub invalid_lines: InvalidLines,
     /// Another tool's export to read instead of the project's task files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<crate::import::ImportSource>,
+    pub source: Option<labelport_engine::import::ImportSource>,
     /// The format's own options.
     #[serde(flatten)]
     pub options: FormatOptions,
@@ -132,7 +132,7 @@ impl utoipa::PartialSchema for ExportRequest {
             .property("compression", described(Compression::schema(), "Compression of the output file (not for ZIP formats)."))
             .property("delivery", Delivery::schema())
             .property("invalidLines", described(InvalidLines::schema(), "What a malformed source line does: `fail` the export (default) or `skip` it."))
-            .property("source", described(crate::import::ImportSource::schema(), "Another tool's export, uploaded under `projects/{project}/imports/`, to read instead of the project's task files: its settings give the mode and label schema."))
+            .property("source", described(labelport_engine::import::ImportSource::schema(), "Another tool's export, uploaded under `projects/{project}/imports/`, to read instead of the project's task files: its settings give the mode and label schema."))
             .additional_properties(Some(AdditionalProperties::FreeForm(false)));
         let mut seen: Vec<&str> = Vec::new();
         for format in Format::all() {

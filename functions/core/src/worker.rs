@@ -14,6 +14,7 @@ use crate::project::{load_project, ProjectError};
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
 use labelport_engine::assembly::Files;
+use labelport_engine::import::ImportError;
 use labelport_engine::pipeline::{Options, Output};
 use labelport_engine::plan::Plan;
 use labelport_engine::progress::Progress;
@@ -417,23 +418,23 @@ impl Worker {
         // An import reads the tool's export with its settings instead of the task files.
         let (project, files, decoder) = match &request.source {
             Some(import) => {
-                let store = self.store.as_ref();
-                let failed = |e: crate::import::ImportError, code: &str| match e {
-                    crate::import::ImportError::Store { .. } => {
-                        retryable(Failure::storage("reading the import", &e))
-                    }
-                    _ => permanent(Failure::new(code, e.to_string())),
-                };
-                let config = import
-                    .load_config(store)
-                    .await
-                    .map_err(|e| failed(e, "INVALID_IMPORT"))?;
-                let export = import
-                    .export_object(store)
-                    .await
-                    .map_err(|e| failed(e, "IMPORT_NOT_FOUND"))?;
-                let project = crate::import::project_for(&project, &config);
-                (project, vec![export], Some(import.decoder(config)))
+                let import =
+                    import
+                        .open(self.store.as_ref(), &project)
+                        .await
+                        .map_err(|e| match e {
+                            ImportError::Store { .. } => {
+                                retryable(Failure::storage("reading the import", &e))
+                            }
+                            ImportError::Invalid { field, .. } => {
+                                let code = match field {
+                                    "source.export" => "IMPORT_NOT_FOUND",
+                                    _ => "INVALID_IMPORT",
+                                };
+                                permanent(Failure::new(code, e.to_string()))
+                            }
+                        })?;
+                (import.project, vec![import.export], Some(import.decoder))
             }
             None => {
                 let files = source::list_task_files(self.store.as_ref(), &job.project)

@@ -11,6 +11,7 @@
 pub mod assembly;
 pub mod decode;
 pub mod filter;
+pub mod import;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;

@@ -1,44 +1,44 @@
-//! The project's source files: where they are, which decoder reads each, and how to
-//! open them. The worker and `labelport export` list and open sources through here.
+//! The project's source files: where they are, how each is framed and decoded, and
+//! how to open them. The worker, `labelport export` and imports of another tool's
+//! export list and open sources through here.
 
-use crate::decode::{Decoder, NativeArrayDecoder, NativeDecoder};
+use crate::decode::{Decoder, Framing, NativeArrayDecoder, NativeDecoder};
 use crate::pipeline::{PipelineError, Source};
 use crate::store::{ObjectInfo, ObjectStore, StoreError};
 use std::io::{BufReader, Read};
 use std::sync::Arc;
 use tokio::runtime::Handle;
 
-/// `projects/{project}/project.json`.
-pub fn manifest_key(project: &str) -> String {
-    format!("projects/{project}/project.json")
-}
-
 /// `projects/{project}/tasks/`.
 pub fn tasks_prefix(project: &str) -> String {
     format!("projects/{project}/tasks/")
 }
 
-/// Every source this version reads: the file-name endings it is chosen by (before a
-/// `.gz` or `.zst` suffix) and its decoder. One line per source.
-static DECODERS: &[(&[&str], &dyn Decoder)] = &[
-    (&[".ndjson", ".jsonl"], &NativeDecoder),
-    (&[".json"], &NativeArrayDecoder),
-];
+/// How a file is framed, by its name: the one rule for every source, native or
+/// another tool's. The ending is compared without case, after any `.gz` or `.zst`:
+/// `.ndjson` and `.jsonl` are one record per line, `.json` one array of records;
+/// `None` for any other name.
+pub fn framing_for(name: &str) -> Option<Framing> {
+    let plain = strip_suffix_ignore_case(name, ".gz")
+        .or_else(|| strip_suffix_ignore_case(name, ".zst"))
+        .unwrap_or(name);
+    let ends = |e: &str| strip_suffix_ignore_case(plain, e).is_some();
+    if ends(".ndjson") || ends(".jsonl") {
+        Some(Framing::Lines)
+    } else if ends(".json") {
+        Some(Framing::JsonArray)
+    } else {
+        None
+    }
+}
 
-/// The decoder for a task file, by its name: its ending, compared without case, after
-/// any `.gz` or `.zst`; `None` for a file that is not a task file.
+/// The native decoder of a task file, by its name ([`framing_for`]); `None` for a
+/// file that is not a task file.
 pub fn decoder_for(key: &str) -> Option<&'static dyn Decoder> {
-    let plain = strip_suffix_ignore_case(key, ".gz")
-        .or_else(|| strip_suffix_ignore_case(key, ".zst"))
-        .unwrap_or(key);
-    DECODERS
-        .iter()
-        .find(|(endings, _)| {
-            endings
-                .iter()
-                .any(|e| strip_suffix_ignore_case(plain, e).is_some())
-        })
-        .map(|(_, decoder)| *decoder)
+    Some(match framing_for(key)? {
+        Framing::Lines => &NativeDecoder,
+        Framing::JsonArray => &NativeArrayDecoder,
+    })
 }
 
 fn strip_suffix_ignore_case<'a>(s: &'a str, suffix: &str) -> Option<&'a str> {
@@ -180,8 +180,9 @@ mod tests {
         ] {
             assert!(is_task_file(key), "{key}");
         }
-        assert!(decoder_for("p/tasks/all.json.gz")
-            .is_some_and(|d| d.framing() == crate::decode::Framing::JsonArray));
+        assert!(
+            decoder_for("p/tasks/all.json.gz").is_some_and(|d| d.framing() == Framing::JsonArray)
+        );
         for key in ["a.ndjson.bz2", "a.csv", "a.gz", "ndjson", "a.json.tmp"] {
             assert!(!is_task_file(key), "{key}");
         }

@@ -3,13 +3,10 @@
 
 use crate::export::{self, OutputArgs};
 use anyhow::Context;
-use labelport_engine::decode::label_studio::LabelStudioDecoder;
-use labelport_engine::decode::label_studio_config::LabelingConfig;
-use labelport_engine::decode::Framing;
+use labelport_engine::import::{Import, ImportError, ImportTool};
 use labelport_engine::pipeline::Source;
 use labelport_engine::source::decompress;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// The tools whose exports labelport reads.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -37,25 +34,21 @@ pub struct Args {
 
 /// Runs the conversion.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let Tool::LabelStudio = args.from;
-    let xml = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("reading {}", args.config.display()))?;
-    let config = LabelingConfig::parse(&xml).with_context(|| args.config.display().to_string())?;
-    let name = args.input.display().to_string();
-    let stem = args
-        .input
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.split('.').next())
-        .filter(|s| !s.is_empty())
-        .unwrap_or("label-studio");
-    let project = config.project(stem, stem);
-    let plain = name.trim_end_matches(".gz").trim_end_matches(".zst");
-    let framing = if plain.ends_with(".jsonl") || plain.ends_with(".ndjson") {
-        Framing::Lines
-    } else {
-        Framing::JsonArray
+    let tool = match args.from {
+        Tool::LabelStudio => ImportTool::LabelStudio,
     };
+    let config = std::fs::read(&args.config)
+        .with_context(|| format!("reading {}", args.config.display()))?;
+    let name = args.input.display().to_string();
+    // The same reading of the tool's settings and the same framing by file name as an
+    // import through the API.
+    let import = Import::read(tool, &config, &name).map_err(|e| match e {
+        ImportError::Invalid {
+            field: "source.config",
+            message,
+        } => anyhow::anyhow!("{}: {message}", args.config.display()),
+        other => anyhow::anyhow!("{name}: {other}"),
+    })?;
     let file = std::fs::File::open(&args.input).with_context(|| format!("opening {name}"))?;
     let total = match export::is_compressed(&name) {
         true => None,
@@ -69,7 +62,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let source = Source {
         name,
         reader,
-        decoder: Arc::new(LabelStudioDecoder::new(config, framing)),
+        decoder: import.decoder,
     };
-    export::write(&project, std::iter::once(Ok(source)), total, args.output)
+    export::write(
+        &import.project,
+        std::iter::once(Ok(source)),
+        total,
+        args.output,
+    )
 }

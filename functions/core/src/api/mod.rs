@@ -1374,16 +1374,12 @@ impl Api {
         // An import is validated against the project its settings describe.
         let shown_project = match &request.source {
             Some(source) => {
-                source.check_keys(project)?;
-                let config = source
-                    .load_config(self.store.as_ref())
-                    .await
-                    .map_err(RequestError::from)?;
+                source.check_keys(project).map_err(RequestError::from)?;
                 source
-                    .export_object(self.store.as_ref())
+                    .open(self.store.as_ref(), &manifest)
                     .await
-                    .map_err(RequestError::from)?;
-                crate::import::project_for(&manifest, &config)
+                    .map_err(RequestError::from)?
+                    .project
             }
             None => manifest.clone(),
         };

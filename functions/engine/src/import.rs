@@ -3,11 +3,12 @@
 //! the project's own task files. The project's members still decide who may ask; the
 //! tool's settings (a Label Studio labeling config) decide the mode and label schema.
 
-use crate::error::RequestError;
-use crate::ports::{ObjectInfo, ObjectStore, StoreError};
-use labelport_engine::decode::label_studio::LabelStudioDecoder;
-use labelport_engine::decode::label_studio_config::LabelingConfig;
-use labelport_engine::decode::{Decoder, Framing};
+use crate::decode::label_studio::LabelStudioDecoder;
+use crate::decode::label_studio_config::LabelingConfig;
+use crate::decode::Decoder;
+use crate::plan::FieldError;
+use crate::source::framing_for;
+use crate::store::{ObjectInfo, ObjectStore, StoreError};
 use labelport_model::Project;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -58,17 +59,6 @@ pub enum ImportError {
     },
 }
 
-impl From<ImportError> for RequestError {
-    fn from(e: ImportError) -> Self {
-        match e {
-            ImportError::Invalid { field, message } => RequestError::new(field, message),
-            ImportError::Store { key, source } => {
-                RequestError::new("source", format!("{key} could not be read: {source}"))
-            }
-        }
-    }
-}
-
 /// The folder imports of `project` are uploaded to.
 pub fn imports_prefix(project: &str) -> String {
     format!("projects/{project}/imports/")
@@ -77,18 +67,24 @@ pub fn imports_prefix(project: &str) -> String {
 impl ImportSource {
     /// Checks that both keys are files of the project's imports folder with the
     /// endings they need: nothing else of the bucket can be read through a request.
-    pub fn check_keys(&self, project: &str) -> Result<(), RequestError> {
+    pub fn check_keys(&self, project: &str) -> Result<(), FieldError> {
         let prefix = imports_prefix(project);
-        for (field, key, endings) in [
+        let config_named_right = self
+            .config
+            .trim_end_matches(".gz")
+            .trim_end_matches(".zst")
+            .ends_with(".xml");
+        for (field, key, named_right, endings) in [
             (
                 "source.export",
                 &self.export,
-                &[".json", ".jsonl", ".ndjson"][..],
+                framing_for(&self.export).is_some(),
+                ".json, .jsonl, .ndjson",
             ),
-            ("source.config", &self.config, &[".xml"][..]),
+            ("source.config", &self.config, config_named_right, ".xml"),
         ] {
             let Some(rest) = key.strip_prefix(&prefix) else {
-                return Err(RequestError::new(
+                return Err(FieldError::new(
                     field,
                     format!("must be a key under {prefix}"),
                 ));
@@ -98,27 +94,28 @@ impl ImportSource {
                 .any(|s| s.is_empty() || s == "." || s == "..")
                 || key.contains('\\')
             {
-                return Err(RequestError::new(
+                return Err(FieldError::new(
                     field,
                     "must be a plain key: no empty, `.` or `..` segments, no `\\`",
                 ));
             }
-            let plain = rest.trim_end_matches(".gz").trim_end_matches(".zst");
-            if !endings.iter().any(|e| plain.ends_with(e)) {
-                return Err(RequestError::new(
-                    field,
-                    format!("must end with {}", endings.join(", ")),
-                ));
+            if !named_right {
+                return Err(FieldError::new(field, format!("must end with {endings}")));
             }
         }
         Ok(())
     }
 
-    /// Reads and parses the tool's settings.
-    pub async fn load_config(
+    /// Opens the import: reads the tool's settings and finds its export in `store`.
+    /// `registered` is the labelport project the import is exported for: its id,
+    /// name, state and members stay; the settings give the mode, label schema and
+    /// stages. The API (to validate a request), the worker (to run it) and
+    /// `labelport convert` (through [`Import::read`]) all open an import here.
+    pub async fn open(
         &self,
         store: &dyn ObjectStore,
-    ) -> Result<LabelingConfig, ImportError> {
+        registered: &Project,
+    ) -> Result<Import, ImportError> {
         let object = store.get(&self.config).await.map_err(|e| match e {
             StoreError::NotFound(_) => ImportError::Invalid {
                 field: "source.config",
@@ -129,19 +126,16 @@ impl ImportSource {
                 source: other,
             },
         })?;
-        let xml = std::str::from_utf8(&object.body).map_err(|_| ImportError::Invalid {
-            field: "source.config",
-            message: "the labeling config is not UTF-8 text".to_owned(),
-        })?;
-        LabelingConfig::parse(xml).map_err(|e| ImportError::Invalid {
-            field: "source.config",
-            message: e.to_string(),
-        })
-    }
-
-    /// The export's object in the store, or why it is not there.
-    pub async fn export_object(&self, store: &dyn ObjectStore) -> Result<ObjectInfo, ImportError> {
-        store
+        let mut import = Import::read(self.tool, &object.body, &self.export)?;
+        import.project = Project {
+            mode: import.project.mode,
+            labels: import.project.labels,
+            stages: import.project.stages,
+            columns: Vec::new(),
+            asset_key: import.project.asset_key,
+            ..registered.clone()
+        };
+        import.export = store
             .list(&self.export)
             .await
             .map_err(|e| ImportError::Store {
@@ -153,32 +147,54 @@ impl ImportSource {
             .ok_or_else(|| ImportError::Invalid {
                 field: "source.export",
                 message: format!("no object at {}: upload the export first", self.export),
-            })
-    }
-
-    /// The decoder of the export's records.
-    pub fn decoder(&self, config: LabelingConfig) -> Arc<dyn Decoder> {
-        let plain = self.export.trim_end_matches(".gz").trim_end_matches(".zst");
-        let framing = if plain.ends_with(".json") {
-            Framing::JsonArray
-        } else {
-            Framing::Lines
-        };
-        Arc::new(LabelStudioDecoder::new(config, framing))
+            })?;
+        Ok(import)
     }
 }
 
-/// The project as the import shows it: `manifest`'s id, name, state and members, with
-/// the mode, label schema and stages of the tool's settings.
-pub fn project_for(manifest: &Project, config: &LabelingConfig) -> Project {
-    let from_config = config.project(&manifest.id, &manifest.name);
-    Project {
-        mode: from_config.mode,
-        labels: from_config.labels,
-        stages: from_config.stages,
-        columns: Vec::new(),
-        asset_key: from_config.asset_key,
-        ..manifest.clone()
+/// An opened import: the project as the tool's settings describe it, the export to
+/// read, and the decoder that reads it.
+pub struct Import {
+    /// The project: mode, label schema and stages from the tool's settings.
+    pub project: Project,
+    /// The export's object (its size is 0 until [`ImportSource::open`] finds it).
+    pub export: ObjectInfo,
+    /// Reads the export's records (framed by its name: [`framing_for`]).
+    pub decoder: Arc<dyn Decoder>,
+}
+
+impl Import {
+    /// Reads `tool`'s settings from `config` for the export named `export`. The project
+    /// is named after the export's file (`labelport convert`'s project); an import
+    /// opened for a labelport project takes that project's identity instead.
+    pub fn read(tool: ImportTool, config: &[u8], export: &str) -> Result<Import, ImportError> {
+        let ImportTool::LabelStudio = tool;
+        let xml = std::str::from_utf8(config).map_err(|_| ImportError::Invalid {
+            field: "source.config",
+            message: "the labeling config is not UTF-8 text".to_owned(),
+        })?;
+        let config = LabelingConfig::parse(xml).map_err(|e| ImportError::Invalid {
+            field: "source.config",
+            message: e.to_string(),
+        })?;
+        let framing = framing_for(export).ok_or_else(|| ImportError::Invalid {
+            field: "source.export",
+            message: "must end with .json, .jsonl, .ndjson".to_owned(),
+        })?;
+        let stem = export
+            .rsplit('/')
+            .next()
+            .and_then(|name| name.split('.').next())
+            .filter(|s| !s.is_empty())
+            .unwrap_or("label-studio");
+        Ok(Import {
+            project: config.project(stem, stem),
+            export: ObjectInfo {
+                key: export.to_owned(),
+                size: 0,
+            },
+            decoder: Arc::new(LabelStudioDecoder::new(config, framing)),
+        })
     }
 }
 
