@@ -45,6 +45,85 @@ impl From<labelport_engine::import::ImportError> for RequestError {
     }
 }
 
+/// Why an export ended without its files: a stable code a program can match on. The
+/// codes are the contract (the status, the webhook, the e-mail and the metrics carry
+/// them); the message beside a code says what happened for a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FailureCode {
+    /// A source line is not a valid task (file and line given).
+    InvalidSourceLine,
+    /// A compressed source does not decompress (file and near line given).
+    SourceCorrupt,
+    /// The output hit one of its bounds (too many parts, temporary space).
+    OutputLimit,
+    /// The platform's storage did not answer, after every retry.
+    StorageError,
+    /// A bug in labelport; the detail is in the log.
+    InternalError,
+    /// A manager cancelled the export.
+    Cancelled,
+    /// The project's file is gone.
+    ProjectNotFound,
+    /// The project's file is not a valid project.
+    InvalidProjectManifest,
+    /// The request no longer fits the project (its format options, its filters).
+    InvalidRequest,
+    /// The project has no task files.
+    NoTaskFiles,
+    /// The import's settings are missing or invalid.
+    InvalidImport,
+    /// The import's export is not where the request said.
+    ImportNotFound,
+    /// The customer's bucket could not be opened through their role.
+    DestinationUnavailable,
+    /// The export could not be queued when it was asked for.
+    NotQueued,
+    /// No worker took the queued export in time.
+    NotStarted,
+    /// A worker took the export and was not heard from again.
+    Abandoned,
+    /// Every attempt stopped without finishing (time-outs, crashes).
+    TooManyAttempts,
+}
+
+impl FailureCode {
+    /// The code as the contract spells it (`STORAGE_ERROR`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCode::InvalidSourceLine => "INVALID_SOURCE_LINE",
+            FailureCode::SourceCorrupt => "SOURCE_CORRUPT",
+            FailureCode::OutputLimit => "OUTPUT_LIMIT",
+            FailureCode::StorageError => "STORAGE_ERROR",
+            FailureCode::InternalError => "INTERNAL_ERROR",
+            FailureCode::Cancelled => "CANCELLED",
+            FailureCode::ProjectNotFound => "PROJECT_NOT_FOUND",
+            FailureCode::InvalidProjectManifest => "INVALID_PROJECT_MANIFEST",
+            FailureCode::InvalidRequest => "INVALID_REQUEST",
+            FailureCode::NoTaskFiles => "NO_TASK_FILES",
+            FailureCode::InvalidImport => "INVALID_IMPORT",
+            FailureCode::ImportNotFound => "IMPORT_NOT_FOUND",
+            FailureCode::DestinationUnavailable => "DESTINATION_UNAVAILABLE",
+            FailureCode::NotQueued => "NOT_QUEUED",
+            FailureCode::NotStarted => "NOT_STARTED",
+            FailureCode::Abandoned => "ABANDONED",
+            FailureCode::TooManyAttempts => "TOO_MANY_ATTEMPTS",
+        }
+    }
+}
+
+impl std::fmt::Display for FailureCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for FailureCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// Why an export failed, as stored in the job record and shown by the status endpoint.
 #[derive(
     Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, utoipa::ToSchema,
@@ -52,8 +131,8 @@ impl From<labelport_engine::import::ImportError> for RequestError {
 #[serde(rename_all = "camelCase")]
 #[error("{code}: {message}")]
 pub struct Failure {
-    /// A stable code (`INVALID_SOURCE_LINE`, `PROJECT_NOT_FOUND`, `STORAGE_ERROR`, ...).
-    pub code: String,
+    /// What kind of failure it is.
+    pub code: FailureCode,
     /// What happened, for a person.
     pub message: String,
     /// The source file at fault, if any.
@@ -66,9 +145,9 @@ pub struct Failure {
 
 impl Failure {
     /// A failure not tied to a source position.
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
+    pub fn new(code: FailureCode, message: impl Into<String>) -> Self {
         Failure {
-            code: code.to_owned(),
+            code,
             message: message.into(),
             file: None,
             line: None,
@@ -81,7 +160,7 @@ impl Failure {
     pub fn storage(doing: &str, err: &(dyn std::error::Error + 'static)) -> Self {
         tracing::warn!(error = %chain(err), "storage error while {doing}");
         Failure::new(
-            "STORAGE_ERROR",
+            FailureCode::StorageError,
             format!("the platform's storage did not answer while {doing}; the export is retried automatically, and ends with this message only if it keeps happening"),
         )
     }
@@ -90,20 +169,17 @@ impl Failure {
     pub fn internal(doing: &str, detail: &str) -> Self {
         tracing::error!(detail, "internal error while {doing}");
         Failure::new(
-            "INTERNAL_ERROR",
+            FailureCode::InternalError,
             format!("labelport failed while {doing} (an internal error, logged); try again, and if it happens again report it with the export id"),
         )
     }
 }
 
-/// The code of an export a manager cancelled.
-pub const CANCELLED: &str = "CANCELLED";
-
 impl Failure {
     /// An export a manager cancelled.
     pub fn cancelled() -> Self {
         Failure::new(
-            CANCELLED,
+            FailureCode::Cancelled,
             "a manager cancelled the export; nothing of it was kept",
         )
     }
@@ -119,7 +195,7 @@ impl From<&PipelineError> for Failure {
                 line,
                 message,
             } => Failure {
-                code: "INVALID_SOURCE_LINE".into(),
+                code: FailureCode::InvalidSourceLine,
                 message: format!("{file}, line {line}: {message}"),
                 file: Some(file.clone()),
                 line: Some(*line),
@@ -129,9 +205,11 @@ impl From<&PipelineError> for Failure {
                 ..Failure::storage(&format!("reading {file}"), source)
             },
             PipelineError::Sink(source) => Failure::storage("writing the export", source.as_ref()),
-            PipelineError::Output(message) => Failure::new("OUTPUT_LIMIT", message.clone()),
+            PipelineError::Output(message) => {
+                Failure::new(FailureCode::OutputLimit, message.clone())
+            }
             PipelineError::Corrupt { file, line, .. } => Failure {
-                code: "SOURCE_CORRUPT".into(),
+                code: FailureCode::SourceCorrupt,
                 message: e.to_string(),
                 file: Some(file.clone()),
                 line: Some(*line),
@@ -187,7 +265,7 @@ mod tests {
         let failure = Failure::from(&PipelineError::Internal(
             "an encoder panicked: index out of bounds in a format".into(),
         ));
-        assert_eq!(failure.code, "INTERNAL_ERROR");
+        assert_eq!(failure.code, FailureCode::InternalError);
         assert!(
             !failure.message.contains("index out of bounds"),
             "the panic is for the log, not the customer: {}",
@@ -203,10 +281,17 @@ mod tests {
             message: "invalid gzip header".into(),
         });
         assert_eq!(
-            (failure.code.as_str(), failure.file.as_deref(), failure.line),
-            ("SOURCE_CORRUPT", Some("p/tasks/f.ndjson.gz"), Some(7))
+            (failure.code, failure.file.as_deref(), failure.line),
+            (
+                FailureCode::SourceCorrupt,
+                Some("p/tasks/f.ndjson.gz"),
+                Some(7)
+            )
         );
         let failure = Failure::from(&PipelineError::Output("too many parts".into()));
-        assert_eq!(failure, Failure::new("OUTPUT_LIMIT", "too many parts"));
+        assert_eq!(
+            failure,
+            Failure::new(FailureCode::OutputLimit, "too many parts")
+        );
     }
 }

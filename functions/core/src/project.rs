@@ -35,9 +35,11 @@ impl ProjectError {
     /// The failure to record on a job.
     pub fn to_failure(&self) -> Failure {
         match self {
-            ProjectError::NotFound(_) => Failure::new("PROJECT_NOT_FOUND", self.to_string()),
+            ProjectError::NotFound(_) => {
+                Failure::new(crate::error::FailureCode::ProjectNotFound, self.to_string())
+            }
             ProjectError::Invalid { project, .. } => Failure {
-                code: "INVALID_PROJECT_MANIFEST".into(),
+                code: crate::error::FailureCode::InvalidProjectManifest,
                 message: chain(self),
                 file: Some(project_file_key(project)),
                 line: None,

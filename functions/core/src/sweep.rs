@@ -145,16 +145,7 @@ impl Sweeper {
         // leaves the job marked, and the next sweep asks again.
         let ended = self
             .jobs
-            .update_keeping_marker(&job.id, |current| {
-                // Only if nothing moved since: a worker that took the job meanwhile keeps it.
-                ((current.state, current.attempts) == seen).then(|| {
-                    let mut next = current.clone();
-                    next.state = JobState::Failed;
-                    next.finished_at = Some(now);
-                    next.error = Some(failure.clone());
-                    next
-                })
-            })
+            .update_keeping_marker(&job.id, |current| current.fail(seen, &failure, now))
             .await?;
         if ended.is_none() {
             return Ok(Checked::Live);
@@ -235,7 +226,7 @@ impl Sweeper {
                 let since = job.started_at.unwrap_or(job.created_at).max(job.created_at);
                 (age(now, since) > self.settings.queued_for).then(|| {
                     Failure::new(
-                        "NOT_STARTED",
+                        crate::error::FailureCode::NotStarted,
                         format!(
                             "no worker started the export within {} of its request (the queue was backed up or the request was lost); request it again",
                             hours(self.settings.queued_for)
@@ -247,7 +238,7 @@ impl Sweeper {
                 let since = job.started_at.unwrap_or(job.created_at);
                 (age(now, since) > self.settings.running_for).then(|| {
                     Failure::new(
-                        "ABANDONED",
+                        crate::error::FailureCode::Abandoned,
                         format!(
                             "attempt {} of the export stopped without finishing and no retry followed within {}; request it again, or contact support with the export id",
                             job.attempts,

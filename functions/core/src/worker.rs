@@ -3,7 +3,7 @@
 //! the notifier to tell the customer.
 
 pub use crate::error::RedeliverAfter;
-use crate::error::{chain, Failure};
+use crate::error::{chain, Failure, FailureCode};
 use crate::job::{ExportResult, Job, JobError, JobState, JobStore, ResultFile};
 use crate::messages::{ExportMessage, NotifyMessage};
 use crate::ports::{
@@ -197,7 +197,7 @@ impl Worker {
             // now, as the attempt that holds it, and tell the customer. The queue's
             // receive count is above MAX_ATTEMPTS so that this delivery comes.
             let failure = Failure::new(
-                "TOO_MANY_ATTEMPTS",
+                FailureCode::TooManyAttempts,
                 format!("the export stopped {MAX_ATTEMPTS} times without finishing (it ran out of time or crashed); try a smaller export or contact support with the export id"),
             );
             return self.finish(&id, current.job.attempts, Err(failure)).await;
@@ -208,12 +208,11 @@ impl Worker {
                 .finish(&id, current.job.attempts, Err(Failure::cancelled()))
                 .await;
         }
-        let mut claimed = current.job.clone();
-        claimed.attempts += 1;
-        claimed.state = JobState::Running;
-        claimed.started_at = Some(Utc::now());
-        claimed.progress = Progress::default();
-        let claimed = match self.jobs.swap(&current, claimed).await {
+        let claimed = match self
+            .jobs
+            .swap(&current, current.job.claim(Utc::now()))
+            .await
+        {
             Ok(v) => v,
             Err(JobError::Conflict(_)) => return Ok(Outcome::HeldElsewhere),
             Err(e) => return Err(e.into()),
@@ -227,18 +226,11 @@ impl Worker {
                 self.report(
                     &claimed.job,
                     "RETRIED",
-                    Some(&failure.code),
+                    Some(failure.code.as_str()),
                     &Progress::default(),
                 );
                 self.jobs
-                    .update_patiently(&id, |job| {
-                        (job.state == JobState::Running && job.attempts == attempt).then(|| {
-                            let mut next = job.clone();
-                            next.state = JobState::Queued;
-                            next.error = Some(failure.clone());
-                            next
-                        })
-                    })
+                    .update_patiently(&id, |job| job.requeue(attempt, &failure))
                     .await?;
                 Err(WorkerError::Retry {
                     export_id: id,
@@ -265,30 +257,12 @@ impl Worker {
         attempt: u32,
         outcome: Result<(ExportResult, Progress), Failure>,
     ) -> Result<Outcome, WorkerError> {
-        let state = match &outcome {
-            Ok(_) => JobState::Succeeded,
-            Err(failure) if failure.code == crate::error::CANCELLED => JobState::Cancelled,
-            Err(_) => JobState::Failed,
-        };
+        let state = JobState::ending(&outcome);
+        let now = Utc::now();
+        // Only the attempt that holds the job may end it.
         let updated = self
             .jobs
-            .update_patiently(id, |job| {
-                // Only the attempt that holds the job may end it.
-                (!job.state.is_terminal() && job.attempts == attempt).then(|| {
-                    let mut next = job.clone();
-                    next.state = state;
-                    next.finished_at = Some(Utc::now());
-                    match &outcome {
-                        Ok((result, progress)) => {
-                            next.result = Some(result.clone());
-                            next.progress = progress.clone();
-                            next.error = None;
-                        }
-                        Err(failure) => next.error = Some(failure.clone()),
-                    }
-                    next
-                })
-            })
+            .update_patiently(id, |job| job.finish(attempt, &outcome, now))
             .await?;
         let done = match updated {
             Some(done) => done,
@@ -428,8 +402,8 @@ impl Worker {
                             }
                             ImportError::Invalid { field, .. } => {
                                 let code = match field {
-                                    "source.export" => "IMPORT_NOT_FOUND",
-                                    _ => "INVALID_IMPORT",
+                                    "source.export" => FailureCode::ImportNotFound,
+                                    _ => FailureCode::InvalidImport,
                                 };
                                 permanent(Failure::new(code, e.to_string()))
                             }
@@ -446,10 +420,10 @@ impl Worker {
             }
         };
         let plan = Plan::new(&request.spec(), &project, self.settings.threads)
-            .map_err(|e| permanent(Failure::new("INVALID_REQUEST", e.to_string())))?;
+            .map_err(|e| permanent(Failure::new(FailureCode::InvalidRequest, e.to_string())))?;
         if files.is_empty() {
             return Err(permanent(Failure::new(
-                "NO_TASK_FILES",
+                FailureCode::NoTaskFiles,
                 format!(
                     "project {} has no task files under {} (*.ndjson, *.jsonl or *.json, optionally .gz or .zst); there is nothing to export",
                     job.project,
@@ -468,7 +442,7 @@ impl Worker {
                     // log; the customer is told what it means for them.
                     tracing::warn!(export_id = %job.id, error = %chain(e.as_ref()), "the customer's bucket could not be opened");
                     retryable(Failure::new(
-                        "DESTINATION_UNAVAILABLE",
+                        FailureCode::DestinationUnavailable,
                         format!("s3://{}/{path} could not be opened (the role could not be assumed, or the bucket did not answer); the export is retried automatically, and ends with this message only if it keeps happening", target.bucket),
                     ))
                 })?;
@@ -529,7 +503,7 @@ impl Worker {
         // The pipeline has ended (its sender is gone), so the uploader ends too: it
         // completed the uploads, or aborted every one of them.
         let uploading = uploading.await;
-        let stopped = matches!(&uploading, Ok(Err(f)) if f.code == crate::error::CANCELLED)
+        let stopped = matches!(&uploading, Ok(Err(f)) if f.code == FailureCode::Cancelled)
             || matches!(
                 &encoded,
                 Ok(Err(labelport_engine::pipeline::PipelineError::Cancelled))
@@ -848,7 +822,7 @@ async fn upload_files(
                     Some(open) => open.write(&chunk).await?,
                     None => {
                         return Err(Failure::new(
-                            "INTERNAL_ERROR",
+                            FailureCode::InternalError,
                             "the export wrote bytes before starting a file",
                         ))
                     }
@@ -856,7 +830,7 @@ async fn upload_files(
                 Some(Chunk::End) => break,
                 None => {
                     return Err(Failure::new(
-                        "INTERNAL_ERROR",
+                        FailureCode::InternalError,
                         "the export stopped before its end",
                     ))
                 }

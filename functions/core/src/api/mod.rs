@@ -509,25 +509,7 @@ async fn cancel_export(
     api.jobs
         .update(&id, |j| {
             met = Some(j.state);
-            match j.state {
-                JobState::Queued => {
-                    let mut next = j.clone();
-                    next.state = JobState::Cancelled;
-                    next.finished_at = Some(now);
-                    next.cancel_requested_at = Some(now);
-                    next.error = Some(crate::error::Failure::new(
-                        crate::error::CANCELLED,
-                        format!("{by} cancelled the export before it started"),
-                    ));
-                    Some(next)
-                }
-                JobState::Running if j.cancel_requested_at.is_none() => {
-                    let mut next = j.clone();
-                    next.cancel_requested_at = Some(now);
-                    Some(next)
-                }
-                _ => None,
-            }
+            j.cancel(&by, now)
         })
         .await
         .map_err(|e| ApiError::internal("cancelling the export", &e))?;
@@ -1482,16 +1464,14 @@ impl Api {
                 let ended = self
                     .jobs
                     .update(&id, |j| {
-                        (j.state == JobState::Queued).then(|| {
-                            let mut next = j.clone();
-                            next.state = JobState::Failed;
-                            next.finished_at = Some(chrono::Utc::now());
-                            next.error = Some(crate::error::Failure::new(
-                                "NOT_QUEUED",
+                        j.fail(
+                            (JobState::Queued, 0),
+                            &crate::error::Failure::new(
+                                crate::error::FailureCode::NotQueued,
                                 "the export could not be queued; request it again (with an Idempotency-Key, a retry resumes it instead)",
-                            ));
-                            next
-                        })
+                            ),
+                            chrono::Utc::now(),
+                        )
                     })
                     .await;
                 if let Err(e) = ended {

@@ -312,7 +312,7 @@ mod tests {
     fn a_failure_email_says_why_escaped() {
         let mut j = job(JobState::Failed);
         j.error = Some(Failure::new(
-            "INVALID_SOURCE_LINE",
+            crate::error::FailureCode::InvalidSourceLine,
             "part-0.ndjson, line 3: expected `<`",
         ));
         let email = compose(&notice(&j, None), &["m@x.io".into()]);
