@@ -1,7 +1,8 @@
 //! The caller's identity on AWS: API Gateway's JWT authorizer has verified the token
 //! (issuer, audience, signature, expiry) and passes its claims in the request context.
 
-use labelport_core::api::{AuthError, Authenticator, Caller};
+use labelport_core::api::{AuthError, Authenticator};
+use labelport_core::service::Caller;
 use lambda_http::request::RequestContext;
 
 /// Reads the caller's e-mail from the JWT claims API Gateway verified.

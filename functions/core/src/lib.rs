@@ -16,6 +16,7 @@ pub mod ports;
 pub mod project;
 pub mod request;
 pub mod seal;
+pub mod service;
 pub mod sweep;
 pub mod tenancy;
 pub mod worker;

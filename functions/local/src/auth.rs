@@ -2,7 +2,8 @@
 //! `labelport token --email E` prints one; `labelport serve` accepts them.
 
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use labelport_core::api::{AuthError, Authenticator, Caller};
+use labelport_core::api::{AuthError, Authenticator};
+use labelport_core::service::Caller;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

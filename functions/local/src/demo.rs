@@ -2,9 +2,9 @@
 
 use crate::embedded::Embedded;
 use anyhow::Context;
-use labelport_core::api::Caller;
 use labelport_core::job::{Job, JobState, JobStore};
 use labelport_core::request::ExportRequest;
+use labelport_core::service::Caller;
 use labelport_engine::filter::TaskFilter;
 use labelport_generate::{self as generate, Config};
 use labelport_model::{Mode, Task};
@@ -62,9 +62,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for body in requests {
         let accepted = embedded
             .api
+            .exports()
             .create(&caller, PROJECT, body.as_bytes(), None, None)
-            .await
-            .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+            .await?;
         println!(
             "2. {MANAGER} requested {body} -> export {} {:?}",
             accepted.id, accepted.state

@@ -4,6 +4,7 @@
 //! of a path, query or header parameter (`parameter`).
 
 use crate::error::{chain, RequestError};
+use crate::service::{ServiceError, RETRY_AFTER_LIMIT};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -97,6 +98,42 @@ impl From<RequestError> for ApiError {
             at: Some(At::Body(e.field)),
             message: e.message,
             retry_after: None,
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    /// The one place a service error becomes an HTTP status and problem details.
+    fn from(e: ServiceError) -> Self {
+        let plain = |status, code, message| ApiError::new(status, code, message);
+        match e {
+            ServiceError::Invalid(e) => e.into(),
+            ServiceError::BadParameter { parameter, message } => {
+                ApiError::parameter(parameter, message)
+            }
+            ServiceError::NotFound { code, message } => plain(StatusCode::NOT_FOUND, code, message),
+            ServiceError::NotAManager(message) => {
+                plain(StatusCode::FORBIDDEN, "FORBIDDEN", message)
+            }
+            ServiceError::Conflict { code, message } => plain(StatusCode::CONFLICT, code, message),
+            ServiceError::Gone { code, message } => plain(StatusCode::GONE, code, message),
+            e @ ServiceError::KeyReused => ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "IDEMPOTENCY_KEY_REUSED",
+                at: Some(At::Parameter("Idempotency-Key".to_owned())),
+                message: e.to_string(),
+                retry_after: None,
+            },
+            ServiceError::TooManyExports(message) => ApiError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                code: "TOO_MANY_EXPORTS",
+                at: Some(At::Parameter("project".to_owned())),
+                message,
+                retry_after: Some(RETRY_AFTER_LIMIT),
+            },
+            ServiceError::Unavailable { doing, source } => {
+                ApiError::internal(doing, source.as_ref())
+            }
         }
     }
 }
