@@ -201,7 +201,7 @@ async fn a_redelivery_that_meets_a_live_lease_comes_back_when_the_lease_ends() {
     .unwrap();
 
     let error = stack.worker.handle(&body).await.unwrap_err();
-    let asked = labelport_core::worker::RedeliverAfter::of(&error).expect("a redelivery time");
+    let asked = labelport_core::error::RedeliverAfter::of(&error).expect("a redelivery time");
     assert!(matches!(error, WorkerError::Held { .. }), "{error:?}");
     // The default lease is 16 minutes; the message comes back just after it.
     assert!(
@@ -329,7 +329,7 @@ struct FailsOnceFor {
 impl labelport_core::ports::Mailer for FailsOnceFor {
     async fn send(
         &self,
-        email: &labelport_core::ports::Email,
+        email: &labelport_core::ports::Mail,
     ) -> Result<(), labelport_core::ports::BoxError> {
         if email.to.iter().any(|to| to == self.recipient)
             && !self.tripped.swap(true, Ordering::SeqCst)

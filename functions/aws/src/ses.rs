@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_ses::types::{Body, Content, Destination, Message};
-use labelport_core::ports::{BoxError, Email, Mailer};
+use labelport_core::ports::{BoxError, Mail, Mailer};
 
 /// Sends through SES (v1 `SendEmail`) from one verified sender.
 #[derive(Clone)]
@@ -27,7 +27,7 @@ fn utf8(text: &str) -> Result<Content, BoxError> {
 
 #[async_trait]
 impl Mailer for SesMailer {
-    async fn send(&self, email: &Email) -> Result<(), BoxError> {
+    async fn send(&self, email: &Mail) -> Result<(), BoxError> {
         let message = Message::builder()
             .subject(utf8(&email.subject)?)
             .body(

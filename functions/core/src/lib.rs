@@ -20,6 +20,3 @@ pub mod service;
 pub mod sweep;
 pub mod tenancy;
 pub mod worker;
-
-pub use labelport_encoders as encoders;
-pub use labelport_model as model;

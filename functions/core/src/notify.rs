@@ -354,7 +354,7 @@ impl Notifier {
 mod tests {
     use super::*;
     use crate::ports::{
-        BoxError, Condition, Email, FixedLinkKeys, LinkKeySet, Mailer, Object, ObjectInfo,
+        BoxError, Condition, FixedLinkKeys, LinkKeySet, Mail, Mailer, Object, ObjectInfo,
         StoreError, Upload,
     };
     use async_trait::async_trait;
@@ -398,7 +398,7 @@ mod tests {
 
     #[async_trait]
     impl Mailer for NoMail {
-        async fn send(&self, _: &Email) -> Result<(), BoxError> {
+        async fn send(&self, _: &Mail) -> Result<(), BoxError> {
             Err("no mail".into())
         }
     }

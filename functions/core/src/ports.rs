@@ -20,7 +20,7 @@ pub trait Queue: Send + Sync + 'static {
 
 /// An e-mail with a text and an HTML part.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Email {
+pub struct Mail {
     /// Recipients.
     pub to: Vec<String>,
     /// Subject line.
@@ -35,7 +35,7 @@ pub struct Email {
 #[async_trait]
 pub trait Mailer: Send + Sync + 'static {
     /// Sends one message.
-    async fn send(&self, email: &Email) -> Result<(), BoxError>;
+    async fn send(&self, mail: &Mail) -> Result<(), BoxError>;
 }
 
 /// The `Content-Disposition` that makes a browser save a download as `filename`.

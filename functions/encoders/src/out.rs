@@ -294,12 +294,6 @@ impl Out {
         self.omitted_mark = 0;
     }
 
-    /// Hands the bytes over and leaves an empty buffer of the same capacity behind.
-    pub fn take_bytes(&mut self) -> Vec<u8> {
-        let capacity = self.bytes.capacity();
-        std::mem::replace(&mut self.bytes, Vec::with_capacity(capacity))
-    }
-
     fn close_piece(&mut self) {
         if std::mem::take(&mut self.open) {
             if let Some(piece) = self.pieces.last_mut() {

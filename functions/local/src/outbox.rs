@@ -1,7 +1,7 @@
 //! The outbox mailer: each e-mail becomes an `.eml` file a mail client opens.
 
 use async_trait::async_trait;
-use labelport_core::ports::{BoxError, Email, Mailer};
+use labelport_core::ports::{BoxError, Mail, Mailer};
 use std::path::PathBuf;
 
 /// Writes e-mails to a folder instead of sending them.
@@ -21,7 +21,7 @@ impl OutboxMailer {
 }
 
 /// RFC 5322 text of a multipart/alternative message.
-pub fn render(email: &Email, from: &str, boundary: &str) -> String {
+pub fn render(email: &Mail, from: &str, boundary: &str) -> String {
     let date = chrono::Utc::now().to_rfc2822();
     // Subjects are ASCII-safe here, but encode anyway (RFC 2047) so non-ASCII survives.
     let subject = if email.subject.is_ascii() {
@@ -47,7 +47,7 @@ pub fn render(email: &Email, from: &str, boundary: &str) -> String {
 
 #[async_trait]
 impl Mailer for OutboxMailer {
-    async fn send(&self, email: &Email) -> Result<(), BoxError> {
+    async fn send(&self, email: &Mail) -> Result<(), BoxError> {
         tokio::fs::create_dir_all(&self.folder).await?;
         let id = uuid::Uuid::now_v7();
         let path = self.folder.join(format!("{id}.eml"));

@@ -114,6 +114,35 @@ mod tests {
         assert_eq!(open, ["/v1/exports/{id}/download", "/v1/openapi.json"]);
     }
 
+    #[test]
+    fn every_route_with_a_token_documents_its_errors_as_problem_details() {
+        let doc = document();
+        let mut checked = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                if operation["security"] == serde_json::json!([{}]) {
+                    continue;
+                }
+                for status in ["400", "401", "403", "404", "500"] {
+                    let response = &operation["responses"][status];
+                    assert!(
+                        response["description"]
+                            .as_str()
+                            .is_some_and(|d| !d.is_empty()),
+                        "{method} {path} {status}"
+                    );
+                    assert_eq!(
+                        response["content"]["application/problem+json"]["schema"]["$ref"],
+                        "#/components/schemas/Problem",
+                        "{method} {path} {status}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 7, "the routes that take a token");
+    }
+
     /// Every `default` in the document, with where it is.
     fn defaults<'a>(value: &'a Value, at: String, found: &mut Vec<(String, &'a Value)>) {
         match value {

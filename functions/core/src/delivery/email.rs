@@ -8,7 +8,7 @@ use super::{
 };
 use crate::error::RequestError;
 use crate::job::JobState;
-use crate::ports::Email as Message;
+use crate::ports::Mail;
 use crate::request::is_email;
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
@@ -159,7 +159,7 @@ fn allowed(address: &str, allow_list: &[String]) -> bool {
 /// The e-mail for an ended export. Its links are signed links to the API, which work
 /// without signing in and make a fresh presigned URL at each click (a presigned URL put
 /// in a mail would die with the credentials that signed it).
-pub fn compose(notice: &Notice<'_>, recipients: &[String]) -> Message {
+pub fn compose(notice: &Notice<'_>, recipients: &[String]) -> Mail {
     let job = notice.job;
     let format = job.request.format.as_str();
     let until = notice.links_expire.format("%-d %B %Y").to_string();
@@ -232,7 +232,7 @@ pub fn compose(notice: &Notice<'_>, recipients: &[String]) -> Message {
             )
         }
     };
-    Message {
+    Mail {
         to: recipients.to_vec(),
         subject,
         text,

@@ -25,7 +25,7 @@ enum Recorded {
     /// The key is new: this request makes export `id`.
     New(String),
     /// The key made an export for this same request already.
-    Earlier(Job),
+    Earlier(Box<Job>),
     /// The key made export `id` for this request, whose record was never written.
     Unfinished(String),
 }
@@ -190,7 +190,7 @@ impl ExportService {
                     return Err(ServiceError::KeyReused);
                 }
                 match self.jobs.get(&existing.export_id).await {
-                    Ok(v) => Ok(Recorded::Earlier(v.job)),
+                    Ok(v) => Ok(Recorded::Earlier(Box::new(v.job))),
                     // It died before the job was written: finish its work.
                     Err(JobError::NotFound(_)) => Ok(Recorded::Unfinished(existing.export_id)),
                     Err(e) => Err(ServiceError::unavailable("reading the export", e)),
