@@ -29,9 +29,7 @@ mod results;
 
 use super::label_studio_config::{LabelingConfig, ObjectKind};
 use super::{DecodeError, Decoder, Framing};
-use labelport_model::{
-    Annotation, Asset, Links, Origin, Submission, Task, TaskState,
-};
+use labelport_model::{Annotation, Asset, Links, Origin, Submission, Task, TaskState};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;

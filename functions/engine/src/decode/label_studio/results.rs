@@ -131,7 +131,7 @@ impl<'r, 'a> Reading<'r, 'a> {
     }
 
     /// The control the result was made with.
-    fn from_name(&self) -> &str {
+    fn control_name(&self) -> &str {
         self.result.from_name.as_deref().unwrap_or("")
     }
 
@@ -338,7 +338,7 @@ impl<'r, 'a> Reading<'r, 'a> {
             t
         } else {
             let mut answer = self.one(AnnotationKind::Answer);
-            answer.field = Some(Cow::Owned(self.from_name().to_owned()));
+            answer.field = Some(Cow::Owned(self.control_name().to_owned()));
             answer.text = Some(Cow::Owned(text));
             answer
         }
@@ -347,7 +347,7 @@ impl<'r, 'a> Reading<'r, 'a> {
     /// A rating: a form answer.
     fn rating(&self) -> Annotation<'a> {
         let mut answer = self.one(AnnotationKind::Answer);
-        answer.field = Some(Cow::Owned(self.from_name().to_owned()));
+        answer.field = Some(Cow::Owned(self.control_name().to_owned()));
         answer.text = Some(Cow::Owned(
             self.result
                 .value
