@@ -3,6 +3,10 @@
 //! through the real AWS adapters, and the Python readers that check the outputs.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+pub mod fakes;
+pub mod harness;
+pub mod webhooks;
+
 use aws_lambda_events::apigw::{
     ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
     ApiGatewayV2httpRequestContext,

@@ -11,6 +11,7 @@
 //!   `choices`; spans `labels` with UTF-16 offsets, as Label Studio counts; classes
 //!   `choices`; relations `relation` results.
 
+use crate::vocabulary::COLORS;
 use crate::{task, Config};
 use labelport_model::{Annotation, AnnotationKind, Mode, Origin, Task, TaskState};
 use serde_json::{json, Value};
@@ -58,7 +59,7 @@ pub fn config_xml(config: &Config) -> Option<String> {
         .iter()
         .map(|a| {
             let values = if a == "color" {
-                crate::COLORS
+                COLORS
             } else {
                 &["yes", "no"][..]
             };
