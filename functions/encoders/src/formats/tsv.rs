@@ -5,7 +5,7 @@
 
 use crate::table::{class_labels, Table, TableCell, MODES};
 use crate::tabular::{TableStyle, CELLS, EXCEL};
-use crate::{Container, EncodeError, Encoder, FormatSpec, Out, Record};
+use crate::{ConfigError, Container, EncodeError, Encoder, FormatSpec, Out, Record, Settings};
 
 /// The table, tab-separated.
 pub static FORMAT: FormatSpec = FormatSpec {
@@ -17,13 +17,13 @@ pub static FORMAT: FormatSpec = FormatSpec {
     default_stages: Some(&["Complete"]),
     options: &[&CELLS, &EXCEL],
     build: |settings| {
-        settings.fields.refuse_all(FORMAT.name)?;
-        Ok(Box::new(DelimitedTable {
-            table: Table::new(settings.project, FORMAT.name)?,
-            style: TableStyle::from_settings(settings, b'\t')?,
-            extension: "tsv",
-            content_type: "text/tab-separated-values; charset=utf-8",
-        }))
+        DelimitedTable::build(
+            settings,
+            FORMAT.name,
+            b'\t',
+            "tsv",
+            "text/tab-separated-values; charset=utf-8",
+        )
     },
 };
 
@@ -33,6 +33,27 @@ pub struct DelimitedTable {
     pub(crate) style: TableStyle,
     pub(crate) extension: &'static str,
     pub(crate) content_type: &'static str,
+}
+
+impl DelimitedTable {
+    /// The table of `settings`' project for format `name`, its cells separated by
+    /// `delimiter` and written by the request's `cells` and `excel` options; every field
+    /// toggle is refused (a table has one row per task and no room for them).
+    pub(crate) fn build(
+        settings: &Settings<'_>,
+        name: &'static str,
+        delimiter: u8,
+        extension: &'static str,
+        content_type: &'static str,
+    ) -> Result<Box<dyn Encoder>, ConfigError> {
+        settings.fields.refuse_all(name)?;
+        Ok(Box::new(DelimitedTable {
+            table: Table::new(settings.project, name)?,
+            style: TableStyle::from_settings(settings, delimiter)?,
+            extension,
+            content_type,
+        }))
+    }
 }
 
 impl Encoder for DelimitedTable {
