@@ -99,7 +99,7 @@ def mode_cells(mode, task, form_fields):
     if mode == "classification":
         return {"class": labels("class")}
     if mode in ("row", "document"):
-        return {"labels": labels("class")}
+        fail("a row or document project's CSV is its table: check it with check_tables.py csv")
     if mode == "element":
         return {"element_count": count("box", "polygon", "point")}
     if mode == "element_group":

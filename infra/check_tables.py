@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Checks the table formats of row and document projects with readers labelport did not
-write: Python's csv (TSV, HUGGINGFACE_CSV), json (JSON_TABULAR), pandas and Hugging
-Face `datasets` (HUGGINGFACE_CSV, loaded as a user loads a dataset) and openpyxl (XLSX,
-every sheet).
+write: Python's csv (TSV, CSV, HUGGINGFACE_CSV), json (JSON_TABULAR), pandas and Hugging
+Face `datasets` (CSV and HUGGINGFACE_CSV, loaded as a user loads a dataset) and openpyxl
+(XLSX, every sheet). The table formats keep the Complete stage; CSV keeps annotated and
+validated tasks, its own default.
 
-    check_tables.py tsv|huggingface-csv|json-tabular|xlsx SOURCE PROJECT_DIR [--raw] [--excel]
+    check_tables.py tsv|csv|huggingface-csv|json-tabular|xlsx SOURCE PROJECT_DIR [--raw] [--excel]
                     [--max-rows N]
     check_tables.py long-csv|wide-csv SOURCE PROJECT_DIR [--latest] [--data-sources A,B]
                     [--batches A,B]
@@ -29,13 +30,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from check_export import fail, fetch, final_annotations, tasks, text, values  # noqa: E402
 
 
-def expected_rows(project_dir):
+def expected_rows(project_dir, kept=lambda task: task["stage"] == "Complete"):
     project = json.load(open(os.path.join(project_dir, "project.json")))
     columns = project.get("columns", [])
     header = ["id"] + (["text"] if project["mode"] == "document" else columns) + ["label"]
     rows = []
     for task in tasks(project_dir):
-        if task.get("preview") or task["stage"] != "Complete":
+        if task.get("preview") or not kept(task):
             continue
         if project["mode"] == "document":
             cells = [task["asset"].get("text", "")]
@@ -210,7 +211,7 @@ def check_assessments(data, args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("format", choices=["tsv", "huggingface-csv", "json-tabular", "xlsx", "long-csv", "wide-csv"])
+    parser.add_argument("format", choices=["tsv", "csv", "huggingface-csv", "json-tabular", "xlsx", "long-csv", "wide-csv"])
     parser.add_argument("--latest", action="store_true")
     parser.add_argument("--data-sources", type=lambda s: s.split(","))
     parser.add_argument("--batches", type=lambda s: s.split(","))
@@ -224,7 +225,10 @@ def main():
     if args.format in ("long-csv", "wide-csv"):
         check_assessments(data, args)
         return
-    header, rows = expected_rows(args.project_dir)
+    if args.format == "csv":
+        header, rows = expected_rows(args.project_dir, lambda task: task["state"] in ("annotated", "validated"))
+    else:
+        header, rows = expected_rows(args.project_dir)
 
     if args.format == "xlsx":
         check_xlsx(data, header, rows, args.raw, args.max_rows)
@@ -246,7 +250,7 @@ def main():
         fail(f"header {got_header}, expected {header}")
     compare(got_rows, header, rows, decode)
 
-    if args.format == "huggingface-csv":
+    if args.format in ("csv", "huggingface-csv"):
         import pandas
         from datasets import load_dataset
 

@@ -58,6 +58,9 @@ ok "JSON_SIMPLE: the ZIP tests clean in zipfile and holds every document"
 "$PYTHON" infra/check_tables.py xlsx "$data/docs.xlsx" "$data/projects/docs" --max-rows 400 || fail "xlsx"
 "$bin" export --allow-loss --project "$data/projects/docs" --format tsv --options '{"excel":true}' --out "$data/docs.tsv" 2> "$data/log"
 "$PYTHON" infra/check_tables.py tsv "$data/docs.tsv" "$data/projects/docs" --excel || fail "tsv"
+"$bin" export --allow-loss --project "$data/projects/docs" --format csv --out "$data/docs.csv" 2> "$data/log"
+"$PYTHON" infra/check_tables.py csv "$data/docs.csv" "$data/projects/docs" > "$data/log" || fail "csv of a document project: $(tail -1 "$data/log")"
+ok "CSV of a document project: its text and labels, read by csv, pandas and datasets"
 ok "XLSX (several sheets, read by openpyxl) and TSV for Excel from the CLI"
 
 "$bin" generate --tasks 500 --mode element --seed 3 --project imgs --out "$data" > /dev/null

@@ -1,6 +1,8 @@
 //! The campaign CSV: a header, then one line per task with the task's
 //! identity, state, assignee, dates, time spent, comments and links, followed by
-//! columns that depend on the project's mode.
+//! columns that depend on the project's mode. A row or document project's CSV is its
+//! table instead (`crate::table`): the id, the row's cells or the document's text, and
+//! the labels, the table pandas and Hugging Face `datasets` load.
 //!
 //! Lines end with `\n`; a cell is quoted (RFC 4180) only when it holds `,`, `"`,
 //! `\r` or `\n`, with inner quotes doubled. Cells that join several values (classes,
@@ -10,6 +12,8 @@
 //! The encoder does not filter: the caller decides which tasks are exported (seed
 //! 000: annotated and validated tasks only, no preview tasks).
 
+use crate::formats::tsv::DelimitedTable;
+use crate::table::MODES;
 use crate::tabular::{column_names, TableStyle, CELLS, EXCEL};
 use crate::label_studio::LabelStudioCsv;
 use crate::{
@@ -20,7 +24,7 @@ use labelport_model::{Annotation, AnnotationKind, Mode, Project, TaskState};
 /// The campaign CSV.
 pub static FORMAT: FormatSpec = FormatSpec {
     name: "CSV",
-    summary: "one row per task: identity, state, assignee, dates, time, comments, links, then mode columns",
+    summary: "one row per task: identity, state, assignee, dates, time, comments, links, then mode columns; a row or document project's cells or text and labels",
     modes: None,
     default_states: Some(&[TaskState::Annotated, TaskState::Validated]),
     allowed_states: Some(&[TaskState::Annotated, TaskState::Validated]),
@@ -28,6 +32,7 @@ pub static FORMAT: FormatSpec = FormatSpec {
     options: &[&CELLS, &EXCEL, &COMPAT],
     build: |settings| match Compat::of(settings.options)? {
         Some(Compat::LabelStudio) => Ok(Box::new(LabelStudioCsv::new(settings, FORMAT.name)?)),
+        None if MODES.contains(&settings.project.mode) => DelimitedTable::build(settings, FORMAT.name, b',', "csv", "text/csv; charset=utf-8"),
         None => Ok(Box::new(CsvEncoder::new(settings)?)),
     },
 };
@@ -485,11 +490,23 @@ mod tests {
     }
 
     #[test]
-    fn row_and_document_join_class_labels() {
-        let anns =
-            r#"[{"id":"a","type":"class","label":"spam"},{"id":"b","type":"class","label":"ads"}]"#;
-        expect("row", anns, "labels", "spam|ads");
-        expect("document", anns, "labels", "spam|ads");
+    fn a_row_or_document_project_writes_its_table_cells_safe_unless_raw() {
+        let csv = |mode: &str, options: serde_json::Value| {
+            let (mut project, task) = testing::tricky_row(&["product", "review"]);
+            project.mode = mode.parse().unwrap();
+            let task = task.replace("\"row\":", "\"text\":\"Dear Sir,\\n=1+1\",\"row\":");
+            let encoder = testing::build("CSV", &project, options).unwrap();
+            testing::file(encoder.as_ref(), &[&task])
+        };
+        assert_eq!(
+            csv("row", serde_json::json!({})),
+            "id,product,review,label\n\
+             t1,\"Crème, \"\"fraîche\"\"\tx\",\"'=HYPERLINK(\"\"http://x\"\")\nبسيط\",spam\\|ham|-neutral\n"
+        );
+        assert_eq!(
+            csv("document", serde_json::json!({"cells": "raw"})),
+            "id,text,label\nt1,\"Dear Sir,\n=1+1\",spam\\|ham|-neutral\n"
+        );
     }
 
     #[test]
