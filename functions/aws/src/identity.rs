@@ -48,7 +48,7 @@ impl Authenticator for ApiGatewayClaims {
             })?;
         let email = claims
             .get(&self.email_claim)
-            .filter(|e| labelport_core::request::is_email(e));
+            .filter(|e| labelport_core::project::is_email(e));
         let Some(email) = email else {
             // A client-credentials token is the client's own: its subject is the client.
             // A person's access token names the app they signed in with as its client,

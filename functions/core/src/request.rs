@@ -169,22 +169,6 @@ impl utoipa::ToSchema for ExportRequest {
     }
 }
 
-/// A plain check of an address: one `@`, a dotted domain, no spaces or header breaks.
-pub fn is_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else {
-        return false;
-    };
-    s.len() <= 254
-        && !local.is_empty()
-        && local.len() <= 64
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains('@')
-        && s.chars()
-            .all(|c| c.is_ascii_graphic() && !matches!(c, '<' | '>' | ',' | ';' | '"'))
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

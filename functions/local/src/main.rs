@@ -118,7 +118,7 @@ fn run() -> anyhow::Result<()> {
         Command::Serve(args) => runtime()?.block_on(serve::run(args)),
         Command::Token { email, data, hours } => {
             anyhow::ensure!(
-                labelport_core::request::is_email(&email),
+                labelport_core::project::is_email(&email),
                 "--email: not an e-mail address"
             );
             let jwt = auth::LocalJwt::load_or_create(&data.join(".keys/jwt.key"))?;
