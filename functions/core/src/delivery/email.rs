@@ -9,7 +9,7 @@ use super::{
 use crate::error::RequestError;
 use crate::job::JobState;
 use crate::ports::Mail;
-use crate::request::is_email;
+use crate::project::is_email;
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
