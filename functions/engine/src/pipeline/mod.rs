@@ -12,20 +12,23 @@
 //! reader takes one per block and the caller returns it once the block is written, so
 //! no more than `2 × threads + 2` blocks are ever in memory, whatever the export's size.
 
-use crate::assembly::{
-    finish_block, Assembler, Files, FinishedBlock, OutputError, OutputLimits, Written,
-};
-use crate::decode::{ArrayScanner, DecodeError, Decoder, Framing};
+mod encode;
+mod read;
+
+use encode::encode_block;
+use read::{read_blocks, Block};
+
+use crate::assembly::{Assembler, Files, FinishedBlock, OutputError, OutputLimits, Written};
+use crate::decode::Decoder;
 use crate::filter::TaskFilter;
 use crate::plan::InvalidLines;
 use crate::progress::{Progress, SkippedLine, MAX_LISTED_SKIPS};
-use labelport_encoders::json_text::{write_int, write_str};
-use labelport_encoders::{Compression, Encoder, Out, Record};
+use labelport_encoders::json_text::write_str;
+use labelport_encoders::{Compression, Encoder, Out};
 use labelport_output::Deflater;
 use std::collections::BTreeMap;
 use std::io::{self, Read};
-use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 /// How the pipeline runs.
@@ -154,20 +157,6 @@ pub struct Summary {
     pub written: Written,
 }
 
-struct Block {
-    seq: u64,
-    file: Arc<str>,
-    decoder: Arc<dyn Decoder>,
-    first_line: u64,
-    /// The ordinal of the block's first line (line files) or element (array files).
-    first_ordinal: u64,
-    /// Array files: each element's bytes in `data`. Line files: empty.
-    records: Vec<Range<usize>>,
-    data: Vec<u8>,
-    /// The last block of its file: counts a finished file.
-    last_of_file: bool,
-}
-
 struct Encoded {
     seq: u64,
     finished: FinishedBlock,
@@ -175,22 +164,6 @@ struct Encoded {
     progress: Progress,
     skipped: Vec<SkippedLine>,
     error: Option<PipelineError>,
-}
-
-/// A source that stops with an error once the export is cancelled: a slow source (or a
-/// filter that keeps little) cannot keep a cancelled export reading to its end.
-struct Cancellable<'a, R> {
-    inner: R,
-    cancel: &'a AtomicBool,
-}
-
-impl<R: Read> Read for Cancellable<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.cancel.load(Ordering::Relaxed) {
-            return Err(io::Error::other("the export was cancelled"));
-        }
-        self.inner.read(buf)
-    }
 }
 
 /// Runs an export: reads every source in order, writes the encoded result to the
@@ -345,399 +318,13 @@ fn add(total: &mut Progress, block: &Progress) {
     total.bytes_read += block.bytes_read;
 }
 
-/// Cuts each source into blocks that end at a record end. Runs on its own thread.
-fn read_blocks<S>(
-    sources: S,
-    options: &Options,
-    tokens: &crossbeam_channel::Receiver<()>,
-    blocks: &crossbeam_channel::Sender<Block>,
-) -> Result<(), PipelineError>
-where
-    S: Iterator<Item = Result<Source, PipelineError>>,
-{
-    let mut seq = 0u64;
-    // Ordinals: a line file takes one per line, an array file one per element.
-    let mut ordinal = 0u64;
-    let mut carry: Vec<u8> = Vec::new();
-    for source in sources {
-        let Source {
-            name,
-            reader,
-            decoder,
-        } = source?;
-        let mut reader = Cancellable {
-            inner: reader,
-            cancel: &options.cancel,
-        };
-        let framing = decoder.framing();
-        let mut scanner = ArrayScanner::default();
-        let file: Arc<str> = Arc::from(name.as_str());
-        let mut line = 1u64;
-        carry.clear();
-        let mut eof = false;
-        let invalid = |line: u64, message: String| PipelineError::InvalidLine {
-            file: name.clone(),
-            line,
-            message,
-        };
-        while !eof {
-            if tokens.recv().is_err() {
-                return Ok(()); // the caller stopped (an error downstream)
-            }
-            let mut data = Vec::with_capacity(options.block_size + 64 * 1024);
-            data.append(&mut carry);
-            let mut records = Vec::new();
-            // Fill to the block size, then on to the next record end. `read_to_end` on
-            // `take` reads into spare capacity without zeroing it first, and stops only at
-            // the limit or the end of the source.
-            loop {
-                let before = data.len();
-                let want = if before < options.block_size {
-                    options.block_size - before
-                } else {
-                    64 * 1024
-                };
-                let n = (&mut reader)
-                    .take(want as u64)
-                    .read_to_end(&mut data)
-                    .map_err(|source| {
-                        if options.cancel.load(Ordering::Relaxed) {
-                            PipelineError::Cancelled
-                        } else if crate::source::is_storage_error(&source) {
-                            PipelineError::Read {
-                                file: name.clone(),
-                                source,
-                            }
-                        } else {
-                            PipelineError::Corrupt {
-                                file: name.clone(),
-                                line: line + newlines(&data),
-                                message: format!(
-                                    "the file cannot be read as it is named: {source}"
-                                ),
-                            }
-                        }
-                    })?;
-                eof = n < want;
-                let cut = match framing {
-                    Framing::Lines if eof => Some(data.len()),
-                    Framing::Lines => (data.len() >= options.block_size)
-                        .then(|| {
-                            memchr::memrchr(b'\n', &data[before..]).map(|end| before + end + 1)
-                        })
-                        .flatten(),
-                    Framing::JsonArray => {
-                        scanner.scan(&data, &mut records).map_err(|(at, message)| {
-                            invalid(line + newlines(&data[..at]), message)
-                        })?;
-                        if eof {
-                            scanner
-                                .finish()
-                                .map_err(|message| invalid(line + newlines(&data), message))?;
-                        }
-                        (eof || (data.len() >= options.block_size && !records.is_empty()))
-                            .then(|| scanner.pending_from().unwrap_or(data.len()))
-                    }
-                };
-                if let Some(cut) = cut {
-                    carry.extend_from_slice(&data[cut..]);
-                    data.truncate(cut);
-                    scanner.rebase(cut);
-                    break;
-                }
-                if data.len() > options.max_line {
-                    return Err(invalid(
-                        line + newlines(&data),
-                        format!("a record longer than {} MiB", options.max_line >> 20),
-                    ));
-                }
-            }
-            let lines = newlines(&data);
-            let block = Block {
-                seq,
-                file: file.clone(),
-                decoder: decoder.clone(),
-                first_line: line,
-                first_ordinal: ordinal,
-                records,
-                data,
-                last_of_file: eof,
-            };
-            ordinal += match framing {
-                Framing::Lines => lines,
-                Framing::JsonArray => block.records.len() as u64,
-            };
-            seq += 1;
-            line += lines;
-            if blocks.send(block).is_err() {
-                return Ok(());
-            }
-        }
-        // The last line of a file may lack its line end; it still takes an ordinal.
-        ordinal += 1;
-    }
-    Ok(())
-}
-
-fn newlines(data: &[u8]) -> u64 {
-    memchr::memchr_iter(b'\n', data).count() as u64
-}
-
-/// One block's encoding: the output, the report lines and the counts.
-struct BlockEncoder<'a> {
-    block: &'a Block,
-    encoder: &'a dyn Encoder,
-    filter: &'a TaskFilter,
-    options: &'a Options,
-    /// The block as UTF-8, when it is: checked once per block (SIMD in std), so every
-    /// record parses from `&str` where serde_json would otherwise check each borrowed
-    /// string again. A block that fails is parsed from bytes, so the error still names
-    /// its line.
-    text: Option<&'a str>,
-    out: Out,
-    report: Vec<u8>,
-    progress: Progress,
-    skipped: Vec<SkippedLine>,
-}
-
-impl BlockEncoder<'_> {
-    /// Handles the record at `range` of the block. `Err`: the export stops.
-    fn record(
-        &mut self,
-        range: Range<usize>,
-        line: u64,
-        ordinal: u64,
-    ) -> Result<(), PipelineError> {
-        let bytes = &self.block.data[range.clone()];
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(());
-        }
-        self.progress.tasks_read += 1;
-        // Records end at ASCII bytes, so they never split a UTF-8 sequence.
-        let text = self.text.map(|t| &t[range]);
-        // A record re-emitted as it was (NATIVE) must stay one line.
-        let raw = match self.block.decoder.framing() {
-            Framing::Lines => text,
-            Framing::JsonArray => text.filter(|t| memchr::memchr(b'\n', t.as_bytes()).is_none()),
-        };
-        let outcome = decode_and_encode(
-            bytes,
-            text,
-            raw,
-            ordinal,
-            self.block.decoder.as_ref(),
-            self.encoder,
-            self.filter,
-            &mut self.out,
-        );
-        let file = &self.block.file;
-        let refused = match outcome {
-            Ok(Some(task_id)) => {
-                let left_out = self.out.record_left_out();
-                if left_out {
-                    self.progress.tasks_left_out += 1;
-                } else {
-                    self.progress.tasks_exported += 1;
-                }
-                let refusals = self.out.record_refusals();
-                for fragment in refusals.split(|b| *b == b'\n').filter(|f| !f.is_empty()) {
-                    if !left_out {
-                        self.progress.annotations_refused += 1;
-                    }
-                    report_line(&mut self.report, file, line, None, Some(&task_id), fragment);
-                }
-                return Ok(());
-            }
-            Ok(None) => {
-                self.progress.tasks_filtered += 1;
-                return Ok(());
-            }
-            Err(refused) => refused,
-        };
-        // The format's own bound, not this line's fault: skipping would not help.
-        if let Some(why) = self.out.take_stop() {
-            return Err(PipelineError::Output(format!(
-                "{file}, line {line}: {}{why}",
-                refused
-                    .task_id
-                    .as_deref()
-                    .map(|id| format!("task {id}: "))
-                    .unwrap_or_default()
-            )));
-        }
-        match self.options.invalid_lines {
-            InvalidLines::Skip => {
-                self.progress.tasks_read -= 1;
-                self.progress.lines_skipped += 1;
-                let mut reason = b"\"reason\":".to_vec();
-                write_str(&mut reason, &refused.message);
-                report_line(
-                    &mut self.report,
-                    file,
-                    line,
-                    refused.column,
-                    refused.task_id.as_deref(),
-                    &reason,
-                );
-                if self.skipped.len() < MAX_LISTED_SKIPS {
-                    self.skipped.push(SkippedLine {
-                        file: file.to_string(),
-                        line,
-                        message: refused.message,
-                    });
-                }
-                Ok(())
-            }
-            InvalidLines::Fail => Err(PipelineError::InvalidLine {
-                file: file.to_string(),
-                line,
-                message: refused.message,
-            }),
-        }
-    }
-}
-
-fn encode_block(
-    block: &Block,
-    encoder: &dyn Encoder,
-    filter: &TaskFilter,
-    options: &Options,
-    capacity: usize,
-    deflater: &mut Deflater,
-) -> Encoded {
-    let mut state = BlockEncoder {
-        block,
-        encoder,
-        filter,
-        options,
-        text: std::str::from_utf8(&block.data).ok(),
-        out: Out::with_capacity(encoder.separator(), capacity),
-        report: Vec::new(),
-        progress: Progress {
-            bytes_read: block.data.len() as u64,
-            files_read: u64::from(block.last_of_file),
-            ..Progress::default()
-        },
-        skipped: Vec::new(),
-    };
-    let data = &block.data;
-    let outcome = match block.decoder.framing() {
-        Framing::Lines => (|| {
-            let mut start = 0usize;
-            let mut line = block.first_line;
-            while start < data.len() {
-                let line_start = start;
-                let mut line_end =
-                    memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
-                start = line_end + 1;
-                if line_end > line_start && data[line_end - 1] == b'\r' {
-                    line_end -= 1;
-                }
-                let ordinal = block.first_ordinal + (line - block.first_line);
-                state.record(line_start..line_end, line, ordinal)?;
-                line += 1;
-            }
-            Ok(())
-        })(),
-        Framing::JsonArray => (|| {
-            let mut line = block.first_line;
-            let mut counted = 0;
-            for (k, range) in block.records.iter().enumerate() {
-                line += newlines(&data[counted..range.start]);
-                counted = range.start;
-                state.record(range.clone(), line, block.first_ordinal + k as u64)?;
-            }
-            Ok(())
-        })(),
-    };
-    Encoded {
-        seq: block.seq,
-        finished: finish_block(state.out, encoder, options.compression, deflater),
-        report: state.report,
-        progress: state.progress,
-        skipped: state.skipped,
-        error: outcome.err(),
-    }
-}
-
-/// One line of the errors report: where, which task, then `members` (`"reason":..`,
-/// or `"annotationId":..,"reason":..` from an encoder's refusal).
-fn report_line(
-    report: &mut Vec<u8>,
-    file: &str,
-    line: u64,
-    column: Option<u64>,
-    task_id: Option<&str>,
-    members: &[u8],
-) {
-    report.extend_from_slice(b"{\"file\":");
-    write_str(report, file);
-    report.extend_from_slice(b",\"line\":");
-    write_int(report, line);
-    if let Some(column) = column {
-        report.extend_from_slice(b",\"column\":");
-        write_int(report, column);
-    }
-    if let Some(task_id) = task_id {
-        report.extend_from_slice(b",\"taskId\":");
-        write_str(report, task_id);
-    }
-    report.push(b',');
-    report.extend_from_slice(members);
-    report.extend_from_slice(b"}\n");
-}
-
-/// Decodes, filters and encodes one record. `Ok(Some(id))`: exported; `Ok(None)`:
-/// filtered out; `Err`: why the record was not exported (the encoder's refusal of the
-/// whole task reads like a decoding error, with the task's id).
-#[allow(clippy::too_many_arguments)]
-fn decode_and_encode(
-    bytes: &[u8],
-    text: Option<&str>,
-    raw: Option<&str>,
-    ordinal: u64,
-    decoder: &dyn Decoder,
-    encoder: &dyn Encoder,
-    filter: &TaskFilter,
-    out: &mut Out,
-) -> Result<Option<String>, DecodeError> {
-    let task = decoder.decode(text, bytes)?;
-    if !filter.keep(&task) {
-        return Ok(None);
-    }
-    out.begin_record();
-    let record = Record {
-        task: &task,
-        raw: if decoder.is_native() { raw } else { None },
-        ordinal,
-    };
-    match encoder.encode(&record, out) {
-        Ok(()) => {
-            out.end_record();
-            // The id is only needed to report refusals, which are rare.
-            Ok(Some(if out.record_refusals().is_empty() {
-                String::new()
-            } else {
-                task.id.to_string()
-            }))
-        }
-        Err(e) => {
-            out.abort_record();
-            Err(DecodeError {
-                message: format!("task {}: {e}", task.id),
-                column: None,
-                task_id: Some(task.id.to_string()),
-            })
-        }
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::assembly::MemoryFiles;
     use crate::decode::NativeDecoder;
+    use labelport_encoders::Record;
     use labelport_encoders::{Container, FieldToggles, Format, FormatOptions, Settings, MAX_PARTS};
     use labelport_generate::{self as generate, Config};
     use labelport_model::{Mode, TaskState};
