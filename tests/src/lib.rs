@@ -77,9 +77,7 @@ pub fn api_settings() -> ApiSettings {
 pub const RECEIVER_PORTS: std::ops::Range<u16> = 18_080..18_090;
 
 fn test_outbound() -> OutboundPolicy {
-    OutboundPolicy {
-        allow_hosts: RECEIVER_PORTS.map(|p| format!("127.0.0.1:{p}")).collect(),
-    }
+    OutboundPolicy::new(RECEIVER_PORTS.map(|p| format!("127.0.0.1:{p}")).collect())
 }
 
 fn api_over(

@@ -122,7 +122,7 @@ fn outbound() -> OutboundPolicy {
     if !allow_hosts.is_empty() {
         tracing::warn!(?allow_hosts, "WEBHOOK_ALLOW_HOSTS is set: webhooks may reach these private or plain-http addresses; this is for tests only");
     }
-    OutboundPolicy { allow_hosts }
+    OutboundPolicy::new(allow_hosts)
 }
 
 /// Signs download links with the keys in `LINK_KEYS_SECRET`.

@@ -4,9 +4,17 @@
 //! timeouts. The host name is resolved here and every address checked; the connection
 //! is then pinned to the checked addresses, so a name that resolves differently a
 //! moment later (DNS rebinding) cannot steer the request inside the network.
+//!
+//! The policy holds the [`WebhookClient`] and is the only way to reach it: a client is
+//! handed a [`Destination`] that passed the checks, and the policy, not the client,
+//! bounds how long an answer may take.
 
+use crate::ports::{NoAnswer, WebhookClient, WebhookPost};
+use async_trait::async_trait;
+use bytes::Bytes;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
@@ -14,13 +22,36 @@ use url::Url;
 /// admin consoles or internal services exposed by mistake.
 pub const WEBHOOK_PORT: u16 = 443;
 
-/// Which destinations may be reached.
-#[derive(Debug, Clone, Default)]
+/// The longest a receiver may take to answer, connection included.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest a receiver may take to accept the connection: a host that does not is
+/// reported as unreachable, not as slow.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Which destinations may be reached, and the client that reaches them.
+#[derive(Clone)]
 pub struct OutboundPolicy {
     /// `host:port` pairs exempt from the https, port and public-address rules. For tests
     /// against receivers on 127.0.0.1 only: off (empty) by default, never set in
     /// production.
     pub allow_hosts: Vec<String>,
+    /// Private: nothing reaches a customer's address but through [`OutboundPolicy::post`].
+    client: Arc<dyn WebhookClient>,
+}
+
+impl Default for OutboundPolicy {
+    fn default() -> Self {
+        OutboundPolicy::new(Vec::new())
+    }
+}
+
+impl std::fmt::Debug for OutboundPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundPolicy")
+            .field("allow_hosts", &self.allow_hosts)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a destination is refused. The message is for the customer who gave the URL.
@@ -28,16 +59,31 @@ pub struct OutboundPolicy {
 #[error("{0}")]
 pub struct Refused(pub String);
 
-/// A destination that passed the checks: the URL and the addresses to connect to.
+/// A destination that passed the checks: the URL and the addresses to connect to. Only
+/// [`OutboundPolicy::resolve`] makes one.
 #[derive(Debug, Clone)]
 pub struct Destination {
     /// The URL.
     pub url: Url,
-    host: String,
     addrs: Vec<SocketAddr>,
 }
 
 impl OutboundPolicy {
+    /// The rules, with `allow_hosts` exempt from them (tests only), reaching receivers
+    /// through [`ReqwestClient`].
+    pub fn new(allow_hosts: Vec<String>) -> Self {
+        OutboundPolicy {
+            allow_hosts,
+            client: Arc::new(ReqwestClient),
+        }
+    }
+
+    /// The same rules, reaching receivers through `client` (a test's fake).
+    pub fn with_client(mut self, client: Arc<dyn WebhookClient>) -> Self {
+        self.client = client;
+        self
+    }
+
     fn exempt(&self, host: &str, port: u16) -> bool {
         let pair = format!("{host}:{port}");
         self.allow_hosts
@@ -94,7 +140,7 @@ impl OutboundPolicy {
         if !self.exempt(&host, port) {
             refuse_non_public(&host, &addrs)?;
         }
-        Ok(Destination { url, host, addrs })
+        Ok(Destination { url, addrs })
     }
 }
 
@@ -131,34 +177,60 @@ pub enum Posted {
     NoAnswer(String),
 }
 
-/// POSTs `body` to a checked destination with `headers`, connecting only to the
-/// addresses that were checked, following no redirect.
-pub async fn post(
-    destination: &Destination,
-    headers: &[(&str, String)],
-    body: Vec<u8>,
-    timeout: Duration,
-) -> Posted {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(5).min(timeout))
-        .timeout(timeout)
-        .user_agent("labelport-webhooks/1")
-        .resolve_to_addrs(&destination.host, &destination.addrs)
-        .build();
-    let client = match client {
-        Ok(client) => client,
-        Err(e) => return Posted::NoAnswer(format!("no HTTP client: {e}")),
-    };
-    let mut request = client.post(destination.url.clone()).body(body);
-    for (name, value) in headers {
-        request = request.header(*name, value);
+impl OutboundPolicy {
+    /// POSTs `body` to a checked destination with `headers`, connecting only to the
+    /// addresses that were checked, following no redirect, giving up after
+    /// [`ANSWER_TIMEOUT`] whatever the client would do.
+    pub async fn post(
+        &self,
+        destination: &Destination,
+        headers: &[(&str, String)],
+        body: Bytes,
+    ) -> Posted {
+        let post = WebhookPost {
+            url: &destination.url,
+            addrs: &destination.addrs,
+            headers,
+            body,
+            connect_timeout: CONNECT_TIMEOUT,
+        };
+        let timed_out = || Posted::NoAnswer(format!("no answer within {ANSWER_TIMEOUT:?}"));
+        match tokio::time::timeout(ANSWER_TIMEOUT, self.client.post(post)).await {
+            Ok(Ok(status)) => Posted::Status(status),
+            Ok(Err(NoAnswer::TimedOut)) | Err(_) => timed_out(),
+            Ok(Err(no_answer)) => Posted::NoAnswer(no_answer.to_string()),
+        }
     }
-    match request.send().await {
-        Ok(response) => Posted::Status(response.status().as_u16()),
-        Err(e) if e.is_timeout() => Posted::NoAnswer(format!("no answer within {timeout:?}")),
-        Err(e) if e.is_connect() => Posted::NoAnswer("could not connect".into()),
-        Err(_) => Posted::NoAnswer("the request failed".into()),
+}
+
+/// The [`WebhookClient`] on reqwest (rustls), one client per POST: its resolver is
+/// pinned to the destination's checked addresses.
+pub struct ReqwestClient;
+
+#[async_trait]
+impl WebhookClient for ReqwestClient {
+    async fn post(&self, post: WebhookPost<'_>) -> Result<u16, NoAnswer> {
+        // The override is keyed by the name reqwest would look up: the URL's host. (An
+        // address literal is connected to as is, without a lookup.)
+        let host = post.url.host_str().unwrap_or_default();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(post.connect_timeout)
+            .user_agent("labelport-webhooks/1")
+            .resolve_to_addrs(host, post.addrs)
+            .build()
+            .map_err(|e| NoAnswer::NoClient(e.into()))?;
+        let mut request = client.post(post.url.clone()).body(post.body);
+        for (name, value) in post.headers {
+            request = request.header(*name, value);
+        }
+        match request.send().await {
+            Ok(response) => Ok(response.status().as_u16()),
+            Err(e) if e.is_timeout() => Err(NoAnswer::TimedOut),
+            Err(e) if e.is_connect() => Err(NoAnswer::Connect(e.into())),
+            Err(e) => Err(NoAnswer::Failed(e.into())),
+        }
     }
 }
 
@@ -438,9 +510,7 @@ mod tests {
 
     #[test]
     fn the_test_allow_list_exempts_exactly_its_host_and_port() {
-        let policy = OutboundPolicy {
-            allow_hosts: vec!["127.0.0.1:18080".into()],
-        };
+        let policy = OutboundPolicy::new(vec!["127.0.0.1:18080".into()]);
         // The e2e tests' receivers: plain http, a port other than 443, loopback.
         assert!(policy.check_url("http://127.0.0.1:18080/hook").is_ok());
         assert!(policy.check_url("https://127.0.0.1:18080/hook").is_ok());
@@ -448,11 +518,40 @@ mod tests {
         assert!(policy.check_url("http://127.0.0.2:18080/hook").is_err());
     }
 
+    /// A client that fails every POST with what `fail` makes.
+    struct Failing(fn() -> NoAnswer);
+
+    #[async_trait]
+    impl WebhookClient for Failing {
+        async fn post(&self, _: WebhookPost<'_>) -> Result<u16, NoAnswer> {
+            Err((self.0)())
+        }
+    }
+
+    #[tokio::test]
+    async fn what_a_client_reports_is_recorded_in_the_words_the_job_has_always_used() {
+        for (fail, said) in [
+            (
+                (|| NoAnswer::NoClient("no TLS".into())) as fn() -> NoAnswer,
+                "no HTTP client: no TLS",
+            ),
+            (|| NoAnswer::TimedOut, "no answer within 10s"),
+            (|| NoAnswer::Connect("refused".into()), "could not connect"),
+            (|| NoAnswer::Failed("reset".into()), "the request failed"),
+        ] {
+            let policy = OutboundPolicy::new(vec!["127.0.0.1:18080".into()])
+                .with_client(Arc::new(Failing(fail)));
+            let destination = policy.resolve("http://127.0.0.1:18080/hook").await.unwrap();
+            match policy.post(&destination, &[], Bytes::new()).await {
+                Posted::NoAnswer(why) => assert_eq!(why, said),
+                Posted::Status(status) => panic!("{status}"),
+            }
+        }
+    }
+
     #[tokio::test]
     async fn the_test_allow_list_exempts_the_resolved_addresses_too() {
-        let policy = OutboundPolicy {
-            allow_hosts: vec!["127.0.0.1:18080".into()],
-        };
+        let policy = OutboundPolicy::new(vec!["127.0.0.1:18080".into()]);
         let destination = policy.resolve("http://127.0.0.1:18080/hook").await.unwrap();
         assert_eq!(destination.addrs, ["127.0.0.1:18080".parse().unwrap()]);
     }

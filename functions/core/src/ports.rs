@@ -2,6 +2,8 @@
 //! has a cloud adapter (`labelport-aws`) and a local one (`labelport-local`).
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,6 +47,53 @@ pub fn attachment(filename: &str) -> String {
         "attachment; filename=\"{}\"",
         filename.replace(['"', '\\', '\r', '\n'], "_")
     )
+}
+
+/// A webhook POST, to an address the outbound policy checked ([`crate::outbound`]).
+#[derive(Debug, Clone)]
+pub struct WebhookPost<'a> {
+    /// The receiver's URL: the host name for TLS and `Host`, and the path.
+    pub url: &'a url::Url,
+    /// The addresses the URL's host resolved to when it was checked: the only ones the
+    /// client may connect to, so that a name resolving elsewhere a moment later (DNS
+    /// rebinding) cannot steer the request inside the network.
+    pub addrs: &'a [SocketAddr],
+    /// The request's headers.
+    pub headers: &'a [(&'a str, String)],
+    /// The event.
+    pub body: Bytes,
+    /// The longest the client may take to connect. The whole request's limit is the
+    /// policy's, which the client need not know.
+    pub connect_timeout: Duration,
+}
+
+/// Why a webhook POST got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum NoAnswer {
+    /// The client could not be set up.
+    #[error("no HTTP client: {0}")]
+    NoClient(#[source] BoxError),
+    /// The client gave up waiting (the policy's own limit is said as its duration).
+    #[error("no answer in time")]
+    TimedOut,
+    /// None of the addresses accepted a connection.
+    #[error("could not connect")]
+    Connect(#[source] BoxError),
+    /// Anything else.
+    #[error("the request failed")]
+    Failed(#[source] BoxError),
+}
+
+/// Sends webhooks. Only [`crate::outbound::OutboundPolicy`] holds one, so every POST has
+/// passed its checks; a fake in tests answers as told. One implementation serves AWS
+/// and the laptop alike (`outbound::ReqwestClient`): neither has an HTTP service of its
+/// own, so their adapters would be the same code.
+#[async_trait]
+pub trait WebhookClient: Send + Sync + 'static {
+    /// POSTs `post.body` to `post.url`, connecting only to `post.addrs` and following
+    /// no redirect, and returns the answer's status code. The answer's body is not read:
+    /// a receiver cannot make the notifier hold more than its status line and headers.
+    async fn post(&self, post: WebhookPost<'_>) -> Result<u16, NoAnswer>;
 }
 
 /// Makes short-lived download URLs for stored objects.

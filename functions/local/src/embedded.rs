@@ -54,15 +54,15 @@ impl Embedded {
         let presigner = Arc::new(LocalPresigner::new(public_url, presign_secret, data));
         // Webhooks from a laptop may reach the hosts in LABELPORT_WEBHOOK_ALLOW_HOSTS
         // (`127.0.0.1:9000`) over http, for trying a receiver locally.
-        let outbound = OutboundPolicy {
-            allow_hosts: std::env::var("LABELPORT_WEBHOOK_ALLOW_HOSTS")
+        let outbound = OutboundPolicy::new(
+            std::env::var("LABELPORT_WEBHOOK_ALLOW_HOSTS")
                 .unwrap_or_default()
                 .split(',')
                 .map(str::trim)
                 .filter(|h| !h.is_empty())
                 .map(str::to_owned)
                 .collect(),
-        };
+        );
         // Download links are signed with a key of their own; delete the file to revoke
         // every link handed out.
         let links = Arc::new(LinkSigner::new(

@@ -2,16 +2,16 @@
 //! locally. Recipients are the project's members, or addresses the platform allows:
 //! the service never mails an export to whoever a request names.
 
-use super::{
-    only_fields, Announced, Announcement, Backends, DeliveryError, DeliveryMethod, Notice,
-    Requested,
-};
+use super::{Announced, Announcement, Backends, DeliveryError, DeliveryMethod, Notice, Requested};
 use crate::error::RequestError;
 use crate::job::JobState;
 use crate::ports::Mail;
 use crate::project::is_email;
 use async_trait::async_trait;
-use serde_json::{json, Map, Value};
+use serde::de::{Error as _, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+use std::fmt;
 
 /// At most this many recipients per export.
 pub const MAX_RECIPIENTS: usize = 10;
@@ -19,8 +19,23 @@ pub const MAX_RECIPIENTS: usize = 10;
 /// E-mail with a signed download link.
 pub struct Email;
 
+/// EMAIL's fields of `delivery`.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EmailParams {
+    // A doc string continued with `\`, not wrapped: the OpenAPI document shows it as one
+    // line, as it always has.
+    #[doc = "Who gets the e-mail: members of the project, or addresses the platform \
+             allows. Default: the requester."]
+    #[serde(default, deserialize_with = "recipients")]
+    #[schema(format = Email, max_items = 10)]
+    pub recipients: Vec<String>,
+}
+
 #[async_trait]
 impl DeliveryMethod for Email {
+    type Params = EmailParams;
+
     fn name(&self) -> &'static str {
         "EMAIL"
     }
@@ -29,46 +44,12 @@ impl DeliveryMethod for Email {
         "an e-mail with a signed download link to each recipient (`recipients`: project members or allowed addresses; the requester by default)"
     }
 
-    fn fields(&self) -> Value {
-        json!({
-            "properties": {
-                "recipients": {
-                    "type": "array",
-                    "items": { "type": "string", "format": "email" },
-                    "maxItems": MAX_RECIPIENTS,
-                    "description": "Who gets the e-mail: members of the project, or addresses the platform allows. Default: the requester.",
-                },
-            },
-        })
-    }
-
     fn accept(
         &self,
-        params: &Map<String, Value>,
+        mut params: EmailParams,
         requested: &Requested<'_>,
-    ) -> Result<Map<String, Value>, RequestError> {
-        only_fields(self, params)?;
-        let mut recipients = match params.get("recipients") {
-            None => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    item.as_str().map(str::to_owned).ok_or_else(|| {
-                        RequestError::new(
-                            format!("delivery.recipients[{i}]"),
-                            "must be an e-mail address (a string)",
-                        )
-                    })
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => {
-                return Err(RequestError::new(
-                    "delivery.recipients",
-                    "must be a list of e-mail addresses",
-                ))
-            }
-        };
+    ) -> Result<EmailParams, RequestError> {
+        let recipients = &mut params.recipients;
         if recipients.is_empty() {
             if !is_email(requested.requester) {
                 return Err(RequestError::new(
@@ -100,9 +81,7 @@ impl DeliveryMethod for Email {
                 ));
             }
         }
-        let mut accepted = Map::new();
-        accepted.insert("recipients".into(), Value::from(recipients));
-        Ok(accepted)
+        Ok(params)
     }
 
     async fn announce(
@@ -144,6 +123,74 @@ impl DeliveryMethod for Email {
         }
         Ok(Announced::Emailed.into())
     }
+}
+
+/// `recipients`: a list of strings, each checked as an address by `accept`. Anything
+/// but a list, `null` too, is refused whole, and an item that is not a string by its
+/// index, with the messages the API has always given.
+fn recipients<'de, D: Deserializer<'de>>(field: D) -> Result<Vec<String>, D::Error> {
+    const NOT_A_LIST: &str = "must be a list of e-mail addresses";
+
+    /// One item: any error in it is that it is not a string.
+    struct Recipient(String);
+
+    impl<'de> Deserialize<'de> for Recipient {
+        fn deserialize<D: Deserializer<'de>>(item: D) -> Result<Self, D::Error> {
+            String::deserialize(item)
+                .map(Recipient)
+                .map_err(|_| D::Error::custom("must be an e-mail address (a string)"))
+        }
+    }
+
+    /// Takes a list; refuses each other kind of JSON value with one message (serde's
+    /// default names the kind it got).
+    struct List;
+
+    impl<'de> Visitor<'de> for List {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(NOT_A_LIST)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
+            let mut list = Vec::new();
+            while let Some(Recipient(address)) = items.next_element()? {
+                list.push(address);
+            }
+            Ok(list)
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Err(E::custom(NOT_A_LIST))
+        }
+
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Err(E::custom(NOT_A_LIST))
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Err(E::custom(NOT_A_LIST))
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Err(E::custom(NOT_A_LIST))
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Err(E::custom(NOT_A_LIST))
+        }
+
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Err(E::custom(NOT_A_LIST))
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+            Err(A::Error::custom(NOT_A_LIST))
+        }
+    }
+
+    field.deserialize_any(List)
 }
 
 /// Whether `address` is on the allow-list: the address itself, or its `@domain`.
@@ -259,9 +306,11 @@ fn html_escape(s: &str) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::delivery::RegisteredMethod;
     use crate::error::Failure;
     use crate::job::Job;
     use crate::request::ExportRequest;
+    use serde_json::json;
 
     fn job(state: JobState) -> Job {
         let request = ExportRequest::parse(br#"{"format":"CSV"}"#).unwrap();
@@ -319,6 +368,59 @@ mod tests {
         assert!(email.text.contains("line 3: expected `<`"));
         assert!(email.html.contains("expected `&lt;`"));
         assert_eq!(email.subject, "Your CSV export of demo failed");
+    }
+
+    #[test]
+    fn recipients_that_are_not_a_list_of_strings_are_refused_where_they_go_wrong() {
+        let project = labelport_generate::project(&labelport_generate::Config::new(
+            "p1",
+            labelport_model::Mode::Classification,
+            1,
+            1,
+        ));
+        let policy = crate::delivery::DeliveryPolicy::default();
+        let requested = Requested {
+            project: &project,
+            requester: "manager@example.com",
+            policy: &policy,
+        };
+        for (recipients, field, why) in [
+            (
+                json!("a@b.co"),
+                "delivery.recipients",
+                "must be a list of e-mail addresses",
+            ),
+            (
+                json!(null),
+                "delivery.recipients",
+                "must be a list of e-mail addresses",
+            ),
+            (
+                json!({}),
+                "delivery.recipients",
+                "must be a list of e-mail addresses",
+            ),
+            (
+                json!(["manager@example.com", 5]),
+                "delivery.recipients[1]",
+                "must be an e-mail address (a string)",
+            ),
+        ] {
+            let mut given = Map::new();
+            given.insert("recipients".into(), recipients.clone());
+            let e = RegisteredMethod::accept(&Email, &given, &requested).unwrap_err();
+            assert_eq!(
+                (e.field.as_str(), e.message.as_str()),
+                (field, why),
+                "{recipients}"
+            );
+        }
+        let fields = RegisteredMethod::fields(&Email);
+        assert_eq!(
+            fields["properties"]["recipients"]["maxItems"],
+            json!(MAX_RECIPIENTS),
+            "the schema states the limit accept holds"
+        );
     }
 
     #[test]

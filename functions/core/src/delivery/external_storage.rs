@@ -10,20 +10,67 @@
 //! automation the export is complete.
 
 use super::{
-    only_fields, Announced, Announcement, Backends, DeliveryError, DeliveryMethod, Notice, Prepare,
+    params, Announced, Announcement, Backends, DeliveryError, DeliveryMethod, Notice, Prepare,
     Requested,
 };
 use crate::error::RequestError;
 use crate::ports::{BucketTarget, Condition, StoreError};
 use async_trait::async_trait;
 use bytes::Bytes;
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// Delivery into the customer's own bucket.
 pub struct ExternalStorage;
 
+/// EXTERNAL_OBJECT_STORAGE's fields of `delivery`. `null` is the same as leaving a field
+/// out; `bucket` is required, and `accept` says so in its own words.
+// The longer descriptions are doc strings continued with `\`, not wrapped: the OpenAPI
+// document shows each as one line, as it always has.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExternalStorageParams {
+    /// A bucket the project's settings list as a destination.
+    #[serde(default, deserialize_with = "params::string_or_null")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, value_type = String, min_length = 3, max_length = 63, pattern = "^[a-z0-9][a-z0-9.-]*[a-z0-9]$")]
+    pub bucket: Option<String>,
+    #[doc = "The folder in it, created as needed (`exports/2026`); inside the destination's \
+             path. Default: the destination's path."]
+    #[serde(default, deserialize_with = "params::string_or_null")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, max_length = 512, pattern = "^([A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*)?/?$")]
+    pub path: Option<String>,
+    /// The bucket's region (`eu-west-1`). Default: the platform's.
+    #[serde(default, deserialize_with = "params::string_or_kept_null")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, max_length = 32)]
+    pub region: Option<Option<String>>,
+    #[doc = "The customer's role to write with. Optional: the project's destination names \
+             it, and a different one is refused. It is assumed with the tenant's external id \
+             (`GET /v1/projects/{project}/delivery-identity`)."]
+    #[serde(default, deserialize_with = "params::string_or_null")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, pattern = "^arn:aws[a-z-]*:iam::[0-9]{12}:role/")]
+    pub role_arn: Option<String>,
+    /// An SSE-KMS key for the files (id, ARN or alias).
+    #[serde(default, deserialize_with = "params::string_or_kept_null")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, min_length = 1, max_length = 2048)]
+    pub kms_key_id: Option<Option<String>>,
+}
+
 #[async_trait]
 impl DeliveryMethod for ExternalStorage {
+    type Params = ExternalStorageParams;
+
+    /// The confused deputy: a request that could name the external id could have the
+    /// platform assume another tenant's role.
+    const REFUSED: &'static [(&'static str, &'static str)] = &[(
+        "externalId",
+        "is issued by the platform, never taken from a request: put the id GET /v1/projects/{project}/delivery-identity shows in your role's trust policy, and leave it out here",
+    )];
+
     fn name(&self) -> &'static str {
         "EXTERNAL_OBJECT_STORAGE"
     }
@@ -32,54 +79,14 @@ impl DeliveryMethod for ExternalStorage {
         "written into one of the project's customer buckets (`bucket`, `path`, `roleArn`, `kmsKeyId`, `region`), manifest last"
     }
 
-    fn fields(&self) -> Value {
-        json!({
-            "properties": {
-                "bucket": {
-                    "type": "string", "minLength": 3, "maxLength": 63, "pattern": "^[a-z0-9][a-z0-9.-]*[a-z0-9]$",
-                    "description": "A bucket the project's settings list as a destination.",
-                },
-                "path": {
-                    "type": "string", "maxLength": 512, "pattern": "^([A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*)?/?$",
-                    "description": "The folder in it, created as needed (`exports/2026`); inside the destination's path. Default: the destination's path.",
-                },
-                "region": { "type": "string", "maxLength": 32, "description": "The bucket's region (`eu-west-1`). Default: the platform's." },
-                "roleArn": {
-                    "type": "string", "pattern": "^arn:aws[a-z-]*:iam::[0-9]{12}:role/",
-                    "description": "The customer's role to write with. Optional: the project's destination names it, and a different one is refused. It is assumed with the tenant's external id (`GET /v1/projects/{project}/delivery-identity`).",
-                },
-                "kmsKeyId": { "type": "string", "minLength": 1, "maxLength": 2048, "description": "An SSE-KMS key for the files (id, ARN or alias)." },
-            },
-            "required": ["bucket"],
-        })
-    }
-
     fn accept(
         &self,
-        params: &Map<String, Value>,
+        params: ExternalStorageParams,
         requested: &Requested<'_>,
-    ) -> Result<Map<String, Value>, RequestError> {
-        if params.contains_key("externalId") {
-            // The confused deputy: a request that could name the external id could have
-            // the platform assume another tenant's role.
-            return Err(RequestError::new(
-                "delivery.externalId",
-                "is issued by the platform, never taken from a request: put the id GET /v1/projects/{project}/delivery-identity shows in your role's trust policy, and leave it out here",
-            ));
-        }
-        only_fields(self, params)?;
-        let text = |name: &str| -> Result<Option<&str>, RequestError> {
-            match params.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.as_str())),
-                Some(_) => Err(RequestError::new(
-                    format!("delivery.{name}"),
-                    "must be a string",
-                )),
-            }
+    ) -> Result<ExternalStorageParams, RequestError> {
+        let Some(bucket) = params.bucket.as_deref() else {
+            return Err(RequestError::new("delivery.bucket", "is required"));
         };
-        let bucket =
-            text("bucket")?.ok_or_else(|| RequestError::new("delivery.bucket", "is required"))?;
         if let Some(why) = bucket_problem(bucket) {
             return Err(RequestError::new("delivery.bucket", why));
         }
@@ -99,7 +106,7 @@ impl DeliveryMethod for ExternalStorage {
                 ),
             ));
         }
-        let path = match text("path")? {
+        let path = match params.path.as_deref() {
             Some(path) => path.trim_end_matches('/').to_owned(),
             // The destination's own folder, when there is one bucket entry to take it from.
             None => settings
@@ -128,7 +135,7 @@ impl DeliveryMethod for ExternalStorage {
                 ),
             ));
         };
-        if let Some(region) = text("region")? {
+        if let Some(Some(region)) = &params.region {
             let ok = region.len() <= 32
                 && region.split('-').count() >= 3
                 && region
@@ -141,7 +148,7 @@ impl DeliveryMethod for ExternalStorage {
                 ));
             }
         }
-        let role = match (text("roleArn")?, destination.role_arn.as_deref()) {
+        let role = match (params.role_arn.as_deref(), destination.role_arn.as_deref()) {
             (Some(asked), _) if !is_role_arn(asked) => {
                 return Err(RequestError::new(
                     "delivery.roleArn",
@@ -160,9 +167,9 @@ impl DeliveryMethod for ExternalStorage {
                     format!("project {} delivers to {bucket} through the bucket's policy, without a role; leave roleArn out", requested.project.id),
                 ))
             }
-            (_, granted) => granted,
+            (_, granted) => granted.map(str::to_owned),
         };
-        if let Some(key) = text("kmsKeyId")? {
+        if let Some(Some(key)) = &params.kms_key_id {
             let ok = !key.is_empty()
                 && key.len() <= 2048
                 && key
@@ -175,13 +182,11 @@ impl DeliveryMethod for ExternalStorage {
                 ));
             }
         }
-        let mut accepted = params.clone();
-        accepted.insert("path".into(), Value::from(path));
-        match role {
-            Some(role) => accepted.insert("roleArn".into(), Value::from(role)),
-            None => accepted.remove("roleArn"),
-        };
-        Ok(accepted)
+        Ok(ExternalStorageParams {
+            path: Some(path),
+            role_arn: role,
+            ..params
+        })
     }
 
     async fn prepare(
@@ -379,7 +384,7 @@ fn is_role_arn(arn: &str) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::delivery::DeliveryPolicy;
+    use crate::delivery::{DeliveryPolicy, RegisteredMethod};
     use labelport_model::Destination;
     use serde_json::json;
 
@@ -408,7 +413,8 @@ mod tests {
             own_buckets: vec!["stack-platform-1".into()],
             ..DeliveryPolicy::default()
         };
-        ExternalStorage.accept(
+        RegisteredMethod::accept(
+            &ExternalStorage,
             params.as_object().unwrap(),
             &Requested {
                 project: &project,
@@ -501,8 +507,14 @@ mod tests {
             (
                 json!({"bucket": "acme-ml", "acl": "public-read"}),
                 "delivery.acl",
-                "unknown field",
+                "unknown field `acl`: EXTERNAL_OBJECT_STORAGE takes bucket, kmsKeyId, path, region, roleArn",
             ),
+            (
+                json!({"bucket": "acme-ml", "region": 5}),
+                "delivery.region",
+                "must be a string",
+            ),
+            (json!({"bucket": null}), "delivery.bucket", "is required"),
         ] {
             let e = check(params.clone()).unwrap_err();
             assert_eq!(e.field, field, "{params}");
@@ -523,5 +535,14 @@ mod tests {
         );
         let by_policy = check(json!({"bucket": "acme-drop", "path": "in"})).unwrap();
         assert!(by_policy.get("roleArn").is_none(), "{by_policy:?}");
+        // `null` is leaving a field out; the job keeps a region or key given so.
+        let nulls = check(json!({
+            "bucket": "acme-drop", "path": null, "roleArn": null, "region": null, "kmsKeyId": null
+        }))
+        .unwrap();
+        assert_eq!(
+            Value::from(nulls),
+            json!({"bucket": "acme-drop", "path": "", "region": null, "kmsKeyId": null})
+        );
     }
 }

@@ -1,19 +1,24 @@
 //! FILE_STORAGE: the export stays in the platform bucket; the customer downloads it
 //! through the API's signed link from the status.
 
-use super::{
-    only_fields, Announced, Announcement, Backends, DeliveryError, DeliveryMethod, Notice,
-    Requested,
-};
+use super::{Announced, Announcement, Backends, DeliveryError, DeliveryMethod, Notice, Requested};
 use crate::error::RequestError;
 use async_trait::async_trait;
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// Download through the API.
 pub struct FileStorage;
 
+/// FILE_STORAGE takes no fields.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FileStorageParams {}
+
 #[async_trait]
 impl DeliveryMethod for FileStorage {
+    type Params = FileStorageParams;
+
     fn name(&self) -> &'static str {
         "FILE_STORAGE"
     }
@@ -22,17 +27,12 @@ impl DeliveryMethod for FileStorage {
         "download through the API's signed link (the default)"
     }
 
-    fn fields(&self) -> Value {
-        json!({ "properties": {} })
-    }
-
     fn accept(
         &self,
-        params: &Map<String, Value>,
+        params: FileStorageParams,
         _requested: &Requested<'_>,
-    ) -> Result<Map<String, Value>, RequestError> {
-        only_fields(self, params)?;
-        Ok(Map::new())
+    ) -> Result<FileStorageParams, RequestError> {
+        Ok(params)
     }
 
     async fn announce(

@@ -1,12 +1,14 @@
 //! Delivery methods: how an ended export reaches the person at the other end. Each is
-//! one file behind [`DeliveryMethod`], registered by one line in `register!` below. A
-//! method checks its own part of the request (`delivery.*`) when the export is asked
-//! for, and announces the ended export when the notifier, which only claims the job
-//! and dispatches, hands it over.
+//! one file behind [`DeliveryMethod`], declared by its `mod` line and registered by one
+//! line in `register!` below. A method checks its own part of the request
+//! (`delivery.*`, parsed into its parameters type) when the export is asked for, and
+//! announces the ended export when the notifier, which only claims the job and
+//! dispatches, hands it over.
 
 mod email;
 mod external_storage;
 mod file_storage;
+mod params;
 mod webhook;
 
 use crate::error::RequestError;
@@ -17,6 +19,7 @@ use crate::seal::Sealer;
 use crate::tenancy::ExternalIds;
 use async_trait::async_trait;
 use labelport_model::Project;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -28,7 +31,7 @@ pub use webhook::{event_body as webhook_event, signature_header as webhook_signa
 macro_rules! register {
     ($($method:expr),* $(,)?) => {
         /// The registered delivery methods.
-        pub static METHODS: &[&dyn DeliveryMethod] = &[$(&$method),*];
+        pub static METHODS: &[&dyn RegisteredMethod] = &[$(&$method),*];
     };
 }
 
@@ -56,7 +59,7 @@ pub struct Delivery {
 impl Default for Delivery {
     fn default() -> Self {
         Delivery {
-            method: file_storage::FileStorage.name().to_owned(),
+            method: DeliveryMethod::name(&file_storage::FileStorage).to_owned(),
             params: Map::new(),
         }
     }
@@ -189,27 +192,32 @@ pub struct DeliveryError {
     pub source: Option<BoxError>,
 }
 
-/// One way of delivering an export.
+/// One way of delivering an export. The registry holds it as a [`RegisteredMethod`],
+/// which reads the request's fields into [`DeliveryMethod::Params`] before `accept`.
 #[async_trait]
 pub trait DeliveryMethod: Sync {
+    /// The method's fields of `delivery` (besides `method`): a struct deriving
+    /// `Deserialize` (`deny_unknown_fields`, `camelCase`), `Serialize` and
+    /// `utoipa::ToSchema`. Its schema is what the OpenAPI document shows and what a
+    /// request may name; a field it does not have is refused by name.
+    type Params: DeserializeOwned + Serialize + utoipa::PartialSchema;
+    /// Fields a request must never give, each with why, refused before anything else.
+    const REFUSED: &'static [(&'static str, &'static str)] = &[];
     /// The `delivery.method` value (`EMAIL`).
     fn name(&self) -> &'static str;
     /// One line for the method list.
     fn summary(&self) -> &'static str;
-    /// The method's fields of `delivery` (besides `method`) as JSON Schema: an object
-    /// with `properties` and, if any, `required`. The API's OpenAPI document shows it,
-    /// and a field not in `properties` is refused.
-    fn fields(&self) -> Value;
-    /// Checks the method's fields of a request and returns them as the job keeps them,
-    /// defaults filled in. Errors name the field (`delivery.recipients[1]`).
+    /// Checks the request's parameters and returns them as the job keeps them, defaults
+    /// filled in. Errors name the field (`delivery.recipients[1]`).
     fn accept(
         &self,
-        params: &Map<String, Value>,
+        params: Self::Params,
         requested: &Requested<'_>,
-    ) -> Result<Map<String, Value>, RequestError>;
+    ) -> Result<Self::Params, RequestError>;
     /// Finishes what `accept` cannot do without the network or keys, before the export
     /// is queued: resolving a host, checking access, sealing a secret (fields whose name
-    /// starts with `sealed` are kept on the job and never shown).
+    /// starts with `sealed` are kept on the job and never shown). `params`, here and
+    /// below, are the job's: what `accept` returned, and what `prepare` added.
     async fn prepare(
         &self,
         params: Map<String, Value>,
@@ -231,13 +239,99 @@ pub trait DeliveryMethod: Sync {
     ) -> Result<Announcement, DeliveryError>;
 }
 
+/// A delivery method as the registry holds it, whatever its parameters type: the
+/// request's fields are parsed here, once, so no method reads them by hand.
+#[async_trait]
+pub trait RegisteredMethod: Sync {
+    /// [`DeliveryMethod::name`].
+    fn name(&self) -> &'static str;
+    /// [`DeliveryMethod::summary`].
+    fn summary(&self) -> &'static str;
+    /// The method's fields of `delivery` (besides `method`) as JSON Schema: an object
+    /// with `properties` and, if any, `required`, generated from its parameters type.
+    fn fields(&self) -> Value;
+    /// Refuses what [`DeliveryMethod::REFUSED`] names, then fields the parameters type
+    /// does not have, parses the request's fields (`given`) into it, runs
+    /// [`DeliveryMethod::accept`] and returns what it accepted as the job keeps it.
+    fn accept(
+        &self,
+        given: &Map<String, Value>,
+        requested: &Requested<'_>,
+    ) -> Result<Map<String, Value>, RequestError>;
+    /// [`DeliveryMethod::prepare`].
+    async fn prepare(
+        &self,
+        params: Map<String, Value>,
+        prepare: &Prepare<'_>,
+    ) -> Result<Map<String, Value>, RequestError>;
+    /// [`DeliveryMethod::target`].
+    fn target(&self, params: &Map<String, Value>) -> Option<(BucketTarget, String)>;
+    /// [`DeliveryMethod::announce`].
+    async fn announce(
+        &self,
+        notice: &Notice<'_>,
+        params: &Map<String, Value>,
+        backends: &Backends,
+    ) -> Result<Announcement, DeliveryError>;
+}
+
+#[async_trait]
+impl<M: DeliveryMethod> RegisteredMethod for M {
+    fn name(&self) -> &'static str {
+        DeliveryMethod::name(self)
+    }
+
+    fn summary(&self) -> &'static str {
+        DeliveryMethod::summary(self)
+    }
+
+    fn fields(&self) -> Value {
+        params::fields::<M::Params>()
+    }
+
+    fn accept(
+        &self,
+        given: &Map<String, Value>,
+        requested: &Requested<'_>,
+    ) -> Result<Map<String, Value>, RequestError> {
+        let name = DeliveryMethod::name(self);
+        let fields = self.fields();
+        params::refuse(M::REFUSED, given)?;
+        params::only_fields(name, &fields, given)?;
+        let parsed = params::parse(&fields, given)?;
+        let accepted = DeliveryMethod::accept(self, parsed, requested)?;
+        params::record(name, &accepted)
+    }
+
+    async fn prepare(
+        &self,
+        params: Map<String, Value>,
+        prepare: &Prepare<'_>,
+    ) -> Result<Map<String, Value>, RequestError> {
+        DeliveryMethod::prepare(self, params, prepare).await
+    }
+
+    fn target(&self, params: &Map<String, Value>) -> Option<(BucketTarget, String)> {
+        DeliveryMethod::target(self, params)
+    }
+
+    async fn announce(
+        &self,
+        notice: &Notice<'_>,
+        params: &Map<String, Value>,
+        backends: &Backends,
+    ) -> Result<Announcement, DeliveryError> {
+        DeliveryMethod::announce(self, notice, params, backends).await
+    }
+}
+
 /// The method called `name`.
-pub fn method(name: &str) -> Option<&'static dyn DeliveryMethod> {
+pub fn method(name: &str) -> Option<&'static dyn RegisteredMethod> {
     METHODS.iter().copied().find(|m| m.name() == name)
 }
 
 impl Delivery {
-    /// Checks the delivery part of a request; see [`DeliveryMethod::accept`].
+    /// Checks the delivery part of a request; see [`RegisteredMethod::accept`].
     pub fn accept(&self, requested: &Requested<'_>) -> Result<Delivery, RequestError> {
         let method = method(&self.method).ok_or_else(|| {
             let names: Vec<&str> = METHODS.iter().map(|m| m.name()).collect();
@@ -268,7 +362,7 @@ impl Delivery {
     }
 
     /// The registered method this delivery names.
-    pub fn registered(&self) -> Option<&'static dyn DeliveryMethod> {
+    pub fn registered(&self) -> Option<&'static dyn RegisteredMethod> {
         method(&self.method)
     }
 
@@ -288,31 +382,6 @@ impl Delivery {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         }
-    }
-}
-
-/// Refuses fields a method does not take (not in its [`DeliveryMethod::fields`]),
-/// naming the first.
-fn only_fields(
-    method: &dyn DeliveryMethod,
-    params: &Map<String, Value>,
-) -> Result<(), RequestError> {
-    let schema = method.fields();
-    let takes: Vec<&str> = schema["properties"]
-        .as_object()
-        .map(|p| p.keys().map(String::as_str).collect())
-        .unwrap_or_default();
-    let method = method.name();
-    match params.keys().find(|k| !takes.contains(&k.as_str())) {
-        None => Ok(()),
-        Some(key) => Err(RequestError::new(
-            format!("delivery.{key}"),
-            if takes.is_empty() {
-                format!("unknown field `{key}`: {method} takes no fields")
-            } else {
-                format!("unknown field `{key}`: {method} takes {}", takes.join(", "))
-            },
-        )),
     }
 }
 
@@ -345,8 +414,10 @@ impl utoipa::PartialSchema for Delivery {
                 ));
             if let Some(properties) = fields["properties"].as_object() {
                 for (name, schema) in properties {
-                    // Each field's schema is plain JSON Schema; one that does not parse
-                    // is caught by the document's test.
+                    // Each field's schema is its parameters type's, read back from
+                    // `fields()` (a JSON object, so in name order, the order the document
+                    // has always had); one that did not read back is caught by the
+                    // document's test.
                     if let Ok(schema) = serde_json::from_value::<
                         utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
                     >(schema.clone())

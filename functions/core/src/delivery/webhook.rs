@@ -13,31 +13,50 @@
 //! secret is sealed on the job, never logged, never shown.
 
 use super::{
-    only_fields, Announced, Announcement, Backends, DeliveryError, DeliveryMethod, Notice, Prepare,
+    params, Announced, Announcement, Backends, DeliveryError, DeliveryMethod, Notice, Prepare,
     Requested,
 };
 use crate::error::RequestError;
 use crate::job::{DeliveryAttempt, JobState};
-use crate::outbound::{post, Posted};
+use crate::outbound::Posted;
 use async_trait::async_trait;
+use bytes::Bytes;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
 use std::time::{Duration, Instant};
 
 /// Attempts per notifier run; SQS retries the run after its backoff.
 const ATTEMPTS: u32 = 2;
-/// The longest a receiver may take to answer.
-const TIMEOUT: Duration = Duration::from_secs(10);
 /// Secrets shorter than this are refused: they would be guessable.
 const MIN_SECRET: usize = 16;
+/// Secrets longer than this are refused.
+const MAX_SECRET: usize = 256;
 
 /// A signed POST to the customer's URL.
 pub struct Webhook;
 
+/// CUSTOM_WEBHOOK's fields of `delivery`. Both are required; they are options here so
+/// that `accept` says so in its own words, in the order it always has (the URL first).
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WebhookParams {
+    /// Where the event is POSTed: https, port 443, on a public address, no redirects.
+    #[serde(default, deserialize_with = "params::string")]
+    #[schema(required = true, value_type = String, format = "uri", pattern = "^https://", max_length = 2048)]
+    pub url: Option<String>,
+    /// Signs each event (`Labelport-Signature`). Never stored in clear, logged or shown.
+    #[serde(default, deserialize_with = "params::string")]
+    #[schema(required = true, value_type = String, min_length = 16, max_length = 256, write_only)]
+    pub secret: Option<String>,
+}
+
 #[async_trait]
 impl DeliveryMethod for Webhook {
+    type Params = WebhookParams;
+
     fn name(&self) -> &'static str {
         "CUSTOM_WEBHOOK"
     }
@@ -46,47 +65,27 @@ impl DeliveryMethod for Webhook {
         "a signed JSON event POSTed to `url` (https, public), signed with `secret` (16+ characters)"
     }
 
-    fn fields(&self) -> Value {
-        json!({
-            "properties": {
-                "url": {
-                    "type": "string", "format": "uri", "pattern": "^https://", "maxLength": 2048,
-                    "description": "Where the event is POSTed: https, port 443, on a public address, no redirects.",
-                },
-                "secret": {
-                    "type": "string", "minLength": MIN_SECRET, "maxLength": 256, "writeOnly": true,
-                    "description": "Signs each event (`Labelport-Signature`). Never stored in clear, logged or shown.",
-                },
-            },
-            "required": ["url", "secret"],
-        })
-    }
-
     fn accept(
         &self,
-        params: &Map<String, Value>,
+        params: WebhookParams,
         requested: &Requested<'_>,
-    ) -> Result<Map<String, Value>, RequestError> {
-        only_fields(self, params)?;
-        let url = match params.get("url") {
-            Some(Value::String(url)) => url,
-            Some(_) => return Err(RequestError::new("delivery.url", "must be a string")),
-            None => return Err(RequestError::new("delivery.url", "is required")),
+    ) -> Result<WebhookParams, RequestError> {
+        let Some(url) = &params.url else {
+            return Err(RequestError::new("delivery.url", "is required"));
         };
         requested
             .policy
             .outbound
             .check_url(url)
             .map_err(|refused| RequestError::new("delivery.url", refused.0))?;
-        match params.get("secret") {
-            Some(Value::String(secret)) if secret.len() >= MIN_SECRET && secret.len() <= 256 => {}
-            Some(Value::String(_)) => {
+        match &params.secret {
+            Some(secret) if (MIN_SECRET..=MAX_SECRET).contains(&secret.len()) => {}
+            Some(_) => {
                 return Err(RequestError::new(
                     "delivery.secret",
-                    format!("must be {MIN_SECRET} to 256 characters"),
+                    format!("must be {MIN_SECRET} to {MAX_SECRET} characters"),
                 ))
             }
-            Some(_) => return Err(RequestError::new("delivery.secret", "must be a string")),
             None => {
                 return Err(RequestError::new(
                     "delivery.secret",
@@ -94,7 +93,7 @@ impl DeliveryMethod for Webhook {
                 ))
             }
         }
-        Ok(params.clone())
+        Ok(params)
     }
 
     async fn prepare(
@@ -172,7 +171,7 @@ impl DeliveryMethod for Webhook {
                 });
             }
         };
-        let body = event_body(notice);
+        let body = Bytes::from(event_body(notice));
         for attempt in 1..=ATTEMPTS {
             let started = Instant::now();
             let at = Utc::now();
@@ -184,7 +183,10 @@ impl DeliveryMethod for Webhook {
                 ),
                 ("labelport-event-id", event_id(notice)),
             ];
-            let answer = post(&destination, &headers, body.clone(), TIMEOUT).await;
+            let answer = backends
+                .outbound
+                .post(&destination, &headers, body.clone())
+                .await;
             let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let outcome = match &answer {
                 Posted::Status(code) => format!("HTTP {code}"),
@@ -302,7 +304,16 @@ pub fn signature_header(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::delivery::{DeliveryPolicy, Requested};
+    use crate::delivery::{Backends, DeliveryPolicy, RegisteredMethod, Requested};
+    use crate::job::Job;
+    use crate::outbound::OutboundPolicy;
+    use crate::ports::{
+        BoxError, FixedLinkKeys, LinkKeySet, Mail, Mailer, NoAnswer, WebhookClient, WebhookPost,
+    };
+    use crate::request::ExportRequest;
+    use crate::seal::Sealer;
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
 
     #[test]
     fn the_signature_is_hmac_over_timestamp_dot_body() {
@@ -328,7 +339,9 @@ mod tests {
             requester: "m@x.io",
             policy: &policy,
         };
-        let check = |params: Value| Webhook.accept(params.as_object().unwrap(), &requested);
+        let check = |params: Value| {
+            RegisteredMethod::accept(&Webhook, params.as_object().unwrap(), &requested)
+        };
         let secret = "0123456789abcdef";
         for (params, field, why) in [
             (json!({"secret": secret}), "delivery.url", "is required"),
@@ -360,13 +373,190 @@ mod tests {
             (
                 json!({"url": "https://hooks.example.com/", "secret": secret, "headers": {}}),
                 "delivery.headers",
-                "unknown field",
+                "unknown field `headers`: CUSTOM_WEBHOOK takes secret, url",
+            ),
+            (
+                json!({"url": null, "secret": secret}),
+                "delivery.url",
+                "must be a string",
+            ),
+            (
+                json!({"url": "https://hooks.example.com/", "secret": 5}),
+                "delivery.secret",
+                "must be a string",
             ),
         ] {
             let e = check(params.clone()).unwrap_err();
             assert_eq!(e.field, field, "{params}");
             assert!(e.message.contains(why), "{params}: {}", e.message);
         }
-        assert!(check(json!({"url": "https://hooks.example.com/x", "secret": secret})).is_ok());
+        let accepted = json!({"url": "https://hooks.example.com/x", "secret": secret});
+        assert_eq!(Value::from(check(accepted.clone()).unwrap()), accepted);
+    }
+
+    #[test]
+    fn the_schema_states_the_limits_accept_holds() {
+        let fields = RegisteredMethod::fields(&Webhook);
+        let secret = &fields["properties"]["secret"];
+        assert_eq!(
+            (&secret["minLength"], &secret["maxLength"]),
+            (&json!(MIN_SECRET), &json!(MAX_SECRET))
+        );
+        assert_eq!(fields["required"], json!(["url", "secret"]));
+    }
+
+    const SECRET: &str = "whsec_0123456789abcdef";
+    /// The one receiver address the tests' policy exempts from the public-https rule.
+    const RECEIVER: &str = "127.0.0.1:18080";
+
+    /// A POST as the receiver got it.
+    struct Received {
+        addrs: Vec<SocketAddr>,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    }
+
+    /// A receiver answering each POST with the next of its statuses (the last repeats);
+    /// `None` never answers.
+    struct Scripted {
+        answers: Vec<Option<u16>>,
+        received: Mutex<Vec<Received>>,
+    }
+
+    #[async_trait]
+    impl WebhookClient for Scripted {
+        async fn post(&self, post: WebhookPost<'_>) -> Result<u16, NoAnswer> {
+            let answer = {
+                let mut received = self.received.lock().unwrap();
+                received.push(Received {
+                    addrs: post.addrs.to_vec(),
+                    headers: post
+                        .headers
+                        .iter()
+                        .map(|(n, v)| ((*n).to_owned(), v.clone()))
+                        .collect(),
+                    body: post.body,
+                });
+                self.answers[(received.len() - 1).min(self.answers.len() - 1)]
+            };
+            match answer {
+                Some(status) => Ok(status),
+                None => futures::future::pending().await,
+            }
+        }
+    }
+
+    struct NoMail;
+
+    #[async_trait]
+    impl Mailer for NoMail {
+        async fn send(&self, _: &Mail) -> Result<(), BoxError> {
+            Err("no mail in these tests".into())
+        }
+    }
+
+    /// Announces a succeeded export to a receiver answering `answers`.
+    async fn announce(
+        answers: &[Option<u16>],
+    ) -> (Result<Announcement, DeliveryError>, Vec<Received>) {
+        let sealer = Sealer::new(Arc::new(FixedLinkKeys(LinkKeySet {
+            current: vec![7; 32],
+            previous: Vec::new(),
+        })));
+        let mut job = Job::new(
+            "0192f0c5-3b7a-7cc3-9a2e-1f2d3c4b5a69".into(),
+            "demo".into(),
+            "m@x.io".into(),
+            ExportRequest::parse(br#"{"format":"CSV"}"#).unwrap(),
+        );
+        job.state = JobState::Succeeded;
+        let notice = Notice {
+            job: &job,
+            download: Some("https://api/v1/exports/x/download?sig=s".into()),
+            report: None,
+            files: Vec::new(),
+            status: "https://api/v1/exports/x".into(),
+            links_expire: chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap(),
+        };
+        let mut params = Map::new();
+        params.insert("url".into(), format!("http://{RECEIVER}/hook").into());
+        let sealed = sealer.seal(SECRET, "demo").await.unwrap();
+        params.insert("sealedSecret".into(), sealed.into());
+        let receiver = Arc::new(Scripted {
+            answers: answers.to_vec(),
+            received: Mutex::default(),
+        });
+        let backends = Backends {
+            mailer: Arc::new(NoMail),
+            sealer: Arc::new(sealer),
+            outbound: OutboundPolicy::new(vec![RECEIVER.into()]).with_client(receiver.clone()),
+        };
+        let announced = DeliveryMethod::announce(&Webhook, &notice, &params, &backends).await;
+        let received = std::mem::take(&mut *receiver.received.lock().unwrap());
+        (announced, received)
+    }
+
+    fn outcomes(attempts: &[DeliveryAttempt]) -> Vec<&str> {
+        attempts.iter().map(|a| a.outcome.as_str()).collect()
+    }
+
+    fn header<'a>(received: &'a Received, name: &str) -> &'a str {
+        let found = received.headers.iter().find(|(n, _)| n == name);
+        found.map_or("", |(_, v)| v.as_str())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_5xx_is_tried_again_with_the_same_signed_event_to_the_checked_address() {
+        let (announced, received) = announce(&[Some(503), Some(204)]).await;
+        let announced = announced.unwrap();
+        assert_eq!(announced.announced, Announced::Posted);
+        assert_eq!(outcomes(&announced.attempts), ["HTTP 503", "HTTP 204"]);
+        assert_eq!(received.len(), 2);
+        assert_eq!(
+            received[0].body, received[1].body,
+            "a retry sends the same event"
+        );
+        for post in &received {
+            assert_eq!(post.addrs, [RECEIVER.parse::<SocketAddr>().unwrap()]);
+            assert_eq!(
+                header(post, "labelport-event-id"),
+                "0192f0c5-3b7a-7cc3-9a2e-1f2d3c4b5a69.succeeded"
+            );
+            let signature = header(post, "labelport-signature");
+            let t: i64 = signature[2..signature.find(',').unwrap()].parse().unwrap();
+            assert_eq!(
+                signature,
+                signature_header(SECRET.as_bytes(), t, &post.body)
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_redirect_or_a_4xx_is_an_answer_and_not_tried_again() {
+        for (status, why) in [
+            (
+                302,
+                "answered 302 (redirects are not followed); it is not called again",
+            ),
+            (410, "answered 410; it is not called again"),
+        ] {
+            let (announced, received) = announce(&[Some(status), Some(200)]).await;
+            let refused = announced.unwrap_err();
+            assert!(refused.permanent, "{status}");
+            assert!(refused.what.ends_with(why), "{}", refused.what);
+            assert_eq!(received.len(), 1, "{status}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_receiver_that_never_answers_is_cut_off_at_the_policys_timeout_and_retried_later() {
+        let (announced, received) = announce(&[None]).await;
+        let failed = announced.unwrap_err();
+        assert!(!failed.permanent, "SQS tries the run again");
+        assert_eq!(
+            outcomes(&failed.attempts),
+            ["no answer within 10s", "no answer within 10s"]
+        );
+        assert_eq!(received.len(), 2);
     }
 }
