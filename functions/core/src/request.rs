@@ -2,12 +2,13 @@
 //! Parsing names the field at fault; validation against the project happens in
 //! [`ExportRequest::validate`].
 
-use crate::delivery::{Delivery, DeliveryPolicy, Requested};
 use crate::error::RequestError;
 use labelport_encoders::{Compression, FieldToggles, Format, FormatOptions};
-use labelport_engine::plan::{ExportSpec, Filters, InvalidLines};
-use labelport_model::{Project, TaskState};
+use labelport_engine::pipeline::InvalidLines;
+use labelport_engine::plan::{ExportSpec, Filters};
+use labelport_model::TaskState;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// The body of `POST /v1/projects/{project}/exports`.
 ///
@@ -42,6 +43,17 @@ pub struct ExportRequest {
     pub options: FormatOptions,
 }
 
+/// The request's `delivery` object: the method, and the method's own fields. What a
+/// method accepts, prepares and announces is `crate::delivery`'s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// `FILE_STORAGE`, `EMAIL`, ...
+    pub method: String,
+    /// The method's fields, as it accepted them (defaults filled in).
+    #[serde(flatten)]
+    pub params: Map<String, Value>,
+}
+
 impl ExportRequest {
     /// Parses a request body, naming the field at fault (`filters.states[1]`).
     pub fn parse(body: &[u8]) -> Result<Self, RequestError> {
@@ -65,23 +77,6 @@ impl ExportRequest {
             };
             RequestError::new(field, message)
         })
-    }
-
-    /// Checks the request against the project and the platform's delivery policy, and
-    /// fills in defaults the caller left out.
-    pub fn validate(
-        mut self,
-        project: &Project,
-        requester: &str,
-        policy: &DeliveryPolicy,
-    ) -> Result<Self, RequestError> {
-        self.spec().check(project)?;
-        self.delivery = self.delivery.accept(&Requested {
-            project,
-            requester,
-            policy,
-        })?;
-        Ok(self)
     }
 
     /// The request as shown and fingerprinted: sealed secrets left out.
@@ -173,6 +168,35 @@ impl utoipa::ToSchema for ExportRequest {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::delivery::{DeliveryPolicy, Requested};
+    use labelport_model::Project;
+
+    /// The checks the export service runs on a request: its spec, then its delivery.
+    trait Validate: Sized {
+        fn validate(
+            self,
+            project: &Project,
+            requester: &str,
+            policy: &DeliveryPolicy,
+        ) -> Result<Self, RequestError>;
+    }
+
+    impl Validate for ExportRequest {
+        fn validate(
+            mut self,
+            project: &Project,
+            requester: &str,
+            policy: &DeliveryPolicy,
+        ) -> Result<Self, RequestError> {
+            self.spec().check(project)?;
+            self.delivery = self.delivery.accept(&Requested {
+                project,
+                requester,
+                policy,
+            })?;
+            Ok(self)
+        }
+    }
     use labelport_generate as generate;
     use labelport_model::Mode;
 

@@ -3,7 +3,7 @@
 //! API's request and `labelport export` both make one; neither knows the other.
 
 use crate::filter::TaskFilter;
-use crate::pipeline::{self, Options, Output, PipelineError, Source, Summary};
+use crate::pipeline::{self, InvalidLines, Options, Output, PipelineError, Source, Summary};
 use crate::progress::Progress;
 use labelport_encoders::{
     Compression, ConfigError, Encoder, FieldToggles, Format, FormatOptions, Settings,
@@ -53,17 +53,6 @@ pub struct Filters {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(min_items = 1)]
     pub batches: Option<Vec<String>>,
-}
-
-/// What a malformed source line does to the export.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum InvalidLines {
-    /// The export fails, naming the file and line.
-    #[default]
-    Fail,
-    /// The line is skipped and counted; the first few are listed in the result.
-    Skip,
 }
 
 /// What an export writes: the format and its options, the tasks kept, the output's

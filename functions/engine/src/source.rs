@@ -3,7 +3,7 @@
 //! export list and open sources through here.
 
 use crate::decode::{Decoder, Framing, NativeArrayDecoder, NativeDecoder};
-use crate::pipeline::{PipelineError, Source};
+use crate::pipeline::{PipelineError, Source, StorageReadError};
 use crate::store::{ObjectInfo, ObjectStore, StoreError};
 use std::io::{BufReader, Read};
 use std::sync::Arc;
@@ -75,18 +75,6 @@ pub async fn list_sources(
         !hidden && is_task_file(&f.key)
     });
     Ok(files)
-}
-
-/// A read error of the storage underneath a source, as opposed to bytes that do not
-/// decompress: the first is worth another attempt, the second is the data's fault.
-#[derive(Debug, thiserror::Error)]
-#[error("reading from storage: {0}")]
-pub struct StorageReadError(#[source] pub std::io::Error);
-
-/// Whether an error reading a source came from the storage (see [`StorageReadError`]).
-pub fn is_storage_error(e: &std::io::Error) -> bool {
-    e.get_ref()
-        .is_some_and(|inner| inner.is::<StorageReadError>())
 }
 
 /// Marks the errors of the raw object stream as storage errors.

@@ -15,12 +15,13 @@ use crate::error::RequestError;
 use crate::job::{DeliveryAttempt, Job};
 use crate::outbound::OutboundPolicy;
 use crate::ports::{BoxError, BucketTarget, Buckets, Mailer};
+use crate::request::Delivery;
 use crate::seal::Sealer;
 use crate::tenancy::ExternalIds;
 use async_trait::async_trait;
 use labelport_model::Project;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -45,16 +46,6 @@ register! {
 /// The object written and deleted in a customer's folder to check that an export may be
 /// written there.
 pub const ACCESS_PROBE: &str = ".labelport-access-check";
-
-/// The request's `delivery` object: the method, and the method's own fields.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Delivery {
-    /// `FILE_STORAGE`, `EMAIL`, ...
-    pub method: String,
-    /// The method's fields, as it accepted them (defaults filled in).
-    #[serde(flatten)]
-    pub params: Map<String, Value>,
-}
 
 impl Default for Delivery {
     fn default() -> Self {

@@ -2,7 +2,7 @@
 //! by key, held to the limits, recorded and queued.
 
 use super::{Accepted, Caller, ExportService, ServiceError};
-use crate::delivery::Prepare;
+use crate::delivery::{Prepare, Requested};
 use crate::error::{chain, Failure, FailureCode, RequestError};
 use crate::job::{Job, JobError, JobState};
 use crate::ports::{Condition, StoreError};
@@ -75,8 +75,16 @@ impl ExportService {
             }
             None => manifest.clone(),
         };
-        let mut request =
-            request.validate(&shown_project, &caller.email, &self.settings.delivery)?;
+        let mut request = request;
+        request
+            .spec()
+            .check(&shown_project)
+            .map_err(RequestError::from)?;
+        request.delivery = request.delivery.accept(&Requested {
+            project: &shown_project,
+            requester: &caller.email,
+            policy: &self.settings.delivery,
+        })?;
         request.delivery = request
             .delivery
             .prepare(&Prepare {

@@ -3,11 +3,10 @@
 //! (compress it, or deflate its ZIP entries).
 
 use super::read::{newlines, Block};
-use super::{Encoded, Options, PipelineError};
+use super::{Encoded, InvalidLines, Options, PipelineError};
 use crate::assembly::finish_block;
 use crate::decode::{DecodeError, Decoder, Framing};
 use crate::filter::TaskFilter;
-use crate::plan::InvalidLines;
 use crate::progress::{Progress, SkippedLine, MAX_LISTED_SKIPS};
 use labelport_encoders::json_text::{write_int, write_str};
 use labelport_encoders::{Encoder, Out, Record};

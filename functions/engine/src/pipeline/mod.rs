@@ -21,15 +21,26 @@ use read::{read_blocks, Block};
 use crate::assembly::{Assembler, Files, FinishedBlock, OutputError, OutputLimits, Written};
 use crate::decode::Decoder;
 use crate::filter::TaskFilter;
-use crate::plan::InvalidLines;
 use crate::progress::{Progress, SkippedLine, MAX_LISTED_SKIPS};
 use labelport_encoders::json_text::write_str;
 use labelport_encoders::{Compression, Encoder, Out};
 use labelport_output::Deflater;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+
+/// What a malformed source line does to the export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum InvalidLines {
+    /// The export fails, naming the file and line.
+    #[default]
+    Fail,
+    /// The line is skipped and counted; the first few are listed in the result.
+    Skip,
+}
 
 /// How the pipeline runs.
 #[derive(Debug, Clone)]
@@ -144,6 +155,18 @@ impl PipelineError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, PipelineError::Read { .. } | PipelineError::Sink(_))
     }
+}
+
+/// A read error of the storage underneath a source, as opposed to bytes that do not
+/// decompress: the first is worth another attempt, the second is the data's fault.
+#[derive(Debug, thiserror::Error)]
+#[error("reading from storage: {0}")]
+pub struct StorageReadError(#[source] pub std::io::Error);
+
+/// Whether an error reading a source came from the storage (see [`StorageReadError`]).
+pub fn is_storage_error(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.is::<StorageReadError>())
 }
 
 /// What a run did.

@@ -97,7 +97,7 @@ where
                     .map_err(|source| {
                         if options.cancel.load(Ordering::Relaxed) {
                             PipelineError::Cancelled
-                        } else if crate::source::is_storage_error(&source) {
+                        } else if super::is_storage_error(&source) {
                             PipelineError::Read {
                                 file: name.clone(),
                                 source,
