@@ -125,6 +125,12 @@ impl PartialEq<&str> for FailureCode {
 }
 
 /// Why an export failed, as stored in the job record and shown by the status endpoint.
+///
+/// The one rule for what a customer may read: everything here is shown as it is (the
+/// status, the e-mail, the webhook, the metrics' code), so `message` says what it means
+/// for the customer and never carries a backend's text. Storage and internal failures
+/// are made by [`Failure::storage`] and [`Failure::internal`], which log the detail and
+/// keep a plain message; a source position is given only where the data is at fault.
 #[derive(
     Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, utoipa::ToSchema,
 )]
