@@ -17,7 +17,11 @@
 //! What it outputs is the caller's to bound: [`write_json`] writes a value within a
 //! number of bytes.
 
+mod arithmetic;
 mod bounds;
+mod compare;
+mod jaq_traits;
+mod json;
 mod natives;
 mod value;
 
@@ -31,8 +35,8 @@ use std::time::Duration;
 use value::Value;
 
 pub(crate) use bounds::size;
-pub(crate) use value::shortened;
-pub use value::{write_json, TooLong};
+pub(crate) use json::shortened;
+pub use json::{write_json, TooLong};
 
 /// A compiled program, shared by every encoder thread.
 pub struct Program {
@@ -229,11 +233,11 @@ fn exception(e: Exn<'_, Value>) -> String {
     let message = match e.get_err() {
         Ok(error) => match error.into_val().as_val() {
             Val::TStr(s) | Val::BStr(s) => String::from_utf8_lossy(s).into_owned(),
-            other => value::shortened(other, value::MESSAGE_BYTES),
+            other => json::shortened(other, json::MESSAGE_BYTES),
         },
         Err(_) => "the program stopped without a value".to_owned(),
     };
-    match message.char_indices().nth(value::MESSAGE_BYTES) {
+    match message.char_indices().nth(json::MESSAGE_BYTES) {
         Some((end, _)) => format!("{}…", &message[..end]),
         None => message,
     }

@@ -3,6 +3,7 @@
 
 use super::value::{self, Value};
 use super::Sandboxed;
+use super::{compare, json};
 use jaq_core::native::{bome, run, unary, v, Filter, Fun};
 use jaq_core::{Error, RunPtr, ValR};
 use jaq_json::{Num, Val};
@@ -16,17 +17,17 @@ fn filters() -> Box<[Filter<RunPtr<Sandboxed>>]> {
     Box::new([
         ("length", v(0), |cv| bome(length(&cv.1))),
         ("tojson", v(0), |cv| {
-            bome(Ok(value::json_text(cv.1.as_val())))
+            bome(Ok(json::json_text(cv.1.as_val())))
         }),
-        ("fromjson", v(0), |cv| value::parse_json(&cv.1)),
+        ("fromjson", v(0), |cv| json::parse_json(&cv.1)),
         ("contains", v(1), |cv| {
             unary(cv, |x, y| {
-                Ok(Value::from(value::contains(x.as_val(), y.as_val())))
+                Ok(Value::from(compare::contains(x.as_val(), y.as_val())))
             })
         }),
         ("has", v(1), |cv| unary(cv, |x, key| has(&x, &key))),
         ("indices", v(1), |cv| {
-            unary(cv, |x, y| value::indices(x, &y))
+            unary(cv, |x, y| compare::indices(x, &y))
         }),
         ("bsearch", v(1), |cv| {
             unary(cv, |x, target| bsearch(&x, &target))
@@ -66,7 +67,7 @@ fn bsearch(x: &Value, target: &Value) -> ValR<Value> {
     let Val::Arr(items) = x.as_val() else {
         return Err(Error::typ(x.clone(), "array"));
     };
-    let found = items.binary_search_by(|item| value::compare(item, target.as_val()));
+    let found = items.binary_search_by(|item| compare::compare(item, target.as_val()));
     let at = |i: usize| isize::try_from(i).unwrap_or(isize::MAX);
     Ok(Value::from(found.map_or_else(|i| -1 - at(i), at)))
 }
