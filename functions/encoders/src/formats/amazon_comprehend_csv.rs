@@ -29,8 +29,8 @@ use crate::cloud_ml::{
     character_spans, classes, write_document_text, Classification, DocumentText, Naming,
     CLASSIFICATION, CLASSIFICATION_MODES, TEXT_COLUMNS,
 };
-use crate::out::shift_number;
 use crate::json_text::write_int;
+use crate::out::shift_number;
 use crate::{ConfigError, Container, EncodeError, Encoder, FormatSpec, Out, Record, Settings};
 use labelport_model::{Mode, Task};
 
@@ -229,7 +229,11 @@ mod tests {
         let encoder = testing::build("AMAZON_COMPREHEND_CSV", &project, json!({})).unwrap();
         assert_eq!(encoder.container(), Container::Zip);
         let tasks = [
-            entity_task("t1", "Zoë\r\nmet Ada", &[("a", "PER", 0, 3), ("b", "PER", 9, 12)]),
+            entity_task(
+                "t1",
+                "Zoë\r\nmet Ada",
+                &[("a", "PER", 0, 3), ("b", "PER", 9, 12)],
+            ),
             entity_task("t2", "", &[]),
             entity_task(
                 "t3",
@@ -249,7 +253,13 @@ mod tests {
         let line: Vec<char> = documents.lines().next().unwrap().chars().collect();
         assert_eq!(line[9..12].iter().collect::<String>(), "Ada");
         let refused = testing::refusals(encoder.as_ref(), tasks[2]);
-        assert_eq!(refused, [("d".to_owned(), "Amazon Comprehend annotations cannot overlap".to_owned())]);
+        assert_eq!(
+            refused,
+            [(
+                "d".to_owned(),
+                "Amazon Comprehend annotations cannot overlap".to_owned()
+            )]
+        );
 
         // A later block's rows are renumbered after the lines before it.
         let mut renumbered = Vec::new();
@@ -268,7 +278,10 @@ mod tests {
             "submissions":[{"id":"s","stage":"L","origin":"human","completedAt":"x","annotations":[
               {"id":"a","type":"span","label":"LOC","tokenStart":1,"tokenEnd":3}]}]}"#;
         let out = testing::records(encoder.as_ref(), &[task]);
-        assert_eq!(std::str::from_utf8(out.held_bytes(0).0).unwrap(), "In São Paulo .\n");
+        assert_eq!(
+            std::str::from_utf8(out.held_bytes(0).0).unwrap(),
+            "In São Paulo .\n"
+        );
         assert_eq!(
             std::str::from_utf8(out.held_bytes(1).0).unwrap(),
             "documents.txt,0,3,12,LOC\n"
@@ -292,9 +305,11 @@ mod tests {
         .unwrap();
         let out = testing::records(single.as_ref(), &[&task]);
         assert!(out.bytes().is_empty(), "two classes: left out");
-        let Err(e) =
-            testing::build("AMAZON_COMPREHEND_CSV", &project, json!({"textColumns": ["nope"]}))
-        else {
+        let Err(e) = testing::build(
+            "AMAZON_COMPREHEND_CSV",
+            &project,
+            json!({"textColumns": ["nope"]}),
+        ) else {
             panic!("an unknown text column is refused");
         };
         assert_eq!(e.field, "textColumns[0]");

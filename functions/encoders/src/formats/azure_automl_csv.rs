@@ -87,7 +87,10 @@ impl Encoder for AzureClassifier {
         // Multi-label training takes a document with no class (`[]`).
         let labels = if multi_label && !has_class {
             for a in task.annotations() {
-                out.refuse(&a.id, "a classification import file holds the task's classes only");
+                out.refuse(
+                    &a.id,
+                    "a classification import file holds the task's classes only",
+                );
             }
             None
         } else {

@@ -27,7 +27,9 @@
 
 use crate::json_text::{write_int, write_str};
 use crate::out::shift_number;
-use crate::vision::{for_each_image, write_pixels, Classes, ImageNames, NoRegion, Numbering, Reasons};
+use crate::vision::{
+    for_each_image, write_pixels, Classes, ImageNames, NoRegion, Numbering, Reasons,
+};
 use crate::{Compat, Container, EncodeError, Encoder, FormatSpec, Out, Record, COMPAT};
 use labelport_model::{AnnotationKind, Mode, TaskState};
 
@@ -138,97 +140,100 @@ impl Encoder for Coco {
 
     fn encode(&self, record: &Record<'_, '_>, out: &mut Out) -> Result<(), EncodeError> {
         for_each_image(
-                record,
-                self.mode,
-                self.only_key_frames,
-                &ImageNames::TaskIds,
-                &REASONS,
-                out,
-                |image, annotations, geometry, out| {
-                    // Ids count from 1 within the block; `renumber_section` adds the
-                    // images and annotations of the blocks before.
-                    let image_id = out.held_bytes(IMAGES).1 + self.first_id;
-                    let line = out.held(IMAGES);
+            record,
+            self.mode,
+            self.only_key_frames,
+            &ImageNames::TaskIds,
+            &REASONS,
+            out,
+            |image, annotations, geometry, out| {
+                // Ids count from 1 within the block; `renumber_section` adds the
+                // images and annotations of the blocks before.
+                let image_id = out.held_bytes(IMAGES).1 + self.first_id;
+                let line = out.held(IMAGES);
+                line.extend_from_slice(b"{\"id\":");
+                write_int(line, image_id);
+                line.extend_from_slice(b",\"file_name\":");
+                if self.compat {
+                    write_str(line, image.url);
+                } else {
+                    write_name(line, image.stem, image.extension);
+                    // Where the pixels are: COCO's own field for an image's URL,
+                    // which readers keep, so a training script can fetch the image.
+                    line.extend_from_slice(b",\"coco_url\":");
+                    write_str(line, image.url);
+                }
+                line.extend_from_slice(b",\"width\":");
+                write_int(line, image.width);
+                line.extend_from_slice(b",\"height\":");
+                write_int(line, image.height);
+                line.push(b'}');
+                for a in annotations {
+                    let label = a.label.as_deref().unwrap_or("");
+                    let Some(category) = self.classes.id(label) else {
+                        out.refuse(
+                            &a.id,
+                            "its label is not a class of the project's label schema",
+                        );
+                        continue;
+                    };
+                    let Some(region) = geometry.shape(a, image, &REASONS, out) else {
+                        continue;
+                    };
+                    let id = out.held_bytes(ANNOTATIONS).1 + self.first_id;
+                    let line = out.held(ANNOTATIONS);
                     line.extend_from_slice(b"{\"id\":");
+                    write_int(line, id);
+                    line.extend_from_slice(b",\"image_id\":");
                     write_int(line, image_id);
-                    line.extend_from_slice(b",\"file_name\":");
-                    if self.compat {
-                        write_str(line, image.url);
-                    } else {
-                        write_name(line, image.stem, image.extension);
-                        // Where the pixels are: COCO's own field for an image's URL,
-                        // which readers keep, so a training script can fetch the image.
-                        line.extend_from_slice(b",\"coco_url\":");
-                        write_str(line, image.url);
+                    line.extend_from_slice(b",\"category_id\":");
+                    write_int(line, category);
+                    let [x0, y0, x1, y1] = region.bounds;
+                    line.extend_from_slice(b",\"bbox\":[");
+                    for (i, v) in [x0, y0, x1 - x0, y1 - y0].into_iter().enumerate() {
+                        if i > 0 {
+                            line.push(b',');
+                        }
+                        write_pixels(line, v);
                     }
-                    line.extend_from_slice(b",\"width\":");
-                    write_int(line, image.width);
-                    line.extend_from_slice(b",\"height\":");
-                    write_int(line, image.height);
-                    line.push(b'}');
-                    for a in annotations {
-                        let label = a.label.as_deref().unwrap_or("");
-                        let Some(category) = self.classes.id(label) else {
-                            out.refuse(&a.id, "its label is not a class of the project's label schema");
-                            continue;
-                        };
-                        let Some(region) = geometry.shape(a, image, &REASONS, out) else {
-                            continue;
-                        };
-                        let id = out.held_bytes(ANNOTATIONS).1 + self.first_id;
-                        let line = out.held(ANNOTATIONS);
-                        line.extend_from_slice(b"{\"id\":");
-                        write_int(line, id);
-                        line.extend_from_slice(b",\"image_id\":");
-                        write_int(line, image_id);
-                        line.extend_from_slice(b",\"category_id\":");
-                        write_int(line, category);
-                        let [x0, y0, x1, y1] = region.bounds;
-                        line.extend_from_slice(b",\"bbox\":[");
-                        for (i, v) in [x0, y0, x1 - x0, y1 - y0].into_iter().enumerate() {
+                    line.extend_from_slice(b"],\"area\":");
+                    if self.compat && a.kind == AnnotationKind::Box {
+                        // The converter's box: its enclosing box, no outline.
+                        write_pixels(line, (x1 - x0) * (y1 - y0));
+                        line.extend_from_slice(b",\"segmentation\":[],\"ignore\":0");
+                    } else {
+                        write_pixels(line, region.area);
+                        line.extend_from_slice(b",\"segmentation\":[[");
+                        for (i, [x, y]) in region.outline.iter().enumerate() {
                             if i > 0 {
                                 line.push(b',');
                             }
-                            write_pixels(line, v);
+                            write_pixels(line, *x);
+                            line.push(b',');
+                            write_pixels(line, *y);
                         }
-                        line.extend_from_slice(b"],\"area\":");
-                        if self.compat && a.kind == AnnotationKind::Box {
-                            // The converter's box: its enclosing box, no outline.
-                            write_pixels(line, (x1 - x0) * (y1 - y0));
-                            line.extend_from_slice(b",\"segmentation\":[],\"ignore\":0");
-                        } else {
-                            write_pixels(line, region.area);
-                            line.extend_from_slice(b",\"segmentation\":[[");
-                            for (i, [x, y]) in region.outline.iter().enumerate() {
-                                if i > 0 {
-                                    line.push(b',');
-                                }
-                                write_pixels(line, *x);
+                        line.extend_from_slice(b"]]");
+                        if self.compat {
+                            line.extend_from_slice(b",\"ignore\":0");
+                        }
+                    }
+                    line.extend_from_slice(b",\"iscrowd\":0");
+                    if !a.attributes.is_empty() {
+                        line.extend_from_slice(b",\"attributes\":{");
+                        for (i, attribute) in a.attributes.iter().enumerate() {
+                            if i > 0 {
                                 line.push(b',');
-                                write_pixels(line, *y);
                             }
-                            line.extend_from_slice(b"]]");
-                            if self.compat {
-                                line.extend_from_slice(b",\"ignore\":0");
-                            }
-                        }
-                        line.extend_from_slice(b",\"iscrowd\":0");
-                        if !a.attributes.is_empty() {
-                            line.extend_from_slice(b",\"attributes\":{");
-                            for (i, attribute) in a.attributes.iter().enumerate() {
-                                if i > 0 {
-                                    line.push(b',');
-                                }
-                                write_str(line, &attribute.name);
-                                line.push(b':');
-                                write_str(line, &attribute.value);
-                            }
-                            line.push(b'}');
+                            write_str(line, &attribute.name);
+                            line.push(b':');
+                            write_str(line, &attribute.value);
                         }
                         line.push(b'}');
                     }
-                },
-            );
+                    line.push(b'}');
+                }
+            },
+        );
         Ok(())
     }
 
@@ -331,17 +336,28 @@ mod tests {
         assert_eq!(
             text,
             concat!(
-                r#"{"info":{"description":"Project","version":"1.0","contributor":"labelport"},"licenses":[],"#, "\n",
-                r#""categories":["#, "\n",
-                r#"{"id":1,"name":"car","supercategory":""},"#, "\n",
-                r#"{"id":2,"name":"café \"terrace\"","supercategory":""}],"#, "\n",
-                r#""images":["#, "\n",
-                r#"{"id":1,"file_name":"t1.jpg","coco_url":"s3://b/cam/IMG_1.jpg?x=1","width":100,"height":50},"#, "\n",
-                r#"{"id":2,"file_name":"t2.png","coco_url":"s3://b/cam-b/IMG_1.png","width":100,"height":50}],"#, "\n",
-                r#""annotations":["#, "\n",
-                r#"{"id":1,"image_id":1,"category_id":2,"bbox":[10.5,5.0,20.0,10.0],"area":200.0,"segmentation":[[10.5,5.0,30.5,5.0,30.5,15.0,10.5,15.0]],"iscrowd":0,"attributes":{"occluded":"no"}},"#, "\n",
-                r#"{"id":2,"image_id":1,"category_id":1,"bbox":[90.0,40.0,10.0,10.0],"area":100.0,"segmentation":[[90.0,50.0,90.0,40.0,100.0,40.0,100.0,50.0]],"iscrowd":0},"#, "\n",
-                r#"{"id":3,"image_id":1,"category_id":1,"bbox":[0.0,0.0,10.0,10.0],"area":50.0,"segmentation":[[0.0,0.0,10.0,0.0,10.0,10.0]],"iscrowd":0}]}"#, "\n",
+                r#"{"info":{"description":"Project","version":"1.0","contributor":"labelport"},"licenses":[],"#,
+                "\n",
+                r#""categories":["#,
+                "\n",
+                r#"{"id":1,"name":"car","supercategory":""},"#,
+                "\n",
+                r#"{"id":2,"name":"café \"terrace\"","supercategory":""}],"#,
+                "\n",
+                r#""images":["#,
+                "\n",
+                r#"{"id":1,"file_name":"t1.jpg","coco_url":"s3://b/cam/IMG_1.jpg?x=1","width":100,"height":50},"#,
+                "\n",
+                r#"{"id":2,"file_name":"t2.png","coco_url":"s3://b/cam-b/IMG_1.png","width":100,"height":50}],"#,
+                "\n",
+                r#""annotations":["#,
+                "\n",
+                r#"{"id":1,"image_id":1,"category_id":2,"bbox":[10.5,5.0,20.0,10.0],"area":200.0,"segmentation":[[10.5,5.0,30.5,5.0,30.5,15.0,10.5,15.0]],"iscrowd":0,"attributes":{"occluded":"no"}},"#,
+                "\n",
+                r#"{"id":2,"image_id":1,"category_id":1,"bbox":[90.0,40.0,10.0,10.0],"area":100.0,"segmentation":[[90.0,50.0,90.0,40.0,100.0,40.0,100.0,50.0]],"iscrowd":0},"#,
+                "\n",
+                r#"{"id":3,"image_id":1,"category_id":1,"bbox":[0.0,0.0,10.0,10.0],"area":50.0,"segmentation":[[0.0,0.0,10.0,0.0,10.0,10.0]],"iscrowd":0}]}"#,
+                "\n",
             )
         );
         let parsed: Value = serde_json::from_str(&text).unwrap();
@@ -369,7 +385,12 @@ mod tests {
             "{\"id\":11,\"file_name\":\"t9.jpg\",\"coco_url\":\"u.jpg\",\"width\":100,\"height\":50},\n{\"id\":12,\"file_name\":\"t9.jpg\",\"coco_url\":\"u.jpg\",\"width\":100,\"height\":50}"
         );
         let mut annotations = Vec::new();
-        assert!(encoder.renumber_section(ANNOTATIONS, out.held_bytes(ANNOTATIONS).0, &[10, 30], &mut annotations));
+        assert!(encoder.renumber_section(
+            ANNOTATIONS,
+            out.held_bytes(ANNOTATIONS).0,
+            &[10, 30],
+            &mut annotations
+        ));
         let text = String::from_utf8(annotations).unwrap();
         assert!(text.starts_with("{\"id\":31,\"image_id\":11,"), "{text}");
         assert!(text.contains(",\n{\"id\":32,\"image_id\":12,"), "{text}");
@@ -436,7 +457,14 @@ mod tests {
         out.begin_record();
         let parsed: labelport_model::Task<'_> = serde_json::from_str(task).unwrap();
         encoder
-            .encode(&Record { task: &parsed, raw: None, ordinal: 0 }, &mut out)
+            .encode(
+                &Record {
+                    task: &parsed,
+                    raw: None,
+                    ordinal: 0,
+                },
+                &mut out,
+            )
             .unwrap();
         assert!(out.record_left_out());
         assert!(String::from_utf8_lossy(out.record_refusals()).contains("width and height"));
@@ -467,16 +495,28 @@ mod tests {
         assert_eq!(v["images"][0]["id"], 0);
         assert_eq!(v["images"][0]["file_name"], "s3://b/cam/IMG_1.jpg");
         let box_ = &v["annotations"][0];
-        assert_eq!((box_["id"].as_u64(), box_["image_id"].as_u64(), box_["category_id"].as_u64()), (Some(0), Some(0), Some(2)));
+        assert_eq!(
+            (
+                box_["id"].as_u64(),
+                box_["image_id"].as_u64(),
+                box_["category_id"].as_u64()
+            ),
+            (Some(0), Some(0), Some(2))
+        );
         assert_eq!(box_["bbox"], json!([10.0, 5.0, 20.0, 10.0]));
         assert_eq!(box_["area"], json!(200.0));
         assert_eq!(box_["segmentation"], json!([]));
         let polygon = &v["annotations"][1];
         assert_eq!(polygon["category_id"], 1);
-        assert_eq!(polygon["segmentation"], json!([[0.0, 0.0, 10.0, 0.0, 10.0, 10.0]]));
+        assert_eq!(
+            polygon["segmentation"],
+            json!([[0.0, 0.0, 10.0, 0.0, 10.0, 10.0]])
+        );
         assert_eq!(polygon["area"], json!(50.0));
         assert!(refusals.is_empty(), "{refusals:?}");
-        let e = testing::build("COCO", &project, json!({"compat": "labelstudio"})).err().unwrap();
+        let e = testing::build("COCO", &project, json!({"compat": "labelstudio"}))
+            .err()
+            .unwrap();
         assert_eq!(e.field, "compat");
     }
 }

@@ -64,8 +64,12 @@ mod tests {
                   {{"id":"a","type":"span","label":"ORG","tokenStart":0,"tokenEnd":1}}]}}]}}"#
             )
         };
-        let encoder =
-            testing::build("CONLL2003", &project, serde_json::json!({"compat": "label-studio"})).unwrap();
+        let encoder = testing::build(
+            "CONLL2003",
+            &project,
+            serde_json::json!({"compat": "label-studio"}),
+        )
+        .unwrap();
         let (t1, t2) = (task("t1"), task("t2"));
         let document = "EU -X- _ B-ORG\nrejects -X- _ O\n. -X- _ O\nNext -X- _ O\n. -X- _ O\n\n";
         assert_eq!(

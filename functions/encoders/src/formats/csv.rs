@@ -13,9 +13,9 @@
 //! 000: annotated and validated tasks only, no preview tasks).
 
 use crate::formats::tsv::DelimitedTable;
+use crate::label_studio::LabelStudioCsv;
 use crate::table::MODES;
 use crate::tabular::{column_names, TableStyle, CELLS, EXCEL};
-use crate::label_studio::LabelStudioCsv;
 use crate::{
     Compat, ConfigError, Container, EncodeError, Encoder, FormatSpec, Out, Record, Settings, COMPAT,
 };
@@ -711,7 +711,11 @@ mod tests {
         // billions of steps; the count must still be exact.
         let mut annotations = Vec::new();
         for i in 0..120_000u32 {
-            let track = if i % 10 == 9 { None } else { Some(format!("tr{}", i % 40_000)) };
+            let track = if i % 10 == 9 {
+                None
+            } else {
+                Some(format!("tr{}", i % 40_000))
+            };
             annotations.push(serde_json::json!({
                 "id": format!("a{i}"), "type": "box", "label": "car", "frame": i,
                 "bbox": {"x": 0, "y": 0, "width": 1, "height": 1}, "track": track,

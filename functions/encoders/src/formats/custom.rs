@@ -109,7 +109,10 @@ fn build(settings: &crate::Settings<'_>) -> Result<Box<dyn Encoder>, ConfigError
     if text.len() > MAX_PROGRAM_BYTES {
         return Err(ConfigError::new(
             "program",
-            format!("at most {MAX_PROGRAM_BYTES} bytes; this one has {}", text.len()),
+            format!(
+                "at most {MAX_PROGRAM_BYTES} bytes; this one has {}",
+                text.len()
+            ),
         ));
     }
     let program = Program::compile(&text).map_err(|errors| {
@@ -118,7 +121,10 @@ fn build(settings: &crate::Settings<'_>) -> Result<Box<dyn Encoder>, ConfigError
             .map_or_else(|| "does not compile".to_owned(), ToString::to_string);
         ConfigError::new("program", format!("does not compile: {first}"))
     })?;
-    let output = settings.options.get::<Output>("output")?.unwrap_or_default();
+    let output = settings
+        .options
+        .get::<Output>("output")?
+        .unwrap_or_default();
     let columns = settings.options.get::<Columns>("columns")?;
     let columns = match (output, columns) {
         (Output::Csv, Some(Columns(columns))) if !columns.is_empty() => columns,
@@ -337,7 +343,8 @@ mod tests {
         };
         assert_eq!(e.field, "program");
         assert!(
-            e.message.ends_with("line 1, column 54: variable $__task is not defined"),
+            e.message
+                .ends_with("line 1, column 54: variable $__task is not defined"),
             "{e}"
         );
 
@@ -429,7 +436,10 @@ mod tests {
         let took = started.elapsed();
         assert!(error.is_none(), "{program}: {error:?}");
         assert!(out.record_left_out() && out.bytes().is_empty(), "{program}");
-        (String::from_utf8(out.record_refusals().to_vec()).unwrap(), took)
+        (
+            String::from_utf8(out.record_refusals().to_vec()).unwrap(),
+            took,
+        )
     }
 
     #[test]
@@ -445,7 +455,10 @@ mod tests {
                 "reduce range(1e6) as $i (0; [.])",
                 "the program built a value nested more than 256 deep",
             ),
-            (r#""x" * 5000000"#, "the program output more than 4 MiB for one task"),
+            (
+                r#""x" * 5000000"#,
+                "the program output more than 4 MiB for one task",
+            ),
         ] {
             let (reason, took) = refusal(program, TASK);
             assert_eq!(
@@ -471,7 +484,9 @@ mod tests {
         let (at, error) = error.expect("the export stops");
         assert_eq!(at, 33, "the 34th task passes 32 MiB");
         assert!(
-            error.0.starts_with("the program's outputs passed 32 MiB for one block of tasks"),
+            error
+                .0
+                .starts_with("the program's outputs passed 32 MiB for one block of tasks"),
             "{error}"
         );
         assert_eq!(out.bytes().len(), 33 * 1_000_003);
@@ -484,7 +499,8 @@ mod tests {
         let project = testing::project("element", json!({}));
         let program = r#"{id: .task.taskId, label: "=HYPERLINK(\"http://x\")", "-n": -1}"#;
         let csv = |cells: Option<&str>| {
-            let mut options = json!({"program": program, "output": "csv", "columns": ["id", "label", "-n"]});
+            let mut options =
+                json!({"program": program, "output": "csv", "columns": ["id", "label", "-n"]});
             if let Some(cells) = cells {
                 options["cells"] = cells.into();
             }
@@ -498,9 +514,13 @@ mod tests {
             csv(Some("raw")),
             "id,label,-n\nt1,\"=HYPERLINK(\"\"http://x\"\")\",-1\n"
         );
-        let Err(e) = testing::build("CUSTOM", &project, json!({"program": ".", "cells": "raw"})) else {
+        let Err(e) = testing::build("CUSTOM", &project, json!({"program": ".", "cells": "raw"}))
+        else {
             panic!("cells with NDJSON output builds");
         };
-        assert_eq!((e.field.as_str(), e.message.as_str()), ("cells", "only with \"output\": \"csv\""));
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("cells", "only with \"output\": \"csv\"")
+        );
     }
 }

@@ -66,7 +66,9 @@ impl Encoder for VertexCsv {
             return Ok(());
         };
         if classes.clone().any(|l| !VERTEX_NAMING.accepts(l)) {
-            out.leave_out(Some("a class Vertex AI has no name for (2 to 30 letters or digits)"));
+            out.leave_out(Some(
+                "a class Vertex AI has no name for (2 to 30 letters or digits)",
+            ));
             return Ok(());
         }
         let line = out.record();

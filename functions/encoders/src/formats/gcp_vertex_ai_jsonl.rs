@@ -79,7 +79,9 @@ impl Encoder for VertexJsonl {
 
     fn encode(&self, record: &Record<'_, '_>, out: &mut Out) -> Result<(), EncodeError> {
         match &self.classify {
-            Some((text, classification)) => classification_line(record.task, text, *classification, out),
+            Some((text, classification)) => {
+                classification_line(record.task, text, *classification, out)
+            }
             None => entity_line(record.task, out),
         }
         Ok(())
@@ -96,7 +98,9 @@ fn classification_line(
         return;
     };
     if classes.clone().any(|l| !VERTEX_NAMING.accepts(l)) {
-        out.leave_out(Some("a class Vertex AI has no name for (2 to 30 letters or digits)"));
+        out.leave_out(Some(
+            "a class Vertex AI has no name for (2 to 30 letters or digits)",
+        ));
         return;
     }
     let line = out.record();
@@ -123,19 +127,30 @@ fn classification_line(
 
 fn entity_line(task: &Task<'_>, out: &mut Out) {
     // The spans go first, so the line is opened before any is written.
-    out.record().extend_from_slice(b"{\"textSegmentAnnotations\":[");
+    out.record()
+        .extend_from_slice(b"{\"textSegmentAnnotations\":[");
     let mut first = true;
     let text = task.asset.text.as_deref().unwrap_or("");
     character_spans(task, out, |out, begin, end, a| {
         let label = a.label.as_deref().unwrap_or("");
         if !VERTEX_NAMING.accepts(label) {
-            out.refuse(&a.id, "a label Vertex AI has no name for (2 to 30 letters or digits)");
+            out.refuse(
+                &a.id,
+                "a label Vertex AI has no name for (2 to 30 letters or digits)",
+            );
             return;
         }
         let words = if task.asset.tokens.is_empty() {
             words(text.chars().skip(begin).take(end - begin))
         } else {
-            words(task.asset.tokens.iter().flat_map(|t| t.chars().chain([' '])).skip(begin).take(end - begin))
+            words(
+                task.asset
+                    .tokens
+                    .iter()
+                    .flat_map(|t| t.chars().chain([' ']))
+                    .skip(begin)
+                    .take(end - begin),
+            )
         };
         if words > MAX_ENTITY_WORDS {
             out.refuse(&a.id, "Vertex AI takes entities of 1 to 10 words");
@@ -212,7 +227,12 @@ mod tests {
             json!({"classificationAnnotations": [{"displayName": "spam_ham"}, {"displayName": "neutral"}],
                 "textContent": "Crème, \"fraîche\"\tx =HYPERLINK(\"http://x\")\nبسيط"})
         );
-        let single = testing::build("GCP_VERTEX_AI_JSONL", &project, json!({"classification": "single-label", "textColumns": ["review"]})).unwrap();
+        let single = testing::build(
+            "GCP_VERTEX_AI_JSONL",
+            &project,
+            json!({"classification": "single-label", "textColumns": ["review"]}),
+        )
+        .unwrap();
         let one = r#"{"id":"o","asset":{"url":"u","row":[{"column":"review","value":"ok"}]},"state":"validated","stage":"Complete","createdAt":"x",
             "submissions":[{"id":"s","stage":"L","origin":"human","completedAt":"x","annotations":[{"id":"a","type":"class","label":"good one"}]}]}"#;
         let file = testing::file(single.as_ref(), &[&task, one]);
@@ -230,12 +250,21 @@ mod tests {
               {"id":"q","type":"span","label":"quote","start":13,"end":69}]}]}"#;
         let file = testing::file(encoder.as_ref(), &[task]);
         let line: Value = serde_json::from_str(file.trim_end()).unwrap();
-        assert_eq!(line["textSegmentAnnotations"], json!([
+        assert_eq!(
+            line["textSegmentAnnotations"],
+            json!([
             {"startOffset": 0, "endOffset": 3, "displayName": "PER"},
-            {"startOffset": 8, "endOffset": 11, "displayName": "PER"}]));
+            {"startOffset": 8, "endOffset": 11, "displayName": "PER"}])
+        );
         let text: Vec<char> = line["textContent"].as_str().unwrap().chars().collect();
         assert_eq!(text[8..11].iter().collect::<String>(), "Ada");
         let refused = testing::refusals(encoder.as_ref(), task);
-        assert_eq!(refused, [("q".to_owned(), "Vertex AI takes entities of 1 to 10 words".to_owned())]);
+        assert_eq!(
+            refused,
+            [(
+                "q".to_owned(),
+                "Vertex AI takes entities of 1 to 10 words".to_owned()
+            )]
+        );
     }
 }

@@ -5,7 +5,9 @@
 
 use crate::formats::ndjson::NdjsonEncoder;
 use crate::label_studio::LabelStudioJsonMin;
-use crate::{Compat, ConfigError, Container, EncodeError, Encoder, FormatSpec, Out, Record, COMPAT};
+use crate::{
+    Compat, ConfigError, Container, EncodeError, Encoder, FormatSpec, Out, Record, COMPAT,
+};
 
 /// JSON, one array.
 pub static FORMAT: FormatSpec = FormatSpec {
@@ -72,7 +74,8 @@ mod tests {
     use crate::formats::testing;
     use crate::{FieldToggles, Structure};
 
-    const TASK: &str = r#"{"id":"t1","asset":{"url":"u"},"state":"annotated","stage":"Complete","createdAt":"x"}"#;
+    const TASK: &str =
+        r#"{"id":"t1","asset":{"url":"u"},"state":"annotated","stage":"Complete","createdAt":"x"}"#;
 
     fn encoder() -> JsonEncoder {
         JsonEncoder {
@@ -87,7 +90,10 @@ mod tests {
         let ndjson = testing::file(&encoder().lines, &[TASK]);
         let line: serde_json::Value = serde_json::from_str(&ndjson).unwrap();
         assert_eq!(parsed, serde_json::json!([line, line, line]));
-        assert!(file.starts_with("[\n{") && file.ends_with("}\n]\n"), "{file}");
+        assert!(
+            file.starts_with("[\n{") && file.ends_with("}\n]\n"),
+            "{file}"
+        );
     }
 
     #[test]

@@ -59,7 +59,10 @@ impl Encoder for JsonAdvancedEncoder {
         let task = record.task;
         let submission = task.final_submission();
         let annotations = task.annotations();
-        for a in annotations.iter().filter(|a| a.kind != AnnotationKind::Span) {
+        for a in annotations
+            .iter()
+            .filter(|a| a.kind != AnnotationKind::Span)
+        {
             out.refuse(&a.id, "JSON_ADVANCED holds spans and relations only");
         }
         let o = out.record();
@@ -124,7 +127,12 @@ impl Encoder for JsonAdvancedEncoder {
             }
             let mut first = true;
             o.push(b'{');
-            for (key, value) in [("id", &r.id), ("label", &r.label), ("from", &r.from), ("to", &r.to)] {
+            for (key, value) in [
+                ("id", &r.id),
+                ("label", &r.label),
+                ("from", &r.from),
+                ("to", &r.to),
+            ] {
                 write_key(o, &mut first, key);
                 write_str(o, value);
             }

@@ -14,8 +14,8 @@
 //! it is safe as a file name; otherwise the unsafe characters become `_` and the
 //! record's ordinal is added, so two names never collide and none leaves its folder.
 
-use crate::out::safe_name;
 use crate::json_text::{write_int, write_key, write_str, write_str_array};
+use crate::out::safe_name;
 use crate::{Container, EncodeError, Encoder, FormatSpec, Out, Record};
 use labelport_model::{Annotation, AnnotationKind, Asset, Mode, Relation};
 
@@ -66,7 +66,14 @@ impl Encoder for JsonSimpleEncoder {
             let folder = safe_name(labeler, ordinal);
             let buffer = out.entry_of(&["labelers/", &folder, "/", &stem, ".json"]);
             let refused = write_document(buffer, record, &submission.annotations);
-            refuse_all(out, refused, &submission.relations, "labelers/", &folder, &stem);
+            refuse_all(
+                out,
+                refused,
+                &submission.relations,
+                "labelers/",
+                &folder,
+                &stem,
+            );
         }
         Ok(())
     }
@@ -233,7 +240,11 @@ mod tests {
         let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
-            ["documents/t1.json", "labelers/bo_b@x.com-0/t1.json", "labelers/ann@x.com/t1.json"]
+            [
+                "documents/t1.json",
+                "labelers/bo_b@x.com-0/t1.json",
+                "labelers/ann@x.com/t1.json"
+            ]
         );
         assert_eq!(
             entries[0].1,
@@ -254,20 +265,33 @@ mod tests {
         let parsed: labelport_model::Task<'_> = serde_json::from_str(&text).unwrap();
         out.begin_record();
         JsonSimpleEncoder
-            .encode(&Record { task: &parsed, raw: None, ordinal: 0 }, &mut out)
+            .encode(
+                &Record {
+                    task: &parsed,
+                    raw: None,
+                    ordinal: 0,
+                },
+                &mut out,
+            )
             .unwrap();
         let refusals: Vec<Value> = std::str::from_utf8(out.record_refusals())
             .unwrap()
             .lines()
             .map(|l| serde_json::from_str(&format!("{{{l}}}")).unwrap())
             .collect();
-        let ids: Vec<&str> = refusals.iter().map(|r| r["annotationId"].as_str().unwrap()).collect();
+        let ids: Vec<&str> = refusals
+            .iter()
+            .map(|r| r["annotationId"].as_str().unwrap())
+            .collect();
         assert_eq!(ids, ["b1", "r1"]);
         assert!(refusals[0]["reason"]
             .as_str()
             .unwrap()
             .contains("a box has no place in JSON_SIMPLE"));
-        assert!(refusals[1]["reason"].as_str().unwrap().contains("labelers/bo_b@x.com-0/t1.json"));
+        assert!(refusals[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("labelers/bo_b@x.com-0/t1.json"));
     }
 
     #[test]

@@ -11,7 +11,8 @@ use crate::{Container, EncodeError, Encoder, FormatSpec, Out, Record};
 /// The table as JSON.
 pub static FORMAT: FormatSpec = FormatSpec {
     name: "JSON_TABULAR",
-    summary: "one flat object per task: id, the row's columns or the document's text, label (a list)",
+    summary:
+        "one flat object per task: id, the row's columns or the document's text, label (a list)",
     modes: Some(MODES),
     default_states: None,
     allowed_states: None,
@@ -81,7 +82,10 @@ mod tests {
     fn one_flat_object_per_task_with_label_as_a_list() {
         let (project, task) = testing::tricky_row(&["product", "review", "label"]);
         let encoder = testing::build("JSON_TABULAR", &project, json!({})).unwrap();
-        let text = testing::file(encoder.as_ref(), &[&task, &task.replace("\"t1\"", "\"t2\"")]);
+        let text = testing::file(
+            encoder.as_ref(),
+            &[&task, &task.replace("\"t1\"", "\"t2\"")],
+        );
         let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
         let first = json!({
             "id": "t1",
@@ -93,7 +97,16 @@ mod tests {
         assert_eq!(rows[0], first);
         assert_eq!(rows[1]["id"], "t2");
         // Keys in column order, as a reader that keeps order sees them.
-        let keys: Vec<&str> = text.lines().nth(1).unwrap().split("\":").map(|k| k.rsplit('"').next().unwrap()).collect();
-        assert_eq!(&keys[..5], ["id", "product", "review", "column:label", "label"]);
+        let keys: Vec<&str> = text
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split("\":")
+            .map(|k| k.rsplit('"').next().unwrap())
+            .collect();
+        assert_eq!(
+            &keys[..5],
+            ["id", "product", "review", "column:label", "label"]
+        );
     }
 }

@@ -112,7 +112,10 @@ mod tests {
         {"id":"s2","stage":"Review","origin":"human","labeler":"ada@x.com","completedAt":"2024-01-02T02:00:00+02:00","annotations":[]}]}"#;
 
     fn encode(options: serde_json::Value) -> String {
-        let project = testing::project("element", serde_json::json!({"attributes": ["color", "occluded"]}));
+        let project = testing::project(
+            "element",
+            serde_json::json!({"attributes": ["color", "occluded"]}),
+        );
         let encoder = testing::build("LONG_CSV", &project, options).unwrap();
         testing::file(encoder.as_ref(), &[TASK])
     }
@@ -138,7 +141,9 @@ mod tests {
     fn latest_keeps_the_most_recent_assessment_only() {
         assert_eq!(
             encode(serde_json::json!({"assessments": "latest"})),
-            format!("{HEADER}t1,e1,camera-north,s2,human,ada@x.com,Review,2024-01-02T00:00:00Z,,,,,\n")
+            format!(
+                "{HEADER}t1,e1,camera-north,s2,human,ada@x.com,Review,2024-01-02T00:00:00Z,,,,,\n"
+            )
         );
     }
 }

@@ -9,7 +9,8 @@ use crate::{Container, EncodeError, Encoder, FormatSpec, Out, Record};
 /// The task record, every field kept.
 pub static FORMAT: FormatSpec = FormatSpec {
     name: "NATIVE",
-    summary: "the task record v1 itself, every field kept, one per line: what a platform re-imports",
+    summary:
+        "the task record v1 itself, every field kept, one per line: what a platform re-imports",
     modes: None,
     default_states: None,
     allowed_states: None,
@@ -66,7 +67,14 @@ mod tests {
         let mut out = Out::new(b"");
         out.begin_record();
         NativeEncoder
-            .encode(&Record { task: &task, raw: None, ordinal: 0 }, &mut out)
+            .encode(
+                &Record {
+                    task: &task,
+                    raw: None,
+                    ordinal: 0,
+                },
+                &mut out,
+            )
             .unwrap();
         out.end_record();
         let back: Task<'_> = serde_json::from_slice(out.bytes()).unwrap();

@@ -5,15 +5,16 @@
 
 use crate::task_json::TaskJson;
 use crate::{
-    ConfigError, Container, EncodeError, Encoder, FieldToggles, FormatSpec, Out, Record,
-    Settings, Structure,
+    ConfigError, Container, EncodeError, Encoder, FieldToggles, FormatSpec, Out, Record, Settings,
+    Structure,
 };
 use labelport_model::Task;
 
 /// NDJSON, one task per line.
 pub static FORMAT: FormatSpec = FormatSpec {
     name: "NDJSON",
-    summary: "one task per line: tools, classifications, relations, optional metadata and stage history",
+    summary:
+        "one task per line: tools, classifications, relations, optional metadata and stage history",
     modes: None,
     default_states: None,
     allowed_states: None,
@@ -384,9 +385,7 @@ mod tests {
             rotation: None,
         });
         let mut out = Vec::new();
-        encoder(false, false, false)
-            .line(&task, &mut out)
-            .unwrap();
+        encoder(false, false, false).line(&task, &mut out).unwrap();
         let got = String::from_utf8(out).unwrap();
         assert!(
             got.contains(concat!(
@@ -479,7 +478,10 @@ mod tests {
                     compression: Default::default(),
                     options: &options,
                 };
-                let enc = crate::Format::by_name("NDJSON").unwrap().build(&settings).unwrap();
+                let enc = crate::Format::by_name("NDJSON")
+                    .unwrap()
+                    .build(&settings)
+                    .unwrap();
                 assert_eq!(
                     enc.container(),
                     Container::File {
@@ -519,8 +521,14 @@ mod tests {
         assert_eq!(t["duration"], current["task"]["totalDuration"]);
         assert!(t.get("tools").is_none() && t.get("totalDuration").is_none());
         let stages = t["stageHistory"].as_array().unwrap();
-        assert_eq!(stages.len(), current["task"]["stageHistory"].as_array().unwrap().len());
-        for (legacy, now) in stages.iter().zip(current["task"]["stageHistory"].as_array().unwrap()) {
+        assert_eq!(
+            stages.len(),
+            current["task"]["stageHistory"].as_array().unwrap().len()
+        );
+        for (legacy, now) in stages
+            .iter()
+            .zip(current["task"]["stageHistory"].as_array().unwrap())
+        {
             assert_eq!(legacy["stage"], now["stage"]);
             assert_eq!(legacy["completedAt"], now["completedAt"]);
             assert_eq!(legacy["duration"], now["duration"]);

@@ -7,8 +7,8 @@
 
 use crate::formats::ndjson::NdjsonEncoder;
 use crate::{
-    ConfigError, Container, EncodeError, Encoder, FormatOption, FormatSpec, Out, Record,
-    MAX_PARTS, STRUCTURE,
+    ConfigError, Container, EncodeError, Encoder, FormatOption, FormatSpec, Out, Record, MAX_PARTS,
+    STRUCTURE,
 };
 use serde::Deserialize;
 
@@ -22,7 +22,8 @@ pub const MIN_FILE_BYTES: u64 = 1_000_000;
 /// NDJSON in parts.
 pub static FORMAT: FormatSpec = FormatSpec {
     name: "NDJSON_SPLIT",
-    summary: "NDJSON in parts of at most split.maxFileBytes (100 MB) or split.maxTasksPerFile tasks",
+    summary:
+        "NDJSON in parts of at most split.maxFileBytes (100 MB) or split.maxTasksPerFile tasks",
     modes: None,
     default_states: None,
     allowed_states: None,
@@ -39,7 +40,10 @@ pub static FORMAT: FormatSpec = FormatSpec {
             ));
         }
         if max_records == 0 {
-            return Err(ConfigError::new("split.maxTasksPerFile", "must be at least 1"));
+            return Err(ConfigError::new(
+                "split.maxTasksPerFile",
+                "must be at least 1",
+            ));
         }
         Ok(Box::new(SplitEncoder {
             lines: NdjsonEncoder::from_settings(settings)?,
@@ -131,11 +135,17 @@ mod tests {
                 max_records: u64::MAX
             }
         );
-        let e = build(serde_json::json!({"split": {"maxTasksPerFile": 0}})).err().unwrap();
+        let e = build(serde_json::json!({"split": {"maxTasksPerFile": 0}}))
+            .err()
+            .unwrap();
         assert_eq!(e.field, "split.maxTasksPerFile");
-        let e = build(serde_json::json!({"split": {"maxFileByte": 10}})).err().unwrap();
+        let e = build(serde_json::json!({"split": {"maxFileByte": 10}}))
+            .err()
+            .unwrap();
         assert_eq!(e.field, "split.maxFileByte");
-        let e = build(serde_json::json!({"split": {"maxFileBytes": -1}})).err().unwrap();
+        let e = build(serde_json::json!({"split": {"maxFileBytes": -1}}))
+            .err()
+            .unwrap();
         assert_eq!(e.field, "split.maxFileBytes");
     }
 
@@ -155,7 +165,10 @@ mod tests {
         let smallest = build(serde_json::json!({"split": {"maxFileBytes": MIN_FILE_BYTES}}));
         assert!(matches!(
             smallest.unwrap().container(),
-            Container::Parts { max_bytes: MIN_FILE_BYTES, .. }
+            Container::Parts {
+                max_bytes: MIN_FILE_BYTES,
+                ..
+            }
         ));
         // The API's schema says the same.
         let schema = serde_json::to_value(<Split as utoipa::PartialSchema>::schema()).unwrap();

@@ -50,7 +50,11 @@ impl Encoder for PlainEncoder {
                 if i > 0 {
                     line.push(b' ');
                 }
-                line.extend(token.bytes().map(|b| if matches!(b, b'\n' | b'\r') { b' ' } else { b }));
+                line.extend(
+                    token
+                        .bytes()
+                        .map(|b| if matches!(b, b'\n' | b'\r') { b' ' } else { b }),
+                );
             }
         }
         line.push(b'\n');

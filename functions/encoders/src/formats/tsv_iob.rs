@@ -10,7 +10,8 @@ use labelport_model::Mode;
 /// Tokens and IOB tags, tab-separated.
 pub static FORMAT: FormatSpec = FormatSpec {
     name: "TSV_IOB",
-    summary: "one token per line with its B-/I-/O tag (IOB2, or IOB1), a blank line between sentences",
+    summary:
+        "one token per line with its B-/I-/O tag (IOB2, or IOB1), a blank line between sentences",
     modes: Some(&[Mode::Token, Mode::Entity]),
     default_states: None,
     allowed_states: None,

@@ -77,7 +77,10 @@ pub struct Voc {
 
 /// Whether an attribute value says yes.
 fn yes(value: &str) -> bool {
-    matches!(value, "yes" | "true" | "1" | "Yes" | "True" | "YES" | "TRUE")
+    matches!(
+        value,
+        "yes" | "true" | "1" | "Yes" | "True" | "YES" | "TRUE"
+    )
 }
 
 impl Encoder for Voc {
@@ -95,93 +98,116 @@ impl Encoder for Voc {
 
     fn encode(&self, record: &Record<'_, '_>, out: &mut Out) -> Result<(), EncodeError> {
         for_each_image(
-                record,
-                self.mode,
-                self.only_key_frames,
-                &self.names,
-                &REASONS,
-                out,
-                |image, annotations, geometry, out| {
-                    let list = out.held(IMAGE_LIST);
-                    list.extend_from_slice(image.stem.as_bytes());
-                    list.push(b'\n');
-                    let xml = out.entry_of(&["Annotations/", image.stem, ".xml"]);
-                    if self.compat {
-                        xml.extend_from_slice(b"<annotation>\n\t<folder>images</folder>\n\t<filename>");
-                        write_xml(xml, file_name(image.url));
-                        xml.extend_from_slice(b"</filename>\n");
-                    } else {
-                        xml.extend_from_slice(b"<annotation>\n\t<folder>JPEGImages</folder>\n\t<filename>");
-                        // Stems and extensions are file-name-safe ASCII: nothing to escape.
-                        xml.extend_from_slice(image.stem.as_bytes());
-                        xml.extend_from_slice(image.extension.as_bytes());
-                        // Where the pixels are, in the field LabelImg writes and VOC
-                        // readers keep, so a training script can fetch the image.
-                        xml.extend_from_slice(b"</filename>\n\t<path>");
-                        write_xml(xml, image.url);
-                        xml.extend_from_slice(b"</path>\n");
+            record,
+            self.mode,
+            self.only_key_frames,
+            &self.names,
+            &REASONS,
+            out,
+            |image, annotations, geometry, out| {
+                let list = out.held(IMAGE_LIST);
+                list.extend_from_slice(image.stem.as_bytes());
+                list.push(b'\n');
+                let xml = out.entry_of(&["Annotations/", image.stem, ".xml"]);
+                if self.compat {
+                    xml.extend_from_slice(b"<annotation>\n\t<folder>images</folder>\n\t<filename>");
+                    write_xml(xml, file_name(image.url));
+                    xml.extend_from_slice(b"</filename>\n");
+                } else {
+                    xml.extend_from_slice(
+                        b"<annotation>\n\t<folder>JPEGImages</folder>\n\t<filename>",
+                    );
+                    // Stems and extensions are file-name-safe ASCII: nothing to escape.
+                    xml.extend_from_slice(image.stem.as_bytes());
+                    xml.extend_from_slice(image.extension.as_bytes());
+                    // Where the pixels are, in the field LabelImg writes and VOC
+                    // readers keep, so a training script can fetch the image.
+                    xml.extend_from_slice(b"</filename>\n\t<path>");
+                    write_xml(xml, image.url);
+                    xml.extend_from_slice(b"</path>\n");
+                }
+                xml.extend_from_slice(
+                    b"\t<source>\n\t\t<database>labelport</database>\n\t\t<annotation>",
+                );
+                xml.extend_from_slice(&self.project_name);
+                xml.extend_from_slice(b"</annotation>\n\t</source>\n\t<size>\n\t\t<width>");
+                crate::json_text::write_int(xml, image.width);
+                xml.extend_from_slice(b"</width>\n\t\t<height>");
+                crate::json_text::write_int(xml, image.height);
+                xml.extend_from_slice(
+                    b"</height>\n\t\t<depth>3</depth>\n\t</size>\n\t<segmented>0</segmented>\n",
+                );
+                for a in annotations {
+                    if a.kind == AnnotationKind::Polygon {
+                        out.refuse(
+                            &a.id,
+                            "a polygon has no place in VOC, which holds boxes only",
+                        );
+                        continue;
                     }
-                    xml.extend_from_slice(b"\t<source>\n\t\t<database>labelport</database>\n\t\t<annotation>");
-                    xml.extend_from_slice(&self.project_name);
-                    xml.extend_from_slice(b"</annotation>\n\t</source>\n\t<size>\n\t\t<width>");
-                    crate::json_text::write_int(xml, image.width);
-                    xml.extend_from_slice(b"</width>\n\t\t<height>");
-                    crate::json_text::write_int(xml, image.height);
-                    xml.extend_from_slice(b"</height>\n\t\t<depth>3</depth>\n\t</size>\n\t<segmented>0</segmented>\n");
-                    for a in annotations {
-                        if a.kind == AnnotationKind::Polygon {
-                            out.refuse(&a.id, "a polygon has no place in VOC, which holds boxes only");
-                            continue;
+                    let Some(region) = geometry.shape(a, image, &REASONS, out) else {
+                        continue;
+                    };
+                    let (mut truncated, mut difficult, mut others) = (region.clipped, false, false);
+                    for attribute in &a.attributes {
+                        match &*attribute.name {
+                            "truncated" => truncated |= yes(&attribute.value),
+                            "difficult" => difficult = yes(&attribute.value),
+                            _ => others = true,
                         }
-                        let Some(region) = geometry.shape(a, image, &REASONS, out) else {
-                            continue;
-                        };
-                        let (mut truncated, mut difficult, mut others) = (region.clipped, false, false);
-                        for attribute in &a.attributes {
-                            match &*attribute.name {
-                                "truncated" => truncated |= yes(&attribute.value),
-                                "difficult" => difficult = yes(&attribute.value),
-                                _ => others = true,
+                    }
+                    if others {
+                        out.omit(ATTRIBUTES);
+                    }
+                    let [x0, y0, x1, y1] = region.bounds;
+                    let (xmin, ymin, xmax, ymax) = if self.compat {
+                        // The converter truncates the corner and the size apart.
+                        let [x, y, w, h] = match a.bbox {
+                            Some(b) if !region.clipped && !b.is_rotated() => {
+                                [b.x, b.y, b.width, b.height]
                             }
-                        }
-                        if others {
-                            out.omit(ATTRIBUTES);
-                        }
-                        let [x0, y0, x1, y1] = region.bounds;
-                        let (xmin, ymin, xmax, ymax) = if self.compat {
-                            // The converter truncates the corner and the size apart.
-                            let [x, y, w, h] = match a.bbox {
-                                Some(b) if !region.clipped && !b.is_rotated() => [b.x, b.y, b.width, b.height],
-                                _ => [x0, y0, x1 - x0, y1 - y0],
-                            };
-                            let (x, y) = (x.max(0.0) as u64, y.max(0.0) as u64);
-                            (x, y, x + w.max(0.0) as u64, y + h.max(0.0) as u64)
-                        } else {
-                            let (xmin, ymin) = (x0.round() as u64 + 1, y0.round() as u64 + 1);
-                            (xmin, ymin, (x1.round() as u64).max(xmin), (y1.round() as u64).max(ymin))
+                            _ => [x0, y0, x1 - x0, y1 - y0],
                         };
-                        let xml = out.open_entry();
-                        xml.extend_from_slice(b"\t<object>\n\t\t<name>");
-                        write_xml(xml, a.label.as_deref().unwrap_or(""));
-                        xml.extend_from_slice(b"</name>\n\t\t<pose>Unspecified</pose>\n\t\t<truncated>");
-                        xml.push(if truncated { b'1' } else { b'0' });
-                        xml.extend_from_slice(b"</truncated>\n\t\t<difficult>");
-                        xml.push(if difficult { b'1' } else { b'0' });
-                        xml.extend_from_slice(b"</difficult>\n\t\t<bndbox>\n");
-                        for (tag, v) in [("xmin", xmin), ("ymin", ymin), ("xmax", xmax), ("ymax", ymax)] {
-                            xml.extend_from_slice(b"\t\t\t<");
-                            xml.extend_from_slice(tag.as_bytes());
-                            xml.push(b'>');
-                            crate::json_text::write_int(xml, v);
-                            xml.extend_from_slice(b"</");
-                            xml.extend_from_slice(tag.as_bytes());
-                            xml.extend_from_slice(b">\n");
-                        }
-                        xml.extend_from_slice(b"\t\t</bndbox>\n\t</object>\n");
+                        let (x, y) = (x.max(0.0) as u64, y.max(0.0) as u64);
+                        (x, y, x + w.max(0.0) as u64, y + h.max(0.0) as u64)
+                    } else {
+                        let (xmin, ymin) = (x0.round() as u64 + 1, y0.round() as u64 + 1);
+                        (
+                            xmin,
+                            ymin,
+                            (x1.round() as u64).max(xmin),
+                            (y1.round() as u64).max(ymin),
+                        )
+                    };
+                    let xml = out.open_entry();
+                    xml.extend_from_slice(b"\t<object>\n\t\t<name>");
+                    write_xml(xml, a.label.as_deref().unwrap_or(""));
+                    xml.extend_from_slice(
+                        b"</name>\n\t\t<pose>Unspecified</pose>\n\t\t<truncated>",
+                    );
+                    xml.push(if truncated { b'1' } else { b'0' });
+                    xml.extend_from_slice(b"</truncated>\n\t\t<difficult>");
+                    xml.push(if difficult { b'1' } else { b'0' });
+                    xml.extend_from_slice(b"</difficult>\n\t\t<bndbox>\n");
+                    for (tag, v) in [
+                        ("xmin", xmin),
+                        ("ymin", ymin),
+                        ("xmax", xmax),
+                        ("ymax", ymax),
+                    ] {
+                        xml.extend_from_slice(b"\t\t\t<");
+                        xml.extend_from_slice(tag.as_bytes());
+                        xml.push(b'>');
+                        crate::json_text::write_int(xml, v);
+                        xml.extend_from_slice(b"</");
+                        xml.extend_from_slice(tag.as_bytes());
+                        xml.extend_from_slice(b">\n");
                     }
-                    out.open_entry().extend_from_slice(b"</annotation>\n");
-                },
-            );
+                    xml.extend_from_slice(b"\t\t</bndbox>\n\t</object>\n");
+                }
+                out.open_entry().extend_from_slice(b"</annotation>\n");
+            },
+        );
         Ok(())
     }
 }
@@ -224,7 +250,10 @@ mod tests {
              </annotation>\n"
         );
         assert_eq!(out.held_bytes(IMAGE_LIST), (&b"t1\n"[..], 1));
-        let refused: Vec<String> = testing::refusals(encoder.as_ref(), &task).into_iter().map(|(id, _)| id).collect();
+        let refused: Vec<String> = testing::refusals(encoder.as_ref(), &task)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         assert_eq!(refused, ["c", "d"]);
         assert_eq!(out.omitted(), [ATTRIBUTES]);
     }
@@ -242,7 +271,12 @@ mod tests {
         let piece = &out.pieces()[0];
         assert_eq!(out.name(piece), Some("Annotations/a_b-0.xml"));
         let xml = std::str::from_utf8(&out.bytes()[piece.bytes.clone()]).unwrap();
-        assert!(xml.starts_with("<annotation>\n\t<folder>images</folder>\n\t<filename>a&amp;b.jpeg</filename>"), "{xml}");
+        assert!(
+            xml.starts_with(
+                "<annotation>\n\t<folder>images</folder>\n\t<filename>a&amp;b.jpeg</filename>"
+            ),
+            "{xml}"
+        );
         assert!(
             xml.contains("<xmin>10</xmin>\n\t\t\t<ymin>0</ymin>\n\t\t\t<xmax>30</xmax>\n\t\t\t<ymax>99</ymax>"),
             "{xml}"

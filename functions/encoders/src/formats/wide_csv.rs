@@ -20,7 +20,8 @@ pub const ATTRIBUTE_PREFIX: &str = "attribute:";
 /// Assessments, one row per annotation.
 pub static FORMAT: FormatSpec = FormatSpec {
     name: "WIDE_CSV",
-    summary: "assessments, one row per annotation: location and its confidence, one column per attribute",
+    summary:
+        "assessments, one row per annotation: location and its confidence, one column per attribute",
     modes: Some(&[Mode::Element, Mode::Classification]),
     default_states: None,
     allowed_states: None,

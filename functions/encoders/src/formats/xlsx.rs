@@ -9,9 +9,7 @@
 use crate::sheet::{begin_cell, end_cell, write_cell};
 use crate::table::{class_labels, Table, TableCell, MODES};
 use crate::tabular::{is_formula_like, write_values, TableStyle, CELLS};
-use crate::{
-    ConfigError, Container, EncodeError, Encoder, FormatOption, FormatSpec, Out, Record,
-};
+use crate::{ConfigError, Container, EncodeError, Encoder, FormatOption, FormatSpec, Out, Record};
 
 /// Excel's limit of rows under a header.
 pub const MAX_ROWS_PER_SHEET: u32 = 1_048_575;
@@ -24,7 +22,9 @@ static MAX_ROWS: FormatOption = FormatOption {
             .schema_type(utoipa::openapi::schema::Type::Integer)
             .minimum(Some(1))
             .maximum(Some(MAX_ROWS_PER_SHEET))
-            .description(Some("Tasks per sheet; past it, a new sheet (default and most: 1,048,575)."))
+            .description(Some(
+                "Tasks per sheet; past it, a new sheet (default and most: 1,048,575).",
+            ))
             .into()
     },
 };
@@ -140,12 +140,21 @@ mod tests {
         let container = encoder(serde_json::json!({"maxRowsPerSheet": 1000}))
             .unwrap()
             .container();
-        assert_eq!(container, Container::Workbook { max_rows_per_sheet: 1000 });
-        let refused = encoder(serde_json::json!({"maxRowsPerSheet": 1_048_576})).err().unwrap();
+        assert_eq!(
+            container,
+            Container::Workbook {
+                max_rows_per_sheet: 1000
+            }
+        );
+        let refused = encoder(serde_json::json!({"maxRowsPerSheet": 1_048_576}))
+            .err()
+            .unwrap();
         assert_eq!(refused.field, "maxRowsPerSheet");
         assert_eq!(
             encoder(serde_json::json!({})).unwrap().container(),
-            Container::Workbook { max_rows_per_sheet: 1_048_575 }
+            Container::Workbook {
+                max_rows_per_sheet: 1_048_575
+            }
         );
     }
 }

@@ -30,7 +30,9 @@
 //!   are counted there.
 
 use crate::vision::{for_each_image, write_unit, Classes, ImageNames, Numbering, Reasons};
-use crate::{Compat, Container, EncodeError, Encoder, FormatOption, FormatSpec, Out, Record, COMPAT};
+use crate::{
+    Compat, Container, EncodeError, Encoder, FormatOption, FormatSpec, Out, Record, COMPAT,
+};
 use labelport_model::{AnnotationKind, Mode, TaskState};
 use serde::Deserialize;
 
@@ -176,50 +178,58 @@ impl Encoder for Yolo {
             Some(_) => "labels/train/",
         };
         for_each_image(
-                record,
-                self.mode,
-                self.only_key_frames,
-                &self.names,
-                &REASONS,
-                out,
-                |image, annotations, geometry, out| {
-                    out.entry_of(&[folder, image.stem, ".txt"]);
-                    let (w, h) = (f64::from(image.width), f64::from(image.height));
-                    for a in annotations {
-                        let Some(class) = self.classes.id(a.label.as_deref().unwrap_or("")) else {
-                            out.refuse(&a.id, "its label is not a class of the project's label schema");
-                            continue;
-                        };
-                        if a.kind == AnnotationKind::Polygon && !self.segment {
-                            out.refuse(&a.id, POLYGON_IN_DETECT);
-                            continue;
-                        }
-                        let Some(region) = geometry.shape(a, image, &REASONS, out) else {
-                            continue;
-                        };
-                        if !a.attributes.is_empty() {
-                            out.omit(ATTRIBUTES);
-                        }
-                        let line = out.open_entry();
-                        crate::json_text::write_int(line, class);
-                        if self.segment {
-                            for [x, y] in region.outline {
-                                line.push(b' ');
-                                write_unit(line, x / w);
-                                line.push(b' ');
-                                write_unit(line, y / h);
-                            }
-                        } else {
-                            let [x0, y0, x1, y1] = region.bounds;
-                            for v in [(x0 + x1) / 2.0 / w, (y0 + y1) / 2.0 / h, (x1 - x0) / w, (y1 - y0) / h] {
-                                line.push(b' ');
-                                write_unit(line, v);
-                            }
-                        }
-                        line.push(b'\n');
+            record,
+            self.mode,
+            self.only_key_frames,
+            &self.names,
+            &REASONS,
+            out,
+            |image, annotations, geometry, out| {
+                out.entry_of(&[folder, image.stem, ".txt"]);
+                let (w, h) = (f64::from(image.width), f64::from(image.height));
+                for a in annotations {
+                    let Some(class) = self.classes.id(a.label.as_deref().unwrap_or("")) else {
+                        out.refuse(
+                            &a.id,
+                            "its label is not a class of the project's label schema",
+                        );
+                        continue;
+                    };
+                    if a.kind == AnnotationKind::Polygon && !self.segment {
+                        out.refuse(&a.id, POLYGON_IN_DETECT);
+                        continue;
                     }
-                },
-            );
+                    let Some(region) = geometry.shape(a, image, &REASONS, out) else {
+                        continue;
+                    };
+                    if !a.attributes.is_empty() {
+                        out.omit(ATTRIBUTES);
+                    }
+                    let line = out.open_entry();
+                    crate::json_text::write_int(line, class);
+                    if self.segment {
+                        for [x, y] in region.outline {
+                            line.push(b' ');
+                            write_unit(line, x / w);
+                            line.push(b' ');
+                            write_unit(line, y / h);
+                        }
+                    } else {
+                        let [x0, y0, x1, y1] = region.bounds;
+                        for v in [
+                            (x0 + x1) / 2.0 / w,
+                            (y0 + y1) / 2.0 / h,
+                            (x1 - x0) / w,
+                            (y1 - y0) / h,
+                        ] {
+                            line.push(b' ');
+                            write_unit(line, v);
+                        }
+                    }
+                    line.push(b'\n');
+                }
+            },
+        );
         Ok(())
     }
 
@@ -256,7 +266,10 @@ impl Encoder for Yolo {
         }
         let names = out.entry("classes.txt");
         for (_, name) in self.classes.listed() {
-            names.extend(name.bytes().map(|b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
+            names.extend(
+                name.bytes()
+                    .map(|b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
+            );
             names.push(b'\n');
         }
         if self.notes {
@@ -272,7 +285,9 @@ impl Encoder for Yolo {
                 crate::json_text::write_str(notes, name);
                 notes.push(b'}');
             }
-            notes.extend_from_slice(b"],\"info\":{\"version\":\"1.0\",\"contributor\":\"labelport\"}}\n");
+            notes.extend_from_slice(
+                b"],\"info\":{\"version\":\"1.0\",\"contributor\":\"labelport\"}}\n",
+            );
         }
     }
 }
@@ -325,8 +340,22 @@ mod tests {
         let (t1, t2) = (task("t1", annotations()), task("t2", json!([])));
         let files = entries(encoder.as_ref(), &[&t1, &t2]);
         let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["labels/train/t1.txt", "labels/train/t2.txt", "data.yaml", "classes.txt"]);
-        assert!(files[2].1.contains("train: images/train\nval: images/train\n"), "{}", files[2].1);
+        assert_eq!(
+            names,
+            [
+                "labels/train/t1.txt",
+                "labels/train/t2.txt",
+                "data.yaml",
+                "classes.txt"
+            ]
+        );
+        assert!(
+            files[2]
+                .1
+                .contains("train: images/train\nval: images/train\n"),
+            "{}",
+            files[2].1
+        );
         assert_eq!(
             files[0].1,
             "1 0.200000 0.200000 0.200000 0.200000\n\
@@ -334,34 +363,65 @@ mod tests {
              0 0.475000 0.600000 0.050000 0.200000\n"
         );
         assert_eq!(files[1].1, "");
-        assert!(files[2].1.ends_with("nc: 2\nnames:\n  0: \"car\"\n  1: \"bus\"\n"), "{}", files[2].1);
+        assert!(
+            files[2]
+                .1
+                .ends_with("nc: 2\nnames:\n  0: \"car\"\n  1: \"bus\"\n"),
+            "{}",
+            files[2].1
+        );
         assert_eq!(files[3].1, "car\nbus\n");
-        let refused: Vec<String> = testing::refusals(encoder.as_ref(), &t1).into_iter().map(|(id, _)| id).collect();
+        let refused: Vec<String> = testing::refusals(encoder.as_ref(), &t1)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         assert_eq!(refused, ["c", "e"]);
     }
 
     #[test]
     fn tasks_split_into_train_and_val_by_a_seeded_hash_of_their_id() {
         let project = testing::project("element", json!({"classes": ["car", "bus"]}));
-        let tasks: Vec<String> = (0..2000).map(|i| task(&format!("t{i:05}"), json!([]))).collect();
+        let tasks: Vec<String> = (0..2000)
+            .map(|i| task(&format!("t{i:05}"), json!([])))
+            .collect();
         let refs: Vec<&str> = tasks.iter().map(String::as_str).collect();
         let split = |options: Value| -> Vec<String> {
             let encoder = testing::build("YOLO", &project, options).unwrap();
             let files = entries(encoder.as_ref(), &refs);
             let yaml = &files.iter().find(|(n, _)| n == "data.yaml").unwrap().1;
-            assert!(yaml.contains("train: images/train\nval: images/val\n"), "{yaml}");
-            files.into_iter().filter(|(n, _)| n.starts_with("labels/val/")).map(|(n, _)| n).collect()
+            assert!(
+                yaml.contains("train: images/train\nval: images/val\n"),
+                "{yaml}"
+            );
+            files
+                .into_iter()
+                .filter(|(n, _)| n.starts_with("labels/val/"))
+                .map(|(n, _)| n)
+                .collect()
         };
         let by_default = split(json!({}));
-        assert!((160..=240).contains(&by_default.len()), "{} of 2000 in val", by_default.len());
-        assert_eq!(split(json!({"yolo": {"val": 0.1, "seed": 0}})), by_default, "the same every time");
+        assert!(
+            (160..=240).contains(&by_default.len()),
+            "{} of 2000 in val",
+            by_default.len()
+        );
+        assert_eq!(
+            split(json!({"yolo": {"val": 0.1, "seed": 0}})),
+            by_default,
+            "the same every time"
+        );
         let reseeded = split(json!({"yolo": {"seed": 7}}));
         assert_ne!(reseeded, by_default, "another seed, another draw");
         let half = split(json!({"yolo": {"val": 0.5}}));
         assert!((900..=1100).contains(&half.len()), "{}", half.len());
-        assert!(by_default.iter().all(|n| half.contains(n)), "a larger share keeps the smaller's val");
+        assert!(
+            by_default.iter().all(|n| half.contains(n)),
+            "a larger share keeps the smaller's val"
+        );
         for bad in [json!(1), json!(-0.1), json!(1.5)] {
-            let refused = testing::build("YOLO", &project, json!({"yolo": {"val": bad}})).err().unwrap();
+            let refused = testing::build("YOLO", &project, json!({"yolo": {"val": bad}}))
+                .err()
+                .unwrap();
             assert_eq!(refused.field, "yolo.val", "{bad}");
         }
     }
@@ -369,17 +429,33 @@ mod tests {
     #[test]
     fn segmentation_writes_outlines() {
         let project = testing::project("element", json!({"classes": ["car", "bus"]}));
-        let encoder = testing::build("YOLO", &project, json!({"yolo": {"task": "segment"}})).unwrap();
+        let encoder =
+            testing::build("YOLO", &project, json!({"yolo": {"task": "segment"}})).unwrap();
         let t1 = task("t1", annotations());
         let files = entries(encoder.as_ref(), &[&t1]);
         let lines: Vec<&str> = files[0].1.lines().collect();
-        assert_eq!(lines[0], "1 0.100000 0.100000 0.300000 0.100000 0.300000 0.300000 0.100000 0.300000");
+        assert_eq!(
+            lines[0],
+            "1 0.100000 0.100000 0.300000 0.100000 0.300000 0.300000 0.100000 0.300000"
+        );
         // Clipping starts the outline at the first corner it kept.
-        assert_eq!(lines[1], "0 0.900000 1.000000 0.900000 0.900000 1.000000 0.900000 1.000000 1.000000");
-        assert_eq!(lines[2], "0 0.000000 0.000000 0.500000 0.000000 0.500000 0.500000");
-        assert!(lines[3].starts_with("0 0.500000 0.500000 0.500000 0.700000 0.450000 0.700000"), "{}", lines[3]);
+        assert_eq!(
+            lines[1],
+            "0 0.900000 1.000000 0.900000 0.900000 1.000000 0.900000 1.000000 1.000000"
+        );
+        assert_eq!(
+            lines[2],
+            "0 0.000000 0.000000 0.500000 0.000000 0.500000 0.500000"
+        );
+        assert!(
+            lines[3].starts_with("0 0.500000 0.500000 0.500000 0.700000 0.450000 0.700000"),
+            "{}",
+            lines[3]
+        );
         assert_eq!(lines.len(), 4);
-        let e = testing::build("YOLO", &project, json!({"yolo": {"task": "pose"}})).err().unwrap();
+        let e = testing::build("YOLO", &project, json!({"yolo": {"task": "pose"}}))
+            .err()
+            .unwrap();
         assert_eq!(e.field, "yolo.task");
     }
 
@@ -395,15 +471,33 @@ mod tests {
                     "annotations": boxes}]})
             .to_string()
         };
-        let (t1, t2) = (task_at("t1", "s3://b/a/IMG 7.jpg"), task_at("t2", "s3://b/b/IMG 7.jpg"));
+        let (t1, t2) = (
+            task_at("t1", "s3://b/a/IMG 7.jpg"),
+            task_at("t2", "s3://b/b/IMG 7.jpg"),
+        );
         let files = entries(encoder.as_ref(), &[&t1, &t2]);
         let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["labels/IMG_7-0.txt", "labels/IMG_7-1.txt", "data.yaml", "classes.txt", "notes.json"]);
+        assert_eq!(
+            names,
+            [
+                "labels/IMG_7-0.txt",
+                "labels/IMG_7-1.txt",
+                "data.yaml",
+                "classes.txt",
+                "notes.json"
+            ]
+        );
         assert_eq!(files[0].1, "1 0.200000 0.200000 0.200000 0.200000\n");
         assert_eq!(files[3].1, "bus\ncar\n");
         let notes: Value = serde_json::from_str(&files[4].1).unwrap();
-        assert_eq!(notes["categories"], json!([{"id": 0, "name": "bus"}, {"id": 1, "name": "car"}]));
-        let (t3, t4) = (task_at("t3", "s3://b/a/IMG_8.jpg"), task_at("t4", "s3://b/b/IMG_8.jpg"));
+        assert_eq!(
+            notes["categories"],
+            json!([{"id": 0, "name": "bus"}, {"id": 1, "name": "car"}])
+        );
+        let (t3, t4) = (
+            task_at("t3", "s3://b/a/IMG_8.jpg"),
+            task_at("t4", "s3://b/b/IMG_8.jpg"),
+        );
         let files = entries(encoder.as_ref(), &[&t3, &t4]);
         assert_eq!(files[0].0, "labels/IMG_8.txt");
         assert_eq!(files[1].0, "labels/IMG_8_t4.txt");
