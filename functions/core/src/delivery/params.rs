@@ -50,12 +50,13 @@ pub(super) fn only_fields(
     fields: &Value,
     given: &Map<String, Value>,
 ) -> Result<(), RequestError> {
-    // `properties` is a JSON object, so its names come in name order, the order the
-    // message has always listed them in.
-    let takes: Vec<&str> = fields["properties"]
+    // Sorted, the order the message has always listed them in: `properties` keeps the
+    // struct's order wherever serde_json's `preserve_order` is on in the build.
+    let mut takes: Vec<&str> = fields["properties"]
         .as_object()
         .map(|p| p.keys().map(String::as_str).collect())
         .unwrap_or_default();
+    takes.sort_unstable();
     match given.keys().find(|k| !takes.contains(&k.as_str())) {
         None => Ok(()),
         Some(key) => Err(RequestError::new(
