@@ -66,6 +66,24 @@ ok "XLSX (several sheets, read by openpyxl) and TSV for Excel from the CLI"
 "$bin" generate --tasks 500 --mode element --seed 3 --project imgs --out "$data" > /dev/null
 "$bin" export --allow-loss --project "$data/projects/imgs" --format long_csv --options '{"assessments":"latest"}' --data-sources upload --out "$data/long.csv" 2> "$data/log"
 "$PYTHON" infra/check_tables.py long-csv "$data/long.csv" "$data/projects/imgs" --latest --data-sources upload || fail "long csv"
+# --labelers keeps the tasks those labelers submitted work on, by e-mail without case.
+cat > "$data/by_labeler.py" <<'PY'
+import json, os, sys
+sys.path.insert(0, "infra")
+from check_export import tasks
+project, exported, wanted = sys.argv[1], sys.argv[2], sys.argv[3].lower()
+def by(task):
+    return any((s.get("labeler") or "").lower() == wanted for s in task.get("submissions") or [])
+expected = [t["id"] for t in tasks(project) if not t.get("preview") and by(t)]
+got = [json.loads(line) for line in open(exported) if line.strip()]
+if [t["id"] for t in got] != expected or not expected:
+    sys.exit(f"{len(got)} tasks exported, expected {len(expected)} by {wanted}")
+print(f"{len(got)} tasks, each with a submission by {wanted}")
+PY
+labeler=$("$PYTHON" -c 'import sys; sys.path.insert(0, "infra"); from check_export import tasks; print(next(s["labeler"] for t in tasks(sys.argv[1]) for s in t.get("submissions") or [] if s.get("labeler")))' "$data/projects/imgs")
+"$bin" export --project "$data/projects/imgs" --format native --labelers "${labeler^^}" --out "$data/by-labeler.ndjson" 2> "$data/log" || fail "labelers: $(tail -1 "$data/log")"
+"$PYTHON" "$data/by_labeler.py" "$data/projects/imgs" "$data/by-labeler.ndjson" "$labeler" > "$data/log" || fail "labelers: $(tail -1 "$data/log")"
+ok "--labelers: $(tail -1 "$data/log")"
 ok "LONG_CSV, latest assessments of one data source, from the CLI"
 
 "$bin" export --allow-loss --project "$ents" --format conll2003 --options '{"tagging":"iob1"}' --out "$data/ents.conll" 2> "$data/log"

@@ -9,6 +9,7 @@ pub struct TaskFilter {
     stages: Option<Vec<String>>,
     data_sources: Option<Vec<String>>,
     batches: Option<Vec<String>>,
+    labelers: Option<Vec<String>>,
 }
 
 impl TaskFilter {
@@ -40,6 +41,13 @@ impl TaskFilter {
         self
     }
 
+    /// Also keeps only tasks one of `labelers` submitted work on, by e-mail compared
+    /// without case (all when `None`).
+    pub fn with_labelers(mut self, labelers: Option<Vec<String>>) -> Self {
+        self.labelers = labelers;
+        self
+    }
+
     /// Whether `task` goes into the export.
     pub fn keep(&self, task: &Task<'_>) -> bool {
         !task.preview
@@ -58,6 +66,13 @@ impl TaskFilter {
                 task.batches
                     .iter()
                     .any(|batch| batches.iter().any(|b| b == batch))
+            })
+            && self.labelers.as_ref().is_none_or(|labelers| {
+                task.submissions.iter().any(|s| {
+                    s.labeler.as_deref().is_some_and(|labeler| {
+                        labelers.iter().any(|l| l.eq_ignore_ascii_case(labeler))
+                    })
+                })
             })
     }
 }
@@ -113,5 +128,30 @@ mod tests {
         assert!(!keep(&line(r#","dataSource":"camera-north""#, "[]")));
         let all = TaskFilter::new(None, None);
         assert!(all.keep(&serde_json::from_str(&line("", "[]")).unwrap()));
+    }
+
+    #[test]
+    fn labelers_keep_tasks_they_submitted_work_on_whatever_the_case() {
+        let line = |submissions: &str| {
+            format!(
+                r#"{{"id":"t","asset":{{"url":"u"}},"state":"validated","stage":"Complete","createdAt":"x","submissions":{submissions}}}"#
+            )
+        };
+        let by = |who: &str| {
+            format!(
+                r#"{{"id":"s","stage":"Label","origin":"human","labeler":"{who}","completedAt":"x","annotations":[]}}"#
+            )
+        };
+        let model = r#"{"id":"m","stage":"Label","origin":"machine","model":"v1","completedAt":"x","annotations":[]}"#;
+        let f = TaskFilter::new(None, None).with_labelers(Some(vec!["Ada@Example.com".into()]));
+        let keep = |s: &str| f.keep(&serde_json::from_str(s).unwrap());
+        assert!(keep(&line(&format!(
+            "[{},{}]",
+            by("bob@example.com"),
+            by("ada@example.com")
+        ))));
+        assert!(!keep(&line(&format!("[{}]", by("bob@example.com")))));
+        assert!(!keep(&line(&format!("[{model}]"))), "a model is no labeler");
+        assert!(!keep(&line("[]")), "no submission: nobody's task");
     }
 }

@@ -53,6 +53,11 @@ pub struct Filters {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(min_items = 1)]
     pub batches: Option<Vec<String>>,
+    /// Only tasks one of these labelers submitted work on (their e-mail, compared
+    /// without case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1)]
+    pub labelers: Option<Vec<String>>,
 }
 
 /// What an export writes: the format and its options, the tasks kept, the output's
@@ -121,6 +126,7 @@ impl ExportSpec<'_> {
         for (field, list) in [
             ("filters.dataSources", &self.filters.data_sources),
             ("filters.batches", &self.filters.batches),
+            ("filters.labelers", &self.filters.labelers),
         ] {
             if list.as_ref().is_some_and(Vec::is_empty) {
                 return Err(FieldError::new(field, "must not be empty"));
@@ -205,7 +211,8 @@ impl Plan {
             encoder: spec.encoder(project)?,
             filter: TaskFilter::new(states.as_deref(), spec.effective_stages())
                 .with_data_sources(spec.filters.data_sources.clone())
-                .with_batches(spec.filters.batches.clone()),
+                .with_batches(spec.filters.batches.clone())
+                .with_labelers(spec.filters.labelers.clone()),
             options: Options {
                 threads,
                 invalid_lines: spec.invalid_lines,
@@ -233,5 +240,38 @@ impl Plan {
             output,
             on_progress,
         )
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_filter_list_is_refused_by_its_field() {
+        let project: Project = serde_json::from_value(serde_json::json!({
+            "schemaVersion": 1, "id": "p", "name": "P", "mode": "classification",
+            "state": "running",
+        }))
+        .unwrap();
+        let options = FormatOptions::default();
+        for field in ["dataSources", "batches", "labelers"] {
+            let filters: Filters =
+                serde_json::from_value(serde_json::json!({ field: [] })).unwrap();
+            let spec = ExportSpec {
+                format: "NDJSON".parse().unwrap(),
+                filters: &filters,
+                fields: FieldToggles::default(),
+                compression: Compression::None,
+                invalid_lines: InvalidLines::Fail,
+                options: &options,
+            };
+            let refused = spec.check(&project).unwrap_err();
+            assert_eq!(
+                (refused.field.as_str(), refused.message.as_str()),
+                (format!("filters.{field}").as_str(), "must not be empty")
+            );
+        }
     }
 }

@@ -54,6 +54,9 @@ pub struct OutputArgs {
     /// Keep only tasks in these batches (workflow orders), comma-separated.
     #[arg(long, value_delimiter = ',')]
     batches: Option<Vec<String>>,
+    /// Keep only tasks these labelers (e-mails, comma-separated) submitted work on.
+    #[arg(long, value_delimiter = ',')]
+    labelers: Option<Vec<String>>,
     /// The format's options as the API takes them, a JSON object
     /// (`{"structure":"legacy"}`, `{"split":{"maxTasksPerFile":1000}}`).
     #[arg(long, value_parser = parse_options)]
@@ -154,6 +157,7 @@ pub fn write(
         stages: args.stages,
         data_sources: args.data_sources,
         batches: args.batches,
+        labelers: args.labelers,
     };
     let options = args.options.unwrap_or_default();
     let spec = ExportSpec {
