@@ -176,13 +176,14 @@ impl Api {
         file: Option<&str>,
     ) -> Result<Response, ApiError> {
         let id = &job.id;
-        if job.expired(self.settings.retention, chrono::Utc::now()) {
+        let retention = self.exports.settings().retention;
+        if job.expired(retention, chrono::Utc::now()) {
             return Err(ApiError::new(
                 StatusCode::GONE,
                 "EXPORT_EXPIRED",
                 format!(
                     "export {id} has expired: its files are kept {} days; request the export again",
-                    self.settings.retention.map_or(0, |r| r.as_secs() / 86_400)
+                    retention.map_or(0, |r| r.as_secs() / 86_400)
                 ),
             ));
         }

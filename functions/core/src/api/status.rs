@@ -114,7 +114,8 @@ impl Api {
         let now = chrono::Utc::now();
         let mut download_url = None;
         let mut result = None;
-        let expired = job.expired(self.exports.settings().retention, now);
+        let shown = self.exports.shown_state(job, now);
+        let expired = shown == JobState::Expired;
         let live = job.state == JobState::Succeeded && !job.replaced_and_gone(now) && !expired;
         if let (true, Some(r)) = (live, job.result.as_ref()) {
             let page = r.files.iter().skip(files_from).take(FILES_PAGE);
@@ -153,11 +154,7 @@ impl Api {
         let status = Status {
             id: &job.id,
             project: &job.project,
-            state: if expired {
-                JobState::Expired
-            } else {
-                job.state
-            },
+            state: shown,
             format: job.request.format.as_str(),
             requested_by: &job.requested_by,
             request: job.request.shown(),
